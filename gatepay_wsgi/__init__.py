@@ -1,0 +1,31 @@
+"""Verified GatePay payment callbacks for any WSGI app.
+
+::
+
+    from gatepay_wsgi import GatePayMiddleware, Notify, Return, Timeout
+
+    app.wsgi_app = GatePayMiddleware(app.wsgi_app, appkey=KEY, appsecret=SECRET, paths={
+        "/gatepay/notify": Notify(mark_paid),
+        "/gatepay/return": Return(thank_you_page),
+        "/gatepay/timeout": Timeout(closed_page),
+    })
+"""
+
+from .endpoints import Notify, Return, Timeout
+from .errors import GatePayError
+from .messages import Notification, ReturnVisit, TimeoutVisit
+from .middleware import GatePayMiddleware
+from .pages import redirect
+
+__all__ = [
+    "GatePayError",
+    "GatePayMiddleware",
+    "Notification",
+    "Notify",
+    "Return",
+    "ReturnVisit",
+    "Timeout",
+    "TimeoutVisit",
+    "redirect",
+]
+__version__ = "0.1.0"

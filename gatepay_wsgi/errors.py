@@ -1,0 +1,83 @@
+"""Why a GatePay callback was refused: ``except gatepay_wsgi.errors.BadSignature:``.
+
+Every error carries a stable ``reason`` code (for logs, metrics and tests) and, where
+one field is to blame, its name in ``field``. Messages never contain the appsecret or
+a whole sign. Catch at the level you care about::
+
+    GatePayError            anything wrong with a callback
+    ├── MalformedRequest    the body or query string cannot be read as a form
+    │   ├── PayloadTooLarge
+    │   ├── UnsupportedMediaType
+    │   └── MethodNotAllowed
+    ├── MissingField
+    ├── DuplicateField
+    ├── InvalidField        a field breaks its strict format
+    └── BadSignature        forged, or signed with other credentials
+        └── AppkeyMismatch  the ``appkey`` field names another merchant
+"""
+
+from __future__ import annotations
+
+
+class GatePayError(Exception):
+    """Base class: a callback that must not reach the merchant's handler."""
+
+    reason = "gatepay_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class MalformedRequest(GatePayError):
+    """The request cannot be read as a form (bad encoding, broken pairs, short body)."""
+
+    reason = "malformed_request"
+
+
+class PayloadTooLarge(MalformedRequest):
+    """The body is larger than the endpoint's ``max_body_size``."""
+
+    reason = "payload_too_large"
+
+
+class UnsupportedMediaType(MalformedRequest):
+    """A POST whose body is neither urlencoded nor multipart form data."""
+
+    reason = "unsupported_media_type"
+
+
+class MethodNotAllowed(MalformedRequest):
+    """An HTTP method the endpoint does not take."""
+
+    reason = "method_not_allowed"
+
+
+class MissingField(GatePayError):
+    """A required field is absent."""
+
+    reason = "missing_field"
+
+
+class DuplicateField(GatePayError):
+    """A field appears more than once: which copy was signed would be ambiguous."""
+
+    reason = "duplicate_field"
+
+
+class InvalidField(GatePayError):
+    """A field breaks its strict format (money, digits, letters, time)."""
+
+    reason = "invalid_field"
+
+
+class BadSignature(GatePayError):
+    """The sign does not match the fields and the configured credentials."""
+
+    reason = "bad_signature"
+
+
+class AppkeyMismatch(BadSignature):
+    """The request's own ``appkey`` field differs from the configured appkey."""
+
+    reason = "appkey_mismatch"

@@ -1,0 +1,165 @@
+"""Typed callbacks: ``read_notification(fields, appkey=..., appsecret=...)`` -> ``Notification``.
+
+Each reader checks that every field is present and in its strict format *before* the
+sign, because the gateway concatenates fields without separators: ``"10" + "0.01"``
+and ``"100" + ".01"`` hash alike, and only strict formats tell them apart. Money is a
+canonical decimal (no sign, exponent or leading zero, at most two decimals), ids and
+times are digits, the pay type is letters, and paytime may not lie in the future by
+more than ``clock_skew`` seconds. Pure standard library.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from types import MappingProxyType
+
+from .errors import InvalidField, MissingField
+from .signing import NOTIFY_SIGNED_FIELDS, RETURN_SIGNED_FIELDS, verify
+
+#: Seconds a notify's paytime may lie ahead of this machine's clock.
+DEFAULT_CLOCK_SKEW = 600
+
+_MONEY = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")
+_ORDER_ID = re.compile(r"[0-9]{1,19}")
+_PAYTIME = re.compile(r"[0-9]{1,12}")
+_PAY_TYPE = re.compile(r"[A-Za-z]{1,32}")
+_OUT_ORDER_ID = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
+_PRODUCT_ID = re.compile(r"[^\x00-\x1f\x7f]{0,255}")
+_SIGN = re.compile(r"[0-9A-Fa-f]{32}")
+_MAX_ORDER_ID = 2**63 - 1  # what an SQL BIGINT holds
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A verified async notify, as the handler of ``Notify(handler)`` receives it."""
+
+    order_id: int
+    out_order_id: str
+    price: Decimal
+    realprice: Decimal
+    type: str
+    paytime: int
+    paid_at: datetime
+    extend: str
+    appkey: str
+    raw: Mapping[str, str] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ReturnVisit:
+    """A verified sync return: the buyer's browser coming back after paying."""
+
+    price: Decimal
+    type: str
+    product_id: str
+    order_id: int
+    out_order_id: str
+    appkey: str
+    raw: Mapping[str, str] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class TimeoutVisit:
+    """The buyer's browser after the order closed unpaid. Unsigned: display only."""
+
+    fields: Mapping[str, str]
+    out_order_id: str | None
+
+
+def _require(fields: Mapping[str, str], names: tuple[str, ...]) -> None:
+    for name in names:
+        if name not in fields:
+            raise MissingField(f"missing field {name!r}", field=name)
+
+
+def _match(fields: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> str:
+    value = fields[name]
+    if pattern.fullmatch(value) is None:
+        raise InvalidField(f"field {name!r} is not {what}", field=name)
+    return value
+
+
+def _money(fields: Mapping[str, str], name: str) -> Decimal:
+    return Decimal(_match(fields, name, _MONEY, "canonical money with at most 2 decimals"))
+
+
+def _order_id(fields: Mapping[str, str]) -> int:
+    value = int(_match(fields, "order_id", _ORDER_ID, "digits"))
+    if value > _MAX_ORDER_ID:
+        raise InvalidField("field 'order_id' is out of range", field="order_id")
+    return value
+
+
+def _frozen(fields: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(fields))
+
+
+def read_notification(
+    fields: Mapping[str, str],
+    *,
+    appkey: str,
+    appsecret: str,
+    encoding: str = "utf-8",
+    clock_skew: int = DEFAULT_CLOCK_SKEW,
+    now: float | None = None,
+) -> Notification:
+    """``read_notification(form, appkey=..., appsecret=...)``: verify and type a notify.
+
+    Raises a ``GatePayError`` subclass for anything missing, malformed or forged.
+    """
+    _require(fields, (*NOTIFY_SIGNED_FIELDS, "sign"))
+    order_id = _order_id(fields)
+    _match(fields, "out_order_id", _OUT_ORDER_ID, "1-255 printable characters")
+    price = _money(fields, "price")
+    realprice = _money(fields, "realprice")
+    pay_type = _match(fields, "type", _PAY_TYPE, "letters")
+    paytime = int(_match(fields, "paytime", _PAYTIME, "digits"))
+    _match(fields, "sign", _SIGN, "32 hex digits")
+    if paytime > (time.time() if now is None else now) + clock_skew:
+        raise InvalidField("field 'paytime' lies in the future", field="paytime")
+    verify(fields, NOTIFY_SIGNED_FIELDS, appkey, appsecret, encoding=encoding)
+    return Notification(
+        order_id=order_id,
+        out_order_id=fields["out_order_id"],
+        price=price,
+        realprice=realprice,
+        type=pay_type,
+        paytime=paytime,
+        paid_at=datetime.fromtimestamp(paytime, tz=timezone.utc),
+        extend=fields["extend"],
+        appkey=appkey,
+        raw=_frozen(fields),
+    )
+
+
+def read_return(
+    fields: Mapping[str, str], *, appkey: str, appsecret: str, encoding: str = "utf-8"
+) -> ReturnVisit:
+    """``read_return(query, appkey=..., appsecret=...)``: verify and type a sync return."""
+    _require(fields, (*RETURN_SIGNED_FIELDS, "sign"))
+    price = _money(fields, "price")
+    pay_type = _match(fields, "type", _PAY_TYPE, "letters")
+    _match(fields, "product_id", _PRODUCT_ID, "at most 255 printable characters")
+    order_id = _order_id(fields)
+    _match(fields, "out_order_id", _OUT_ORDER_ID, "1-255 printable characters")
+    _match(fields, "sign", _SIGN, "32 hex digits")
+    verify(fields, RETURN_SIGNED_FIELDS, appkey, appsecret, encoding=encoding)
+    return ReturnVisit(
+        price=price,
+        type=pay_type,
+        product_id=fields["product_id"],
+        order_id=order_id,
+        out_order_id=fields["out_order_id"],
+        appkey=appkey,
+        raw=_frozen(fields),
+    )
+
+
+def read_timeout(fields: Mapping[str, str]) -> TimeoutVisit:
+    """``read_timeout(query)``: the timeout page's fields, unverified (none are signed)."""
+    return TimeoutVisit(fields=_frozen(fields), out_order_id=fields.get("out_order_id"))

@@ -1,0 +1,76 @@
+"""``app = GatePayMiddleware(app, appkey=..., appsecret=..., paths={...})``.
+
+The middleware only routes: it looks ``PATH_INFO`` up in one dict and hands the request
+to the endpoint found there. Every other request goes to the wrapped app untouched
+(status, headers, body iterator, ``close()``, ``exc_info``), its body never read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from .endpoints import Endpoint, check_credential
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+
+class GatePayMiddleware:
+    """Verify GatePay callbacks in front of any WSGI app.
+
+    ::
+
+        from gatepay_wsgi import GatePayMiddleware, Notify, Return, Timeout
+
+        app.wsgi_app = GatePayMiddleware(app.wsgi_app, appkey=KEY, appsecret=SECRET, paths={
+            "/gatepay/notify": Notify(mark_paid),
+            "/gatepay/return": Return(thank_you_page),
+            "/gatepay/timeout": Timeout(closed_page),
+        })
+
+    Paths are matched against ``PATH_INFO`` exactly, so the middleware works under any
+    ``SCRIPT_NAME`` mount. An endpoint built with its own ``appkey``/``appsecret`` keeps
+    them (one site, several merchants); the others use the middleware's.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        appkey: str | None = None,
+        appsecret: str | None = None,
+        paths: Mapping[str, Endpoint],
+    ) -> None:
+        if not callable(app):
+            raise TypeError(f"app must be a WSGI application, got {app!r}")
+        check_credential("appkey", appkey)
+        check_credential("appsecret", appsecret)
+        if not isinstance(paths, Mapping) or not paths:
+            raise ValueError("paths must be a non-empty dict of path -> Notify/Return/Timeout")
+        self.app = app
+        self.routes: dict[str, Endpoint] = {}
+        for path, endpoint in paths.items():
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise ValueError(f"path {path!r} must be a string starting with '/'")
+            if not isinstance(endpoint, Endpoint):
+                raise TypeError(
+                    f"paths[{path!r}] must be Notify(...), Return(...) or Timeout(...), "
+                    f"got {type(endpoint).__name__}"
+                )
+            bound = endpoint.with_defaults(appkey, appsecret)
+            if bound.signed:
+                check_credential("appkey", bound.appkey)
+                check_credential("appsecret", bound.appsecret)
+                if not bound.appkey or not bound.appsecret:
+                    raise ValueError(
+                        f"paths[{path!r}] needs an appkey and an appsecret: pass them to "
+                        "GatePayMiddleware(...) or to the endpoint"
+                    )
+            self.routes[path] = bound
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        endpoint = self.routes.get(environ.get("PATH_INFO", ""))
+        if endpoint is None:
+            return self.app(environ, start_response)
+        return endpoint(environ, start_response)

@@ -1,0 +1,87 @@
+"""What the endpoints write: ``return redirect("/orders/A7")`` from a page handler.
+
+A page handler may answer with a ``str`` (HTML), ``bytes``, or any WSGI application
+(every werkzeug, WebOb, Flask and Bottle response is one); ``redirect`` builds the last
+kind without a framework.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+#: What a page handler may return.
+Page = Union[str, bytes, "WSGIApplication"]
+
+HTML = "text/html; charset=utf-8"
+_TEXT = "text/plain; charset=utf-8"
+_NO_STORE = ("Cache-Control", "no-store")
+
+
+def send(
+    start_response: StartResponse,
+    status: str,
+    body: bytes,
+    content_type: str = _TEXT,
+    extra_headers: Iterable[tuple[str, str]] = (),
+) -> list[bytes]:
+    """``return send(start_response, "200 OK", b"success")``: a whole, uncached answer."""
+    headers = [
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(body))),
+        _NO_STORE,
+        *extra_headers,
+    ]
+    start_response(status, headers)
+    return [body]
+
+
+def redirect(location: str, status: int = 303) -> WSGIApplication:
+    """``return redirect("/orders/A7")``: send the buyer's browser elsewhere."""
+    if any(ch in location for ch in "\r\n\x00"):
+        raise ValueError("a redirect location cannot contain line breaks")
+    reasons = {301: "Moved Permanently", 302: "Found", 303: "See Other", 307: "Temporary Redirect"}
+    if status not in reasons:
+        raise ValueError(f"redirect status must be one of {sorted(reasons)}")
+    line = f"{status} {reasons[status]}"
+    header = location.encode("utf-8").decode("latin-1")  # WSGI headers are latin-1 strings
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return send(start_response, line, b"", HTML, [("Location", header)])
+
+    return app
+
+
+def is_page(answer: object) -> bool:
+    """Whether a handler's answer is something ``render`` can write."""
+    return isinstance(answer, (str, bytes, bytearray)) or callable(answer)
+
+
+def render(
+    page: Any,
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+    status: str = "200 OK",
+) -> Iterable[bytes]:
+    """Write a page handler's answer: str and bytes as HTML, a WSGI app by calling it."""
+    if isinstance(page, str):
+        return send(start_response, status, page.encode("utf-8"), HTML)
+    if isinstance(page, (bytes, bytearray)):
+        return send(start_response, status, bytes(page), HTML)
+    if callable(page):
+        app: Callable[..., Iterable[bytes]] = page
+        return app(environ, start_response)
+    raise TypeError(
+        f"a page handler must return str, bytes or a WSGI application, not {type(page).__name__}"
+    )
+
+
+def simple_page(title: str, message: str) -> str:
+    """A small self-contained HTML page (no user data goes in: nothing to escape)."""
+    return (
+        "<!doctype html><html><head><meta charset=utf-8>"
+        f"<title>{title}</title></head><body><h1>{title}</h1><p>{message}</p></body></html>"
+    )

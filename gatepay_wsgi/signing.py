@@ -1,0 +1,115 @@
+"""GatePay's md5 signs: ``notify_sign(fields, appkey, appsecret)``.
+
+``sign = md5_hex(md5_hex(appkey + <fields in order>) + appsecret)``, over the strings
+exactly as received: ``"10.00"`` and ``"10.0"`` are different inputs, so nothing here
+re-formats a value. Pure standard library, usable without any web framework.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+from .errors import AppkeyMismatch, BadSignature, MissingField
+
+#: Field order of the async notify's sign input (after the appkey).
+NOTIFY_SIGNED_FIELDS = (
+    "order_id",
+    "out_order_id",
+    "price",
+    "realprice",
+    "type",
+    "paytime",
+    "extend",
+)
+#: Field order of the sync return's sign input (the gateway's page spells it "prodcut_id").
+RETURN_SIGNED_FIELDS = ("price", "type", "product_id", "order_id", "out_order_id")
+#: Field order of the order-creation API's sign input.
+CREATE_SIGNED_FIELDS = ("price", "type", "out_order_id", "custom")
+
+
+def _md5_hex(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def sign_fields(
+    fields: Mapping[str, str],
+    order: tuple[str, ...],
+    appkey: str,
+    appsecret: str,
+    *,
+    encoding: str = "utf-8",
+) -> str:
+    """``sign_fields(fields, NOTIFY_SIGNED_FIELDS, appkey, appsecret)`` -> 32 lower-case hex.
+
+    ``encoding`` is the one the strings arrived in: the gateway hashes bytes.
+    """
+    missing = [name for name in order if name not in fields]
+    if missing:
+        raise MissingField(f"missing field {missing[0]!r}", field=missing[0])
+    inner = appkey + "".join(fields[name] for name in order)
+    return _md5_hex((_md5_hex(inner.encode(encoding)) + appsecret).encode(encoding))
+
+
+def notify_sign(
+    fields: Mapping[str, str], appkey: str, appsecret: str, *, encoding: str = "utf-8"
+) -> str:
+    """``notify_sign({"order_id": "1", ...}, appkey, appsecret)``: the async notify's sign."""
+    return sign_fields(fields, NOTIFY_SIGNED_FIELDS, appkey, appsecret, encoding=encoding)
+
+
+def return_sign(
+    fields: Mapping[str, str], appkey: str, appsecret: str, *, encoding: str = "utf-8"
+) -> str:
+    """``return_sign({"price": "10.00", ...}, appkey, appsecret)``: the sync return's sign."""
+    return sign_fields(fields, RETURN_SIGNED_FIELDS, appkey, appsecret, encoding=encoding)
+
+
+def create_sign(
+    fields: Mapping[str, str], appkey: str, appsecret: str, *, encoding: str = "utf-8"
+) -> str:
+    """``create_sign({"price": "10.00", ...}, appkey, appsecret)``: the order-creation sign."""
+    return sign_fields(fields, CREATE_SIGNED_FIELDS, appkey, appsecret, encoding=encoding)
+
+
+def verify(
+    fields: Mapping[str, str],
+    order: tuple[str, ...],
+    appkey: str,
+    appsecret: str,
+    *,
+    encoding: str = "utf-8",
+) -> None:
+    """``verify(fields, NOTIFY_SIGNED_FIELDS, appkey, appsecret)`` or raise ``BadSignature``.
+
+    Fails closed: empty credentials never verify anything. Where the request carries
+    its own ``appkey`` field it must equal the configured one. The hex sign is compared
+    case-insensitively and in constant time.
+    """
+    if not appkey or not appsecret:
+        raise BadSignature("no appkey/appsecret configured: refusing to verify")
+    if "appkey" in fields and not hmac.compare_digest(
+        fields["appkey"].encode(encoding), appkey.encode(encoding)
+    ):
+        raise AppkeyMismatch("the request's appkey field is not this merchant's", field="appkey")
+    received = fields.get("sign")
+    if received is None:
+        raise MissingField("missing field 'sign'", field="sign")
+    expected = sign_fields(fields, order, appkey, appsecret, encoding=encoding)
+    if not hmac.compare_digest(received.lower().encode(encoding), expected.encode("ascii")):
+        raise BadSignature("sign does not match", field="sign")
+
+
+def verify_notify(
+    fields: Mapping[str, str], appkey: str, appsecret: str, *, encoding: str = "utf-8"
+) -> None:
+    """``verify_notify(fields, appkey, appsecret)``: raise unless the notify's sign is right."""
+    verify(fields, NOTIFY_SIGNED_FIELDS, appkey, appsecret, encoding=encoding)
+
+
+def verify_return(
+    fields: Mapping[str, str], appkey: str, appsecret: str, *, encoding: str = "utf-8"
+) -> None:
+    """``verify_return(fields, appkey, appsecret)``: raise unless the return's sign is right."""
+    verify(fields, RETURN_SIGNED_FIELDS, appkey, appsecret, encoding=encoding)

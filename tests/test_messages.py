@@ -1,0 +1,186 @@
+"""Strict formats and typed values of the core readers (no WSGI involved)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from gatepay_wsgi.errors import BadSignature, GatePayError, InvalidField, MissingField
+from gatepay_wsgi.messages import read_notification, read_return, read_timeout
+
+from .gateway import APPKEY, APPSECRET, notify_fields, return_fields
+
+
+def read(fields, **kwargs):
+    return read_notification(fields, appkey=APPKEY, appsecret=APPSECRET, **kwargs)
+
+
+def test_notification_is_typed():
+    fields = notify_fields(paytime="1763776800", price="100.00", realprice="99.98")
+    n = read(fields)
+    assert n.order_id == 100001
+    assert n.out_order_id == "SHOP-1"
+    assert n.price == Decimal("100.00")
+    assert isinstance(n.price, Decimal)
+    assert n.realprice == Decimal("99.98")
+    assert n.type == "alipay"
+    assert n.paytime == 1763776800
+    assert n.paid_at == datetime(2025, 11, 22, 2, 0, tzinfo=timezone.utc)
+    assert n.extend == "张三 13800138000"
+    assert n.appkey == APPKEY
+    assert dict(n.raw) == fields
+
+
+def test_notification_is_frozen_and_raw_is_read_only():
+    n = read(notify_fields())
+    with pytest.raises(AttributeError):
+        n.price = Decimal(0)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        n.raw["price"] = "0"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("price", ["0.01", "10", "10.5", "100.00", "999999999999.99", "0"])
+def test_canonical_money_is_accepted(price):
+    assert read(notify_fields(price=price)).price == Decimal(price)
+
+
+@pytest.mark.parametrize(
+    "price",
+    [
+        ".01",
+        "01.00",
+        "00",
+        "10.",
+        "10.001",
+        "-1.00",
+        "+1.00",
+        "1e3",
+        "1,00",
+        " 1.00",
+        "1.00 ",
+        "\uff11.00",
+        "NaN",
+        "Infinity",
+        "",
+        "1_000",
+    ],
+)
+def test_non_canonical_money_is_refused_even_when_signed(price):
+    with pytest.raises(InvalidField) as caught:
+        read(notify_fields(price=price))
+    assert caught.value.field == "price"
+    assert caught.value.reason == "invalid_field"
+
+
+def test_boundary_shift_between_price_and_realprice_is_refused():
+    # "10" + "0.01" and "100" + ".01" give the same sign input: the sign still verifies
+    genuine = notify_fields(price="10", realprice="0.01")
+    shifted = {**genuine, "price": "100", "realprice": ".01"}
+    assert read(genuine).price == Decimal("10")
+    with pytest.raises(InvalidField) as caught:
+        read(shifted)
+    assert caught.value.field == "realprice"
+
+
+def test_boundary_shift_into_type_is_refused():
+    genuine = notify_fields(realprice="0.01", type="alipay")
+    shifted = {**genuine, "realprice": "0.01a", "type": "lipay"}
+    with pytest.raises(InvalidField):
+        read(shifted)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("order_id", "12a"),
+        ("order_id", "-1"),
+        ("order_id", ""),
+        ("order_id", "99999999999999999999"),
+        ("order_id", "9223372036854775808"),
+        ("paytime", "17637768OO"),
+        ("paytime", ""),
+        ("type", "ali pay"),
+        ("type", "alipay1"),
+        ("type", ""),
+        ("out_order_id", ""),
+        ("out_order_id", "A\n1"),
+        ("out_order_id", "x" * 256),
+    ],
+)
+def test_malformed_fields_are_refused(name, value):
+    with pytest.raises(InvalidField) as caught:
+        read(notify_fields(**{name: value}))
+    assert caught.value.field == name
+
+
+def test_largest_order_id_is_accepted():
+    assert read(notify_fields(order_id="9223372036854775807")).order_id == 2**63 - 1
+
+
+def test_paytime_in_the_future_beyond_skew_is_refused():
+    now = time.time()
+    read(notify_fields(paytime=str(int(now) + 500)), now=now, clock_skew=600)
+    with pytest.raises(InvalidField) as caught:
+        read(notify_fields(paytime=str(int(now) + 700)), now=now, clock_skew=600)
+    assert caught.value.field == "paytime"
+
+
+def test_old_paytime_is_fine_late_resends_are_normal():
+    assert read(notify_fields(paytime="1500000000")).paytime == 1500000000
+
+
+@pytest.mark.parametrize("missing", ["order_id", "extend", "sign", "paytime"])
+def test_missing_field(missing):
+    fields = notify_fields()
+    del fields[missing]
+    with pytest.raises(MissingField) as caught:
+        read(fields)
+    assert caught.value.field == missing
+
+
+@pytest.mark.parametrize("sign", ["", "abc", "g" * 32, "0" * 33])
+def test_sign_must_be_32_hex(sign):
+    with pytest.raises(InvalidField):
+        read({**notify_fields(), "sign": sign})
+
+
+def test_forged_sign_is_bad_signature():
+    fields = notify_fields(appkey=APPKEY, secret="guess")
+    with pytest.raises(BadSignature) as caught:
+        read(fields)
+    assert "guess" not in str(caught.value)
+    assert fields["sign"] not in str(caught.value)
+
+
+def test_every_error_has_a_stable_reason_code():
+    with pytest.raises(GatePayError) as caught:
+        read({})
+    assert caught.value.reason == "missing_field"
+
+
+def test_return_visit_is_typed():
+    visit = read_return(return_fields(price="10.23"), appkey=APPKEY, appsecret=APPSECRET)
+    assert visit.price == Decimal("10.23")
+    assert visit.order_id == 100001
+    assert visit.product_id == "P-9"
+    assert visit.out_order_id == "SHOP-1"
+
+
+def test_return_with_empty_product_id():
+    visit = read_return(return_fields(product_id=""), appkey=APPKEY, appsecret=APPSECRET)
+    assert visit.product_id == ""
+
+
+def test_return_forged():
+    with pytest.raises(BadSignature):
+        read_return(return_fields(secret="x"), appkey=APPKEY, appsecret=APPSECRET)
+
+
+def test_timeout_visit_keeps_every_field():
+    visit = read_timeout({"out_order_id": "A1", "x": "y"})
+    assert visit.out_order_id == "A1"
+    assert dict(visit.fields) == {"out_order_id": "A1", "x": "y"}
+    assert read_timeout({}).out_order_id is None

@@ -1,0 +1,232 @@
+"""Routing, configuration checks and pass-through fidelity of GatePayMiddleware."""
+
+from __future__ import annotations
+
+import io
+import sys
+from urllib.parse import urlencode
+
+import pytest
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.test import Client, EnvironBuilder
+
+from gatepay_wsgi import GatePayMiddleware, Notify, Return, Timeout
+
+from .gateway import APPKEY, APPSECRET, Recorder, notify_fields
+
+PATH = "/gatepay/notify"
+
+
+def bare(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"bare"]
+
+
+def middleware(app=bare, **kwargs):
+    kwargs.setdefault("paths", {PATH: Notify(Recorder())})
+    return GatePayMiddleware(app, appkey=APPKEY, appsecret=APPSECRET, **kwargs)
+
+
+class ClosingBody:
+    """A body iterator that records whether the server closed it."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def __iter__(self):
+        yield b"part1"
+        yield b"part2"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_pass_through_returns_the_apps_own_iterator_and_status():
+    body = ClosingBody()
+    seen = {}
+
+    def app(environ, start_response):
+        start_response("201 Created", [("X-Shop", "yes"), ("Set-Cookie", "a=b")])
+        return body
+
+    def start_response(status, headers, exc_info=None):
+        seen["status"], seen["headers"], seen["exc_info"] = status, headers, exc_info
+
+    environ = EnvironBuilder(path="/orders").get_environ()
+    result = middleware(app)(environ, start_response)
+    assert result is body
+    assert seen == {
+        "status": "201 Created",
+        "headers": [("X-Shop", "yes"), ("Set-Cookie", "a=b")],
+        "exc_info": None,
+    }
+    list(result)
+    result.close()
+    assert body.closed
+
+
+def test_pass_through_close_is_called_by_a_real_client():
+    body = ClosingBody()
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return body
+
+    response = Client(middleware(app)).get("/anything")
+    assert response.get_data() == b"part1part2"
+    response.close()
+    assert body.closed
+
+
+def test_pass_through_forwards_exc_info():
+    seen = {}
+
+    def app(environ, start_response):
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            start_response("500 Internal Server Error", [], sys.exc_info())
+        return [b"err"]
+
+    def start_response(status, headers, exc_info=None):
+        seen["exc_info"] = exc_info
+
+    middleware(app)(EnvironBuilder(path="/x").get_environ(), start_response)
+    assert seen["exc_info"][0] is ValueError
+
+
+def test_pass_through_never_reads_the_body():
+    stream = io.BytesIO(b"secret=1")
+
+    def app(environ, start_response):
+        assert environ["wsgi.input"] is stream
+        assert environ["wsgi.input"].tell() == 0
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    environ = EnvironBuilder(path="/upload", method="POST").get_environ()
+    environ["wsgi.input"] = stream
+    environ["CONTENT_LENGTH"] = "8"
+    assert middleware(app)(environ, lambda s, h, e=None: None) == [b"ok"]
+    assert stream.tell() == 0
+
+
+def test_pass_through_exceptions_propagate():
+    def app(environ, start_response):
+        raise RuntimeError("the shop's own bug")
+
+    with pytest.raises(RuntimeError, match="own bug"):
+        Client(middleware(app)).get("/")
+
+
+@pytest.mark.parametrize("path", ["/gatepay/notify/", "/GATEPAY/notify", "/gatepay", "/"])
+def test_similar_paths_pass_through(path):
+    response = Client(middleware()).post(path, data="x=1")
+    assert response.get_data() == b"bare"
+
+
+def test_works_under_a_script_name_mount():
+    handler = Recorder()
+    inner = middleware(paths={PATH: Notify(handler)})
+    mounted = DispatcherMiddleware(bare, {"/shop": inner})
+    client = Client(mounted)
+    response = client.post(
+        "/shop" + PATH,
+        data=urlencode(notify_fields()),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.get_data() == b"success"
+    assert len(handler.calls) == 1
+    assert client.get("/shop/other").get_data() == b"bare"
+
+
+def test_several_merchants_through_per_endpoint_credentials():
+    first, second = Recorder(), Recorder()
+    app = GatePayMiddleware(
+        bare,
+        appkey=APPKEY,
+        appsecret=APPSECRET,
+        paths={
+            "/a/notify": Notify(first),
+            "/b/notify": Notify(second, appkey="k2", appsecret="s2"),
+        },
+    )
+    client = Client(app)
+
+    def send(path, fields):
+        return client.post(
+            path, data=urlencode(fields), content_type="application/x-www-form-urlencoded"
+        ).get_data()
+
+    assert send("/a/notify", notify_fields()) == b"success"
+    assert send("/b/notify", notify_fields(appkey="k2", secret="s2")) == b"success"
+    assert send("/b/notify", notify_fields()) == b"fail"
+    assert send("/a/notify", notify_fields(appkey="k2", secret="s2")) == b"fail"
+    assert [n.appkey for n in first.calls + second.calls] == [APPKEY, "k2"]
+
+
+def test_endpoint_credentials_alone_are_enough():
+    app = GatePayMiddleware(bare, paths={PATH: Notify(Recorder(), appkey="k", appsecret="s")})
+    response = Client(app).post(
+        PATH,
+        data=urlencode(notify_fields(appkey="k", secret="s")),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.get_data() == b"success"
+
+
+def test_the_same_endpoint_object_can_serve_two_middlewares():
+    endpoint = Notify(Recorder())
+    one = GatePayMiddleware(bare, appkey="k1", appsecret="s1", paths={PATH: endpoint})
+    two = GatePayMiddleware(bare, appkey="k2", appsecret="s2", paths={PATH: endpoint})
+    body = urlencode(notify_fields(appkey="k2", secret="s2"))
+    ctype = "application/x-www-form-urlencoded"
+    assert Client(two).post(PATH, data=body, content_type=ctype).get_data() == b"success"
+    assert Client(one).post(PATH, data=body, content_type=ctype).get_data() == b"fail"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"appkey": ""}, ValueError, "appkey"),
+        ({"appsecret": ""}, ValueError, "appsecret"),
+        ({"appsecret": "   "}, ValueError, "appsecret"),
+        ({"appkey": None}, ValueError, "needs an appkey"),
+        ({"appsecret": None}, ValueError, "needs an appkey and an appsecret"),
+        ({"paths": {}}, ValueError, "non-empty"),
+        ({"paths": {"gatepay/notify": Notify(print)}}, ValueError, "start"),
+        ({"paths": {PATH: print}}, TypeError, "Notify"),
+        ({"paths": [(PATH, Notify(print))]}, ValueError, "dict"),
+    ],
+)
+def test_configuration_errors_are_clear(kwargs, error, message):
+    options = {"appkey": APPKEY, "appsecret": APPSECRET, "paths": {PATH: Notify(print)}, **kwargs}
+    with pytest.raises(error, match=message):
+        GatePayMiddleware(bare, **options)
+
+
+def test_app_must_be_callable():
+    with pytest.raises(TypeError, match="WSGI application"):
+        GatePayMiddleware(None, appkey="k", appsecret="s", paths={PATH: Notify(print)})
+
+
+def test_timeout_alone_needs_no_credentials():
+    app = GatePayMiddleware(bare, paths={"/t": Timeout(lambda visit: "closed")})
+    assert Client(app).get("/t").get_data() == b"closed"
+
+
+@pytest.mark.parametrize("endpoint", [Notify, Return, Timeout])
+def test_handlers_must_be_callable(endpoint):
+    with pytest.raises(TypeError, match="callable"):
+        endpoint("not callable")
+
+
+def test_empty_endpoint_secret_is_refused_not_replaced():
+    with pytest.raises(ValueError, match="appsecret"):
+        Notify(print, appsecret="")
+
+
+@pytest.mark.parametrize("kwargs", [{"max_body_size": 0}, {"clock_skew": -1}])
+def test_notify_options_are_checked(kwargs):
+    with pytest.raises(ValueError, match="max_body_size must be positive"):
+        Notify(print, **kwargs)

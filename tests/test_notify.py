@@ -1,0 +1,347 @@
+"""The async notify through real WSGI calls (werkzeug's test client)."""
+
+from __future__ import annotations
+
+import io
+import logging
+from urllib.parse import urlencode
+
+import pytest
+from werkzeug.test import Client, EnvironBuilder
+
+from gatepay_wsgi import GatePayMiddleware, Notify
+
+from .gateway import APPKEY, APPSECRET, Recorder, notify_fields
+
+PATH = "/gatepay/notify"
+
+
+def shop(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"shop"]
+
+
+def make_client(handler, **notify_options) -> Client:
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={PATH: Notify(handler, **notify_options)}
+    )
+    return Client(app)
+
+
+def post(client: Client, fields, **kwargs):
+    return client.post(
+        PATH,
+        data=urlencode(fields),
+        content_type=kwargs.pop("content_type", "application/x-www-form-urlencoded"),
+        **kwargs,
+    )
+
+
+def test_valid_post_answers_exactly_success(recorder):
+    response = post(make_client(recorder), notify_fields())
+    assert response.status_code == 200
+    assert response.get_data() == b"success"
+    assert response.headers["Content-Length"] == "7"
+    assert len(recorder.calls) == 1
+    assert recorder.calls[0].order_id == 100001
+
+
+def test_valid_get_from_the_older_page_with_appkey_field(recorder):
+    fields = {**notify_fields(), "appkey": APPKEY}
+    response = make_client(recorder).get(PATH, query_string=urlencode(fields))
+    assert (response.status_code, response.get_data()) == (200, b"success")
+    assert recorder.calls[0].extend == "张三 13800138000"
+
+
+def test_valid_multipart(recorder):
+    client = make_client(recorder)
+    response = client.post(PATH, data=notify_fields(), content_type="multipart/form-data")
+    assert response.request.content_type.startswith("multipart/form-data")
+    assert response.get_data() == b"success"
+    assert len(recorder.calls) == 1
+
+
+def test_gbk_form_with_declared_charset(recorder):
+    fields = notify_fields()
+    body = urlencode(fields, encoding="gbk")
+    response = make_client(recorder).post(
+        PATH, data=body, content_type="application/x-www-form-urlencoded; charset=GBK"
+    )
+    # the gateway hashed the UTF-8 text, so GBK bytes do not verify: refused, not crashed
+    assert response.get_data() == b"fail"
+    assert response.status_code == 403
+    assert recorder.calls == []
+
+
+def test_post_with_fields_only_in_the_url(recorder):
+    response = make_client(recorder).post(PATH, query_string=urlencode(notify_fields()))
+    assert response.get_data() == b"success"
+
+
+def test_post_body_and_query_are_never_merged(recorder):
+    fields = notify_fields()
+    body = {k: v for k, v in fields.items() if k != "extend"}
+    response = make_client(recorder).post(
+        PATH,
+        data=urlencode(body),
+        query_string=urlencode({"extend": fields["extend"]}),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.get_data() == b"fail"
+    assert recorder.calls == []
+
+
+def _rejections():
+    valid = notify_fields()
+    yield "duplicate_key", urlencode(valid) + "&price=1.00", 400, "duplicate_field"
+    yield "duplicate_unknown_key", urlencode(valid) + "&x=1&x=2", 400, "duplicate_field"
+    missing = {k: v for k, v in valid.items() if k != "paytime"}
+    yield "missing", urlencode(missing), 400, "missing_field"
+    yield "bad_format", urlencode({**valid, "order_id": "1x"}), 400, "invalid_field"
+    yield "bad_sign", urlencode({**valid, "sign": "0" * 32}), 403, "bad_signature"
+    yield "tampered", urlencode({**valid, "price": "1.00"}), 403, "bad_signature"
+    yield "wrong_secret", urlencode(notify_fields(secret="other")), 403, "bad_signature"
+    yield "appkey_field", urlencode({**valid, "appkey": "other"}), 403, "appkey_mismatch"
+    yield "empty", "", 400, "missing_field"
+    yield "garbage", "%%%&&&===", 400, "missing_field"
+    yield "invalid_utf8", urlencode(valid) + "&x=%FF%FE", 400, "malformed_request"
+    yield "too_many_fields", "&".join(f"f{i}=1" for i in range(100)), 400, "malformed_request"
+    yield (
+        "boundary_shift",
+        urlencode(
+            {**notify_fields(price="10", realprice="0.01"), "price": "100", "realprice": ".01"}
+        ),
+        400,
+        "invalid_field",
+    )
+
+
+@pytest.mark.parametrize(("name", "body", "status", "reason"), list(_rejections()))
+def test_rejections_answer_fail_without_calling_the_handler(
+    recorder, caplog, name, body, status, reason
+):
+    caplog.set_level(logging.WARNING, logger="gatepay_wsgi")
+    response = make_client(recorder).post(
+        PATH, data=body, content_type="application/x-www-form-urlencoded"
+    )
+    assert (response.status_code, response.get_data()) == (status, b"fail")
+    assert recorder.calls == []
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1
+    assert f"reason={reason}" in lines[0]
+    assert APPSECRET not in lines[0]
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"])
+def test_other_methods_are_405(recorder, method):
+    response = make_client(recorder).open(PATH, method=method, data=urlencode(notify_fields()))
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, POST"
+    assert recorder.calls == []
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", "text/xml"])
+def test_non_form_bodies_are_415(recorder, content_type):
+    response = make_client(recorder).post(
+        PATH, data=urlencode(notify_fields()), content_type=content_type
+    )
+    assert (response.status_code, response.get_data()) == (415, b"fail")
+
+
+def test_unknown_charset_is_415(recorder):
+    response = make_client(recorder).post(
+        PATH,
+        data=urlencode(notify_fields()),
+        content_type="application/x-www-form-urlencoded; charset=rot13",
+    )
+    assert response.status_code == 415
+
+
+def test_log_line_has_ids_and_a_sign_prefix_only(recorder, caplog):
+    fields = notify_fields(secret="forged")
+    with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
+        post(make_client(recorder), fields, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "order_id='100001'" in line
+    assert "out_order_id='SHOP-1'" in line
+    assert "remote=203.0.113.9" in line
+    assert fields["sign"][:6] in line
+    assert fields["sign"] not in line
+    assert fields["sign"][:7] not in line
+
+
+def test_log_line_cannot_be_split_by_a_hostile_value(recorder, caplog):
+    fields = {**notify_fields(), "out_order_id": "A\nFAKE LOG LINE"}
+    with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
+        post(make_client(recorder), fields)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "\n" not in line
+
+
+def _environ_with_body(body: bytes, **extra):
+    environ = EnvironBuilder(path=PATH, method="POST").get_environ()
+    environ.update(
+        {"CONTENT_TYPE": "application/x-www-form-urlencoded", "wsgi.input": io.BytesIO(body)}
+    )
+    environ.pop("CONTENT_LENGTH", None)
+    environ.update(extra)
+    return environ
+
+
+class CountingStream(io.BytesIO):
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.bytes_read = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def readinto(self, buffer):
+        count = super().readinto(buffer)
+        self.bytes_read += count
+        return count
+
+
+def call(app, environ):
+    captured = {}
+
+    def start_response(status, headers, exc_info=None):
+        captured["status"] = status
+        captured["headers"] = headers
+
+    body = b"".join(app(environ, start_response))
+    return captured["status"], body
+
+
+def test_oversized_content_length_is_refused_before_reading(recorder):
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={PATH: Notify(recorder, max_body_size=1024)}
+    )
+    stream = CountingStream(b"a=" + b"x" * 5000)
+    environ = _environ_with_body(b"", CONTENT_LENGTH="5002")
+    environ["wsgi.input"] = stream
+    status, body = call(app, environ)
+    assert (status, body) == ("413 Content Too Large", b"fail")
+    assert stream.bytes_read == 0
+    assert recorder.calls == []
+
+
+def test_body_at_the_limit_is_read(recorder):
+    body = urlencode(notify_fields()).encode()
+    app = GatePayMiddleware(
+        shop,
+        appkey=APPKEY,
+        appsecret=APPSECRET,
+        paths={PATH: Notify(recorder, max_body_size=len(body))},
+    )
+    status, answer = call(app, _environ_with_body(body, CONTENT_LENGTH=str(len(body))))
+    assert (status, answer) == ("200 OK", b"success")
+
+
+def test_chunked_body_is_read_up_to_the_limit_only(recorder):
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={PATH: Notify(recorder, max_body_size=1024)}
+    )
+    stream = CountingStream(b"a=" + b"x" * 1_000_000)
+    environ = _environ_with_body(b"", **{"wsgi.input_terminated": True})
+    environ["wsgi.input"] = stream
+    assert call(app, environ) == ("413 Content Too Large", b"fail")
+    assert stream.bytes_read <= 1024 + 64 * 1024  # one bounded chunk, not the megabyte
+    assert recorder.calls == []
+
+
+def test_chunked_valid_notify_is_accepted(recorder):
+    body = urlencode(notify_fields()).encode()
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={PATH: Notify(recorder)}
+    )
+    environ = _environ_with_body(body, **{"wsgi.input_terminated": True})
+    assert call(app, environ) == ("200 OK", b"success")
+
+
+def test_chunked_without_a_terminating_server_is_not_read(recorder):
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={PATH: Notify(recorder)}
+    )
+    stream = CountingStream(urlencode(notify_fields()).encode())
+    environ = _environ_with_body(b"", HTTP_TRANSFER_ENCODING="chunked")
+    environ["wsgi.input"] = stream
+    status, body = call(app, environ)
+    assert body == b"fail"
+    assert status.startswith("4")
+    assert stream.bytes_read == 0
+
+
+def test_body_shorter_than_content_length(recorder):
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={PATH: Notify(recorder)}
+    )
+    environ = _environ_with_body(b"order_id=1", CONTENT_LENGTH="500")
+    assert call(app, environ) == ("400 Bad Request", b"fail")
+
+
+def test_oversized_multipart_is_413(recorder):
+    client = make_client(recorder, max_body_size=512)
+    data = {**notify_fields(), "extend": "x" * 2000}
+    response = client.post(PATH, data=data, content_type="multipart/form-data")
+    assert (response.status_code, response.get_data()) == (413, b"fail")
+
+
+def test_multipart_with_a_file_is_refused(recorder):
+    data = {**notify_fields(), "upload": (io.BytesIO(b"x"), "x.txt")}
+    response = make_client(recorder).post(PATH, data=data)
+    assert (response.status_code, response.get_data()) == (400, b"fail")
+
+
+def test_multipart_duplicate_key_is_refused(recorder):
+    from werkzeug.datastructures import MultiDict
+
+    data = MultiDict([*notify_fields().items(), ("price", "1.00")])
+    response = make_client(recorder).post(PATH, data=data, content_type="multipart/form-data")
+    assert (response.status_code, response.get_data()) == (400, b"fail")
+    assert recorder.calls == []
+
+
+@pytest.mark.parametrize("answer", [None, True, 1, "ok", {}])
+def test_anything_but_false_is_success(answer):
+    response = post(make_client(Recorder(answer=answer)), notify_fields())
+    assert response.get_data() == b"success"
+
+
+def test_returning_false_answers_fail_with_5xx(caplog):
+    with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
+        response = post(make_client(Recorder(answer=False)), notify_fields())
+    assert (response.status_code, response.get_data()) == (500, b"fail")
+    assert "reason=handler_declined" in caplog.text
+
+
+def test_raising_answers_fail_logs_traceback_and_next_request_works(caplog):
+    handler = Recorder(error=RuntimeError("database is down"))
+    client = make_client(handler)
+    with caplog.at_level(logging.ERROR, logger="gatepay_wsgi"):
+        response = post(client, notify_fields())
+    assert (response.status_code, response.get_data()) == (500, b"fail")
+    (record,) = caplog.records
+    assert "reason=handler_error" in record.getMessage()
+    assert record.exc_info is not None
+    assert "database is down" in caplog.text
+    handler.error = None
+    assert post(client, notify_fields()).get_data() == b"success"
+    assert len(handler.calls) == 2
+
+
+def test_base_exceptions_are_not_swallowed():
+    handler = Recorder(error=KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        post(make_client(handler), notify_fields())
+
+
+def test_paytime_beyond_configured_skew(recorder):
+    import time
+
+    client = make_client(recorder, clock_skew=0)
+    response = post(client, notify_fields(paytime=str(int(time.time()) + 120)))
+    assert response.get_data() == b"fail"
+    assert recorder.calls == []
