@@ -11,10 +11,11 @@
     })
 """
 
-from .endpoints import Notify, Return, Timeout
+from .endpoints import Return, Timeout
 from .errors import GatePayError
 from .messages import Notification, ReturnVisit, TimeoutVisit
 from .middleware import GatePayMiddleware
+from .notify import Notify
 from .pages import redirect
 
 __all__ = [

@@ -1,8 +1,8 @@
-"""The three callbacks as WSGI apps: ``Notify(mark_paid)``, ``Return(page)``, ``Timeout(page)``.
+"""The browser callbacks as WSGI apps, ``Return(page)`` and ``Timeout(page)``, and their base.
 
-Each endpoint is a WSGI application of its own; ``GatePayMiddleware`` gives it the
-middleware's credentials (``with_defaults``) unless it was built with its own, which
-is how one site serves several merchants.
+Each endpoint (``Notify`` lives in ``notify.py``) is a WSGI application of its own;
+``GatePayMiddleware`` gives it the middleware's credentials (``with_defaults``) unless
+it was built with its own, which is how one site serves several merchants.
 """
 
 from __future__ import annotations
@@ -20,28 +20,17 @@ from .errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from .messages import (
-    DEFAULT_CLOCK_SKEW,
-    Notification,
-    ReturnVisit,
-    TimeoutVisit,
-    read_notification,
-    read_return,
-    read_timeout,
-)
+from .messages import ReturnVisit, TimeoutVisit, read_return, read_timeout
 from .pages import HTML, Page, is_page, render, send, simple_page
-from .request_fields import body_fields, query_fields
+from .request_fields import query_fields
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
+    from .inbox import Inbox
+
 logger = logging.getLogger("gatepay_wsgi")
 
-#: Default ``max_body_size``: a notify is a few hundred bytes.
-DEFAULT_MAX_BODY_SIZE = 64 * 1024
-
-_SUCCESS = b"success"
-_FAIL = b"fail"
 _STATUS_BY_ERROR: dict[type[GatePayError], str] = {
     PayloadTooLarge: "413 Content Too Large",
     UnsupportedMediaType: "415 Unsupported Media Type",
@@ -58,7 +47,7 @@ def status_for(error: GatePayError) -> str:
     return "400 Bad Request"
 
 
-def _clip(value: str | None, size: int = 40) -> str:
+def clip(value: str | None, size: int = 40) -> str:
     """Quote an untrusted value for a log line: bounded, no raw line breaks."""
     return "-" if value is None else repr(value[:size])
 
@@ -73,10 +62,10 @@ def log_refused(
         what,
         error.reason,
         error.field or "-",
-        _clip(fields.get("order_id")),
-        _clip(fields.get("out_order_id")),
+        clip(fields.get("order_id")),
+        clip(fields.get("out_order_id")),
         environ.get("REMOTE_ADDR", "-"),
-        "-" if sign is None else _clip(sign, 6)[:-1] + "...'",
+        "-" if sign is None else clip(sign, 6)[:-1] + "...'",
     )
 
 
@@ -103,8 +92,10 @@ class Endpoint:
         self.appkey = appkey
         self.appsecret = appsecret
 
-    def with_defaults(self, appkey: str | None, appsecret: str | None) -> Endpoint:
-        """A copy that uses these credentials where the endpoint has none of its own."""
+    def with_defaults(
+        self, appkey: str | None, appsecret: str | None, inbox: Inbox | None = None
+    ) -> Endpoint:
+        """A copy that uses these settings where the endpoint has none of its own."""
         bound = copy.copy(self)
         bound.appkey = self.appkey or appkey
         bound.appsecret = self.appsecret or appsecret
@@ -112,79 +103,6 @@ class Endpoint:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         raise NotImplementedError
-
-
-class Notify(Endpoint):
-    """``Notify(mark_paid)``: the async notify, answered exactly ``success`` or ``fail``.
-
-    ``mark_paid(notification)`` runs only for a verified notify. Returning ``False`` or
-    raising answers ``fail`` (the gateway retries); anything else answers ``success``.
-    Accepts a POST form body (urlencoded or multipart) or, for the older page, a GET
-    query string: one source per request, never merged.
-    """
-
-    def __init__(
-        self,
-        handler: Callable[[Notification], object],
-        *,
-        appkey: str | None = None,
-        appsecret: str | None = None,
-        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-        clock_skew: int = DEFAULT_CLOCK_SKEW,
-    ) -> None:
-        super().__init__(handler, appkey=appkey, appsecret=appsecret)
-        if max_body_size <= 0 or clock_skew < 0:
-            raise ValueError("max_body_size must be positive and clock_skew not negative")
-        self.max_body_size = max_body_size
-        self.clock_skew = clock_skew
-
-    def form(self, environ: WSGIEnvironment) -> tuple[dict[str, str], str]:
-        """The request's fields and their encoding: POST body or GET query string."""
-        method = environ.get("REQUEST_METHOD", "GET")
-        if method == "POST":
-            return body_fields(environ, self.max_body_size)
-        if method == "GET":
-            return query_fields(environ)
-        raise MethodNotAllowed(f"method {method[:16]!r} is not POST or GET")
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        fields: dict[str, str] = {}
-        try:
-            fields, encoding = self.form(environ)
-            notification = read_notification(
-                fields,
-                appkey=self.appkey or "",
-                appsecret=self.appsecret or "",
-                encoding=encoding,
-                clock_skew=self.clock_skew,
-            )
-        except GatePayError as error:
-            log_refused("notify", error, fields, environ)
-            extra = [("Allow", "GET, POST")] if isinstance(error, MethodNotAllowed) else []
-            return send(start_response, status_for(error), _FAIL, extra_headers=extra)
-        if self.run_handler(notification, environ):
-            return send(start_response, "200 OK", _SUCCESS)
-        return send(start_response, "500 Internal Server Error", _FAIL)
-
-    def run_handler(self, notification: Notification, environ: WSGIEnvironment) -> bool:
-        """Call the handler; ``True`` when it accepted the notification."""
-        ids = (notification.order_id, _clip(notification.out_order_id))
-        try:
-            accepted = self.handler(notification) is not False
-        except Exception:
-            logger.exception(
-                "notify failed reason=handler_error order_id=%s out_order_id=%s remote=%s",
-                *ids,
-                environ.get("REMOTE_ADDR", "-"),
-            )
-            return False
-        if not accepted:
-            logger.warning(
-                "notify failed reason=handler_declined order_id=%s out_order_id=%s remote=%s",
-                *ids,
-                environ.get("REMOTE_ADDR", "-"),
-            )
-        return accepted
 
 
 def _default_error_page(error: GatePayError) -> Page:

@@ -7,13 +7,18 @@ to the endpoint found there. Every other request goes to the wrapped app untouch
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from .endpoints import Endpoint, check_credential
+from .inbox import Inbox, MemoryInbox, open_inbox
+from .notify import Notify
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+logger = logging.getLogger("gatepay_wsgi")
 
 
 class GatePayMiddleware:
@@ -32,6 +37,10 @@ class GatePayMiddleware:
     Paths are matched against ``PATH_INFO`` exactly, so the middleware works under any
     ``SCRIPT_NAME`` mount. An endpoint built with its own ``appkey``/``appsecret`` keeps
     them (one site, several merchants); the others use the middleware's.
+
+    ``inbox`` (``"sqlite:////var/lib/shop/gatepay.sqlite3"``, ``"memory://"`` or an
+    ``Inbox``) keeps every verified notify before its handler runs; without it, a memory
+    inbox is used and a warning says that notifies are not durable.
     """
 
     def __init__(
@@ -41,6 +50,7 @@ class GatePayMiddleware:
         appkey: str | None = None,
         appsecret: str | None = None,
         paths: Mapping[str, Endpoint],
+        inbox: str | Inbox | None = None,
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be a WSGI application, got {app!r}")
@@ -49,6 +59,7 @@ class GatePayMiddleware:
         if not isinstance(paths, Mapping) or not paths:
             raise ValueError("paths must be a non-empty dict of path -> Notify/Return/Timeout")
         self.app = app
+        self.inbox = open_inbox(inbox) if inbox is not None else None
         self.routes: dict[str, Endpoint] = {}
         for path, endpoint in paths.items():
             if not isinstance(path, str) or not path.startswith("/"):
@@ -58,7 +69,7 @@ class GatePayMiddleware:
                     f"paths[{path!r}] must be Notify(...), Return(...) or Timeout(...), "
                     f"got {type(endpoint).__name__}"
                 )
-            bound = endpoint.with_defaults(appkey, appsecret)
+            bound = endpoint.with_defaults(appkey, appsecret, self._default_inbox(endpoint))
             if bound.signed:
                 check_credential("appkey", bound.appkey)
                 check_credential("appsecret", bound.appsecret)
@@ -68,6 +79,17 @@ class GatePayMiddleware:
                         "GatePayMiddleware(...) or to the endpoint"
                     )
             self.routes[path] = bound
+
+    def _default_inbox(self, endpoint: Endpoint) -> Inbox | None:
+        if not isinstance(endpoint, Notify) or endpoint.own_inbox:
+            return None
+        if self.inbox is None:
+            logger.warning(
+                "gatepay_wsgi: no inbox= given, so notifies are kept in memory only and a "
+                "restart loses them; pass inbox='sqlite:////path/to/gatepay.sqlite3'"
+            )
+            self.inbox = MemoryInbox()
+        return self.inbox
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         endpoint = self.routes.get(environ.get("PATH_INFO", ""))

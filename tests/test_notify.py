@@ -23,7 +23,11 @@ def shop(environ, start_response):
 
 def make_client(handler, **notify_options) -> Client:
     app = GatePayMiddleware(
-        shop, appkey=APPKEY, appsecret=APPSECRET, paths={PATH: Notify(handler, **notify_options)}
+        shop,
+        appkey=APPKEY,
+        appsecret=APPSECRET,
+        paths={PATH: Notify(handler, **notify_options)},
+        inbox="memory://",
     )
     return Client(app)
 

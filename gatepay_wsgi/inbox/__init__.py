@@ -1,0 +1,94 @@
+"""Durable record of verified notifies: ``open_inbox("sqlite:///gatepay.sqlite3")``.
+
+Which one to pick:
+
+- ``memory://``: one process, lost on restart (tests, development).
+- ``sqlite:///relative/path.sqlite3`` or ``sqlite:////absolute/path.sqlite3`` (URLs as
+  SQLAlchemy writes them): the embedded default, any number of worker processes on one
+  host. Options as query parameters: ``synchronous=normal``, ``busy_timeout=5``,
+  ``lease=120``, ``busy_wait=5`` (seconds).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlsplit
+
+from .base import (
+    ALREADY_DONE,
+    BUSY,
+    DONE,
+    FAILED,
+    PROCESSING,
+    RECEIVED,
+    RUN,
+    Claim,
+    Inbox,
+    InboxRecord,
+    InboxStats,
+    InboxUnavailable,
+    Rejection,
+    ReplayResult,
+)
+from .memory import MemoryInbox
+from .sqlite import SQLiteInbox
+
+__all__ = [
+    "ALREADY_DONE",
+    "BUSY",
+    "DONE",
+    "FAILED",
+    "PROCESSING",
+    "RECEIVED",
+    "RUN",
+    "Claim",
+    "Inbox",
+    "InboxRecord",
+    "InboxStats",
+    "InboxUnavailable",
+    "MemoryInbox",
+    "Rejection",
+    "ReplayResult",
+    "SQLiteInbox",
+    "open_inbox",
+]
+
+_SECONDS = ("busy_timeout", "lease", "busy_wait")
+
+
+def _options(query: str, allowed: tuple[str, ...], url: str) -> dict[str, object]:
+    options: dict[str, object] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name not in allowed:
+            raise ValueError(f"inbox URL {url!r}: unknown option {name!r} (known: {allowed})")
+        try:
+            options[name] = float(value) if name in _SECONDS else value
+        except ValueError:
+            raise ValueError(f"inbox URL {url!r}: {name} must be a number of seconds") from None
+    return options
+
+
+def open_inbox(target: str | Inbox, *, create: bool = True) -> Inbox:
+    """``open_inbox("sqlite:////var/lib/shop/gatepay.sqlite3")`` -> an ``Inbox``.
+
+    An ``Inbox`` object is returned as it is. ``create=False`` refuses to create a new
+    SQLite file (the CLI uses it so that a typo does not show an empty inbox).
+    """
+    if isinstance(target, Inbox):
+        return target
+    if not isinstance(target, str):
+        raise TypeError(f"inbox must be a URL or an Inbox, got {type(target).__name__}")
+    parts = urlsplit(target)
+    if parts.scheme == "memory":
+        options = _options(parts.query, ("lease", "busy_wait"), target)
+        return MemoryInbox(**options)  # type: ignore[arg-type]
+    if parts.scheme == "sqlite":
+        if parts.netloc or not parts.path.startswith("/") or parts.path == "/":
+            raise ValueError(
+                f"inbox URL {target!r}: write sqlite:///relative.sqlite3 or "
+                "sqlite:////absolute/path.sqlite3"
+            )
+        options = _options(parts.query, ("synchronous", *_SECONDS), target)
+        return SQLiteInbox(parts.path[1:], create=create, **options)  # type: ignore[arg-type]
+    raise ValueError(
+        f"inbox URL {target!r}: unsupported scheme {parts.scheme!r} (use sqlite:/// or memory://)"
+    )

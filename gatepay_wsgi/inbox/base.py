@@ -1,0 +1,262 @@
+"""What every inbox does: ``claim`` a verified notify before its handler runs, ``finish`` it.
+
+A notify's record moves ``received -> processing -> done | failed``, keyed by the
+gateway's ``order_id`` per appkey. ``claim`` commits the record (raw fields, time,
+remote address) and answers what to do:
+
+- ``RUN``: this worker holds the claim (a lease); run the handler, then ``finish``.
+- ``ALREADY_DONE``: handled before; answer ``success`` without running anything.
+- ``BUSY``: another worker holds a live claim; ``wait`` for its outcome.
+
+A claim whose lease ran out (its worker was killed mid-handler) is taken over by the
+next delivery or replay. Backends implement the primitives; replay and the waiting
+loop live here, once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..messages import Notification, parse_notification
+
+logger = logging.getLogger("gatepay_wsgi")
+
+RECEIVED, PROCESSING, DONE, FAILED = "received", "processing", "done", "failed"
+STATUSES = (RECEIVED, PROCESSING, DONE, FAILED)
+RUN, ALREADY_DONE, BUSY = "run", "already_done", "busy"
+
+#: Seconds a claim stays live; past it, a killed worker's claim is taken over.
+DEFAULT_LEASE = 120.0
+#: Seconds a delivery waits for another worker's outcome on the same order.
+DEFAULT_BUSY_WAIT = 5.0
+#: Refused requests kept (the newest); older ones are dropped, counts are kept.
+DEFAULT_KEEP_REJECTIONS = 1000
+_POLL = 0.02
+_MAX_ERROR = 2000
+
+
+class InboxUnavailable(Exception):
+    """The inbox cannot be read or written: answer ``fail``, never ``success``."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The answer of ``Inbox.claim``: what this delivery should do."""
+
+    outcome: str
+    appkey: str
+    order_id: int
+    token: str | None = None
+    took_over: bool = False  # a stale claim (killed worker) was taken over
+    new_delivery: bool = False  # the signed fields differ from the stored ones
+
+
+@dataclass(frozen=True)
+class InboxRecord:
+    """One stored notify, as ``inbox show`` prints it."""
+
+    appkey: str
+    order_id: int
+    out_order_id: str
+    status: str
+    raw: Mapping[str, str]
+    received_at: float
+    remote_addr: str | None
+    attempts: int
+    last_error: str | None
+    updated_at: float
+    lease_until: float | None
+    deliveries: int = 1  # every verified delivery whose fields differed counts once more
+    other_deliveries: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``--json``)."""
+        data = asdict(self)
+        data["raw"] = dict(self.raw)
+        data["other_deliveries"] = [dict(d) for d in self.other_deliveries]
+        return data
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A refused request, kept in a bounded table."""
+
+    at: float
+    reason: str
+    field: str | None
+    remote_addr: str | None
+    order_id: str | None
+    out_order_id: str | None
+
+
+@dataclass(frozen=True)
+class InboxStats:
+    """Counts for ``inbox stats``."""
+
+    by_status: Mapping[str, int]
+    stale: int
+    rejections: Mapping[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "by_status": dict(self.by_status),
+            "stale": self.stale,
+            "rejections": dict(self.rejections),
+        }
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What ``Inbox.replay`` did with one order."""
+
+    appkey: str
+    order_id: int
+    outcome: str  # done | failed | skipped (already done) | busy | missing
+    error: str | None = None
+
+
+def dump_fields(fields: Mapping[str, str]) -> str:
+    """The stored form of a notify's fields: JSON with sorted keys, so equal means equal."""
+    return json.dumps(dict(fields), ensure_ascii=False, sort_keys=True)
+
+
+def run_handler(
+    handler: Callable[[Notification], object], notification: Notification, context: str = ""
+) -> tuple[bool, str | None]:
+    """Call a notify handler: ``(True, None)``, or ``(False, why)`` when it declined or raised.
+
+    Returning ``False`` declines; raising is logged with its traceback.
+    """
+    ids = f"order_id={notification.order_id} out_order_id={notification.out_order_id[:40]!r}"
+    try:
+        answer = handler(notification)
+    except Exception as error:
+        logger.exception("notify failed reason=handler_error %s%s", ids, context)
+        return False, f"{type(error).__name__}: {error}"[:_MAX_ERROR]
+    if answer is False:
+        logger.warning("notify failed reason=handler_declined %s%s", ids, context)
+        return False, "handler returned False"
+    return True, None
+
+
+class Inbox(ABC):
+    """The storage protocol behind ``Notify``; see the module docstring for the states."""
+
+    lease: float = DEFAULT_LEASE
+    busy_wait: float = DEFAULT_BUSY_WAIT
+    #: Whether notifies survive a restart (the memory inbox's do not).
+    durable: bool = True
+
+    @abstractmethod
+    def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
+        """Record a verified notify (committed) and claim it, or say why not."""
+
+    @abstractmethod
+    def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
+        """Claim a stored notify again (replay); ``None`` if there is none."""
+
+    @abstractmethod
+    def finish(self, claim: Claim, *, ok: bool, error: str | None = None) -> bool:
+        """Mark a claimed notify done or failed; ``False`` if the claim was lost meanwhile."""
+
+    @abstractmethod
+    def status(self, appkey: str, order_id: int) -> str | None:
+        """The current status of one notify, or ``None``."""
+
+    @abstractmethod
+    def get(self, order_id: int, appkey: str | None = None) -> list[InboxRecord]:
+        """The stored notifies for one gateway order id (one per appkey)."""
+
+    @abstractmethod
+    def records(self, status: str | None = None, limit: int = 100) -> list[InboxRecord]:
+        """The newest stored notifies, optionally of one status."""
+
+    @abstractmethod
+    def record_rejection(
+        self,
+        reason: str,
+        *,
+        field: str | None = None,
+        remote_addr: str | None = None,
+        order_id: str | None = None,
+        out_order_id: str | None = None,
+    ) -> None:
+        """Count and keep a refused request (best effort: never raises)."""
+
+    @abstractmethod
+    def rejections(self, limit: int = 100) -> list[Rejection]:
+        """The newest refused requests."""
+
+    @abstractmethod
+    def stats(self) -> InboxStats:
+        """Counts by status, stale claims, and refusals by reason."""
+
+    def close(self) -> None:  # noqa: B027  # optional for backends
+        """Release connections held by this thread."""
+
+    def wait(self, appkey: str, order_id: int, timeout: float | None = None) -> str | None:
+        """Wait up to ``timeout`` (default ``busy_wait``) for a claimed notify's outcome."""
+        deadline = time.monotonic() + (self.busy_wait if timeout is None else timeout)
+        while True:
+            status = self.status(appkey, order_id)
+            if status != PROCESSING or time.monotonic() >= deadline:
+                return status
+            time.sleep(_POLL)
+
+    def replayable(self, appkey: str | None = None) -> list[InboxRecord]:
+        """Notifies a replay should retry: failed, never claimed, or with a stale claim."""
+        now = time.time()
+        found = [
+            record
+            for status in (FAILED, RECEIVED, PROCESSING)
+            for record in self.records(status, limit=1_000_000)
+            if status != PROCESSING or (record.lease_until or 0) <= now
+        ]
+        return [r for r in found if appkey is None or r.appkey == appkey]
+
+    def replay(
+        self,
+        handler: Callable[[Notification], object],
+        order_ids: Iterable[int] | None = None,
+        *,
+        appkey: str | None = None,
+    ) -> list[ReplayResult]:
+        """``inbox.replay(mark_paid)``: run the handler again for failed notifies.
+
+        With ``order_ids``, replay those orders (skipping ones already done); without,
+        every failed, unclaimed or stale one. Each runs at most once at a time, across
+        processes, exactly as a live delivery would.
+        """
+        if order_ids is None:
+            targets = [(r.appkey, r.order_id) for r in self.replayable(appkey)]
+            return [self._replay_one(handler, key, order_id) for key, order_id in targets]
+        results: list[ReplayResult] = []
+        for order_id in order_ids:
+            stored = self.get(order_id, appkey)
+            if not stored:
+                results.append(ReplayResult(appkey or "-", order_id, "missing"))
+            for record in stored:
+                results.append(self._replay_one(handler, record.appkey, order_id))
+        return results
+
+    def _replay_one(
+        self, handler: Callable[[Notification], object], appkey: str, order_id: int
+    ) -> ReplayResult:
+        claimed = self.reclaim(appkey, order_id)
+        if claimed is None:
+            return ReplayResult(appkey, order_id, "missing")
+        claim, record = claimed
+        if claim.outcome == ALREADY_DONE:
+            return ReplayResult(appkey, order_id, "skipped")
+        if claim.outcome == BUSY:
+            return ReplayResult(appkey, order_id, "busy")
+        notification = parse_notification(record.raw, appkey=appkey)
+        ok, error = run_handler(handler, notification, " (replay)")
+        self.finish(claim, ok=ok, error=error)
+        return ReplayResult(appkey, order_id, DONE if ok else FAILED, error)

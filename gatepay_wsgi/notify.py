@@ -1,0 +1,147 @@
+"""``Notify(mark_paid)``: the async notify, answered exactly ``success`` or ``fail``.
+
+The flow of one delivery: read the fields (POST body or GET query, never both), verify
+and type them, ``claim`` the notify in the inbox (committed before anything else
+happens), run the handler once, ``finish`` the record, answer. A notify that cannot be
+put on record is answered ``fail`` and never reaches the handler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from .endpoints import Endpoint, clip, log_refused, status_for
+from .errors import GatePayError, MethodNotAllowed
+from .inbox import ALREADY_DONE, BUSY, DONE, Inbox, InboxUnavailable, MemoryInbox, open_inbox
+from .inbox.base import run_handler
+from .messages import DEFAULT_CLOCK_SKEW, Notification, read_notification
+from .pages import send
+from .request_fields import body_fields, query_fields
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+logger = logging.getLogger("gatepay_wsgi")
+
+#: Default ``max_body_size``: a notify is a few hundred bytes.
+DEFAULT_MAX_BODY_SIZE = 64 * 1024
+
+_SUCCESS = b"success"
+_FAIL = b"fail"
+_HANDLER_FAILED = "500 Internal Server Error"
+_UNAVAILABLE = "503 Service Unavailable"
+
+
+class Notify(Endpoint):
+    """``Notify(mark_paid)``: verify, record, and hand a paid order to ``mark_paid``.
+
+    ``mark_paid(notification)`` runs only for a verified notify, at most once at a time
+    per order, and never again once it succeeded. Returning ``False`` or raising answers
+    ``fail`` (the gateway retries; ``inbox.replay`` can too); anything else ``success``.
+    ``inbox`` (a URL or an ``Inbox``) defaults to the middleware's.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[Notification], object],
+        *,
+        appkey: str | None = None,
+        appsecret: str | None = None,
+        inbox: str | Inbox | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        clock_skew: int = DEFAULT_CLOCK_SKEW,
+    ) -> None:
+        super().__init__(handler, appkey=appkey, appsecret=appsecret)
+        if max_body_size <= 0 or clock_skew < 0:
+            raise ValueError("max_body_size must be positive and clock_skew not negative")
+        self.max_body_size = max_body_size
+        self.clock_skew = clock_skew
+        self.own_inbox = inbox is not None
+        self.inbox: Inbox = MemoryInbox() if inbox is None else open_inbox(inbox)
+
+    def with_defaults(
+        self, appkey: str | None, appsecret: str | None, inbox: Inbox | None = None
+    ) -> Endpoint:
+        bound = super().with_defaults(appkey, appsecret)
+        assert isinstance(bound, Notify)
+        if inbox is not None and not self.own_inbox:
+            bound.inbox = inbox
+        return bound
+
+    def form(self, environ: WSGIEnvironment) -> tuple[dict[str, str], str]:
+        """The request's fields and their encoding: POST body or GET query string."""
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "POST":
+            return body_fields(environ, self.max_body_size)
+        if method == "GET":
+            return query_fields(environ)
+        raise MethodNotAllowed(f"method {method[:16]!r} is not POST or GET")
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        fields: dict[str, str] = {}
+        try:
+            fields, encoding = self.form(environ)
+            notification = read_notification(
+                fields,
+                appkey=self.appkey or "",
+                appsecret=self.appsecret or "",
+                encoding=encoding,
+                clock_skew=self.clock_skew,
+            )
+        except GatePayError as error:
+            log_refused("notify", error, fields, environ)
+            self.inbox.record_rejection(
+                error.reason,
+                field=error.field,
+                remote_addr=environ.get("REMOTE_ADDR"),
+                order_id=fields.get("order_id", "")[:40] or None,
+                out_order_id=fields.get("out_order_id", "")[:40] or None,
+            )
+            extra = [("Allow", "GET, POST")] if isinstance(error, MethodNotAllowed) else []
+            return send(start_response, status_for(error), _FAIL, extra_headers=extra)
+        status = self.handle(notification, environ.get("REMOTE_ADDR"))
+        return send(start_response, status, _SUCCESS if status == "200 OK" else _FAIL)
+
+    def handle(self, notification: Notification, remote_addr: str | None) -> str:
+        """Record, claim and handle a verified notify; the status line to answer with."""
+        where = (
+            f"order_id={notification.order_id} "
+            f"out_order_id={clip(notification.out_order_id)} remote={remote_addr or '-'}"
+        )
+        try:
+            claim = self.inbox.claim(notification, remote_addr=remote_addr)
+        except InboxUnavailable as error:
+            logger.error("notify failed reason=inbox_unavailable %s: %s", where, error)
+            return _UNAVAILABLE
+        if claim.new_delivery:
+            logger.warning("notify delivered again with other signed fields, kept: %s", where)
+        if claim.took_over:
+            logger.warning("notify stale claim taken over (a worker died mid-handler): %s", where)
+        if claim.outcome == ALREADY_DONE:
+            return "200 OK"
+        if claim.outcome == BUSY:
+            try:
+                outcome = self.inbox.wait(claim.appkey, claim.order_id)
+            except InboxUnavailable as error:
+                logger.error("notify failed reason=inbox_unavailable %s: %s", where, error)
+                return _UNAVAILABLE
+            if outcome == DONE:
+                return "200 OK"
+            logger.warning("notify failed reason=busy %s (another worker has it)", where)
+            return _UNAVAILABLE
+        ok, error_text = run_handler(self.handler, notification, f" remote={remote_addr or '-'}")
+        try:
+            kept = self.inbox.finish(claim, ok=ok, error=error_text)
+        except InboxUnavailable as error:
+            logger.error(
+                "notify outcome NOT recorded (handler %s): %s: %s; do not replay it blindly",
+                "succeeded" if ok else "failed",
+                where,
+                error,
+            )
+            kept = True
+        if not kept:
+            logger.error("notify claim was lost before the handler finished (lease?): %s", where)
+        return "200 OK" if ok else _HANDLER_FAILED

@@ -1,0 +1,363 @@
+"""The inbox contract through real WSGI calls, on the memory and the SQLite inbox."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from urllib.parse import urlencode
+
+import pytest
+from werkzeug.test import Client
+
+from gatepay_wsgi import GatePayMiddleware, Notify
+from gatepay_wsgi.inbox import (
+    DONE,
+    FAILED,
+    PROCESSING,
+    RUN,
+    InboxUnavailable,
+    MemoryInbox,
+    SQLiteInbox,
+    open_inbox,
+)
+from gatepay_wsgi.messages import parse_notification
+
+from .gateway import APPKEY, APPSECRET, Recorder, notify_fields
+
+PATH = "/gatepay/notify"
+
+
+def shop(environ, start_response):
+    start_response("200 OK", [])
+    return [b"shop"]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_inbox(request, tmp_path):
+    """Build an inbox of the parametrized kind; SQLite ones share one file per test."""
+    path = tmp_path / "gatepay.sqlite3"
+
+    def make(**options):
+        if request.param == "memory":
+            return MemoryInbox(**options)
+        return SQLiteInbox(path, **options)
+
+    make.kind = request.param
+    return make
+
+
+def client_for(handler, inbox) -> Client:
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={PATH: Notify(handler)}, inbox=inbox
+    )
+    return Client(app)
+
+
+def deliver(client: Client, fields) -> tuple[int, bytes]:
+    response = client.post(
+        PATH, data=urlencode(fields), content_type="application/x-www-form-urlencoded"
+    )
+    return response.status_code, response.get_data()
+
+
+def test_duplicate_is_handled_once(make_inbox):
+    handler, inbox = Recorder(), make_inbox()
+    client = client_for(handler, inbox)
+    fields = notify_fields()
+    assert deliver(client, fields) == (200, b"success")
+    assert deliver(client, fields) == (200, b"success")
+    assert len(handler.calls) == 1
+    (record,) = inbox.get(100001)
+    assert (record.status, record.attempts, record.appkey) == (DONE, 1, APPKEY)
+    assert dict(record.raw) == fields
+
+
+def test_record_is_committed_before_the_handler_runs(make_inbox):
+    inbox = make_inbox()
+    seen = []
+
+    def handler(notification):
+        seen.append(inbox.status(notification.appkey, notification.order_id))
+
+    assert deliver(client_for(handler, inbox), notify_fields())[1] == b"success"
+    assert seen == [PROCESSING]
+
+
+def test_failed_handler_is_kept_with_its_error_and_redelivery_handles_it(make_inbox):
+    handler, inbox = Recorder(error=RuntimeError("db down")), make_inbox()
+    client = client_for(handler, inbox)
+    fields = notify_fields()
+    assert deliver(client, fields) == (500, b"fail")
+    (record,) = inbox.get(100001)
+    assert record.status == FAILED
+    assert record.last_error == "RuntimeError: db down"
+    handler.error = None
+    assert deliver(client, fields) == (200, b"success")
+    assert len(handler.calls) == 2
+    (record,) = inbox.get(100001)
+    assert (record.status, record.attempts, record.last_error) == (DONE, 2, None)
+
+
+def test_declined_handler_is_failed(make_inbox):
+    inbox = make_inbox()
+    assert deliver(client_for(Recorder(answer=False), inbox), notify_fields()) == (500, b"fail")
+    assert inbox.get(100001)[0].last_error == "handler returned False"
+
+
+def test_resend_with_new_fields_after_done_is_kept_not_handled(make_inbox, caplog):
+    handler, inbox = Recorder(), make_inbox()
+    client = client_for(handler, inbox)
+    deliver(client, notify_fields(paytime="1700000000"))
+    with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
+        assert deliver(client, notify_fields(paytime="1700000999")) == (200, b"success")
+    assert len(handler.calls) == 1
+    assert "delivered again with other signed fields" in caplog.text
+    (record,) = inbox.get(100001)
+    assert record.raw["paytime"] == "1700000000"
+    assert record.deliveries == 2
+    if make_inbox.kind == "sqlite":
+        assert record.other_deliveries[0]["raw"]["paytime"] == "1700000999"
+
+
+def test_dedupe_is_per_appkey(make_inbox):
+    handler, inbox = Recorder(), make_inbox()
+    app = GatePayMiddleware(
+        shop,
+        paths={
+            "/a": Notify(handler, appkey="ka", appsecret="sa"),
+            "/b": Notify(handler, appkey="kb", appsecret="sb"),
+        },
+        inbox=inbox,
+    )
+    client = Client(app)
+    ctype = "application/x-www-form-urlencoded"
+    for path, key, secret in [("/a", "ka", "sa"), ("/b", "kb", "sb"), ("/a", "ka", "sa")]:
+        body = urlencode(notify_fields(appkey=key, secret=secret))
+        assert client.post(path, data=body, content_type=ctype).get_data() == b"success"
+    assert [n.appkey for n in handler.calls] == ["ka", "kb"]
+
+
+def test_concurrent_delivery_waits_for_the_first_outcome(make_inbox):
+    inbox = make_inbox(busy_wait=10)
+    started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def slow(notification):
+        calls.append(notification.order_id)
+        started.set()
+        release.wait(10)
+
+    client = client_for(slow, inbox)
+    answers = []
+    first = threading.Thread(target=lambda: answers.append(deliver(client, notify_fields())))
+    first.start()
+    assert started.wait(5)
+    second = threading.Thread(target=lambda: answers.append(deliver(client, notify_fields())))
+    second.start()
+    time.sleep(0.2)
+    assert second.is_alive()  # waiting, not running a second handler
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert answers == [(200, b"success"), (200, b"success")]
+    assert calls == [100001]
+
+
+def test_concurrent_delivery_gives_up_after_busy_wait(make_inbox):
+    inbox = make_inbox(busy_wait=0.2)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(notification):
+        started.set()
+        release.wait(10)
+
+    client = client_for(slow, inbox)
+    first = threading.Thread(target=deliver, args=(client, notify_fields()))
+    first.start()
+    assert started.wait(5)
+    try:
+        assert deliver(client, notify_fields()) == (503, b"fail")
+    finally:
+        release.set()
+        first.join(10)
+    assert inbox.get(100001)[0].status == DONE
+
+
+def test_stale_claim_is_taken_over_after_the_lease(make_inbox, caplog):
+    inbox = make_inbox(lease=0.3, busy_wait=0.05)
+    fields = notify_fields()
+    notification = parse_notification(fields, appkey=APPKEY)
+    dead = inbox.claim(notification, remote_addr="10.0.0.1")  # a worker that then died
+    assert dead.outcome == RUN
+    handler = Recorder()
+    client = client_for(handler, inbox)
+    assert deliver(client, fields) == (503, b"fail")  # the claim is still live
+    assert handler.calls == []
+    time.sleep(0.35)
+    with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
+        assert deliver(client, fields) == (200, b"success")
+    assert "stale claim taken over" in caplog.text
+    assert len(handler.calls) == 1
+    assert inbox.finish(dead, ok=True) is False  # the dead worker's claim is gone
+
+
+def test_restart_knows_what_is_done(tmp_path):
+    path = tmp_path / "inbox.sqlite3"
+    first = Recorder()
+    assert deliver(client_for(first, f"sqlite:///{path}"), notify_fields())[1] == b"success"
+    second = Recorder()
+    assert deliver(client_for(second, f"sqlite:///{path}"), notify_fields())[1] == b"success"
+    assert (len(first.calls), len(second.calls)) == (1, 0)
+
+
+def test_replay_api(make_inbox):
+    inbox = make_inbox()
+    client = client_for(Recorder(error=RuntimeError("down")), inbox)
+    deliver(client, notify_fields(order_id="1"))
+    deliver(client, notify_fields(order_id="2"))
+    client_for(Recorder(), inbox)  # a healthy worker could now take them
+    deliver(client_for(Recorder(), inbox), notify_fields(order_id="3"))
+    replayed = Recorder()
+    results = inbox.replay(replayed)
+    assert sorted((r.order_id, r.outcome) for r in results) == [(1, "done"), (2, "done")]
+    assert sorted(n.order_id for n in replayed.calls) == [1, 2]
+    assert inbox.replay(replayed) == []
+    explicit = inbox.replay(replayed, [3, 99])
+    assert [(r.order_id, r.outcome) for r in explicit] == [(3, "skipped"), (99, "missing")]
+    assert len(replayed.calls) == 2
+
+
+def test_replay_that_fails_again_keeps_it_failed(make_inbox):
+    inbox = make_inbox()
+    deliver(client_for(Recorder(answer=False), inbox), notify_fields())
+    (result,) = inbox.replay(Recorder(error=ValueError("still down")))
+    assert (result.outcome, result.error) == (FAILED, "ValueError: still down")
+    assert inbox.get(100001)[0].attempts == 2
+
+
+def test_rejections_are_counted_and_bounded(make_inbox):
+    inbox = make_inbox(keep_rejections=5)
+    client = client_for(Recorder(), inbox)
+    for i in range(12):
+        deliver(client, notify_fields(secret=f"guess{i}"))
+    deliver(client, {"order_id": "1"})
+    stats = inbox.stats()
+    assert stats.rejections == {"bad_signature": 12, "missing_field": 1}
+    kept = inbox.rejections()
+    assert len(kept) == 5
+    assert kept[0].reason == "missing_field"
+    assert kept[1].order_id == "100001"
+
+
+def test_stats_and_records(make_inbox):
+    inbox = make_inbox()
+    deliver(client_for(Recorder(), inbox), notify_fields(order_id="1"))
+    deliver(client_for(Recorder(answer=False), inbox), notify_fields(order_id="2"))
+    assert dict(inbox.stats().by_status) == {DONE: 1, FAILED: 1}
+    assert [r.order_id for r in inbox.records(FAILED)] == [2]
+    assert {r.order_id for r in inbox.records()} == {1, 2}
+
+
+def test_no_inbox_warns_once_at_start_up(caplog):
+    with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
+        app = GatePayMiddleware(
+            shop,
+            appkey=APPKEY,
+            appsecret=APPSECRET,
+            paths={"/a": Notify(Recorder()), "/b": Notify(Recorder())},
+        )
+    assert caplog.text.count("not durable") + caplog.text.count("memory only") == 1
+    assert isinstance(app.inbox, MemoryInbox)
+
+
+def test_locked_inbox_answers_fail_without_the_handler(tmp_path, caplog):
+    path = tmp_path / "locked.sqlite3"
+    inbox = SQLiteInbox(path, busy_timeout=0.2)
+    handler = Recorder()
+    client = client_for(handler, inbox)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with caplog.at_level(logging.ERROR, logger="gatepay_wsgi"):
+            assert deliver(client, notify_fields()) == (503, b"fail")
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert handler.calls == []
+    assert "reason=inbox_unavailable" in caplog.text
+    assert deliver(client, notify_fields()) == (200, b"success")
+    assert len(handler.calls) == 1
+
+
+def test_unwritable_directory_at_start_up_is_a_clear_error(tmp_path):
+    with pytest.raises(InboxUnavailable, match="cannot open"):
+        SQLiteInbox(tmp_path / "missing-dir" / "x.sqlite3")
+
+
+def test_sqlite_settings(tmp_path):
+    full = SQLiteInbox(tmp_path / "a.sqlite3")
+    relaxed = open_inbox(f"sqlite:///{tmp_path}/b.sqlite3?synchronous=normal&lease=30")
+    assert isinstance(relaxed, SQLiteInbox)
+    for inbox, level in [(full, 2), (relaxed, 1)]:
+        connection = inbox._connection()
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert connection.execute("PRAGMA synchronous").fetchone() == (level,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (1,)
+    assert relaxed.lease == 30
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.sqlite3"
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA user_version = 99")
+    connection.close()
+    with pytest.raises(InboxUnavailable, match="newer"):
+        SQLiteInbox(path)
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:///relative.sqlite3", "relative.sqlite3"),
+        ("sqlite:///sub/dir.sqlite3", "sub/dir.sqlite3"),
+        ("sqlite:////ABS/gatepay.sqlite3", "/ABS/gatepay.sqlite3"),
+    ],
+)
+def test_sqlite_urls_as_sqlalchemy_writes_them(url, path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "ABS").mkdir()
+    url = url.replace("////ABS", f"///{tmp_path}/ABS")
+    inbox = open_inbox(url)
+    assert isinstance(inbox, SQLiteInbox)
+    assert inbox.path == path.replace("/ABS", f"{tmp_path}/ABS")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite://", "sqlite:///relative"),
+        ("sqlite:///", "sqlite:///relative"),
+        ("sqlite://host/x", "sqlite:///relative"),
+        ("redis://x", "unsupported scheme"),
+        ("memory://?nope=1", "unknown option"),
+        ("sqlite:///x.sqlite3?lease=soon", "seconds"),
+        ("sqlite:///x.sqlite3?synchronous=off", "synchronous"),
+    ],
+)
+def test_bad_inbox_urls(url, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        open_inbox(url)
+
+
+def test_inbox_must_be_a_url_or_an_inbox():
+    with pytest.raises(TypeError, match="URL or an Inbox"):
+        open_inbox(42)  # type: ignore[arg-type]
+
+
+def test_cli_does_not_create_a_missing_file(tmp_path):
+    with pytest.raises(InboxUnavailable, match="no inbox"):
+        open_inbox(f"sqlite:///{tmp_path}/typo.sqlite3", create=False)
