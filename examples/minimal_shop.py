@@ -7,6 +7,8 @@ browser to see the return and timeout pages; Ctrl-C stops it. ``--check`` exits 
 the self-check (non-zero if anything was off).
 
 Credentials come from GATEPAY_APPKEY / GATEPAY_APPSECRET, or demo values when unset.
+Verified notifies are kept in an SQLite inbox (``--inbox URL``, default a file in a new
+temporary directory), which ``gatepay-wsgi inbox list --inbox URL`` shows.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import html
 import logging
 import os
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -79,16 +82,18 @@ def shop(environ, start_response):  # type: ignore[no-untyped-def]
     return [body]
 
 
-app = GatePayMiddleware(
-    shop,
-    appkey=APPKEY,
-    appsecret=APPSECRET,
-    paths={
-        "/gatepay/notify": Notify(mark_paid),
-        "/gatepay/return": Return(thank_you),
-        "/gatepay/timeout": Timeout(closed),
-    },
-)
+def make_app(inbox: str):  # type: ignore[no-untyped-def]
+    return GatePayMiddleware(
+        shop,
+        appkey=APPKEY,
+        appsecret=APPSECRET,
+        paths={
+            "/gatepay/notify": Notify(mark_paid),
+            "/gatepay/return": Return(thank_you),
+            "/gatepay/timeout": Timeout(closed),
+        },
+        inbox=inbox,
+    )
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -125,7 +130,7 @@ def self_check(base: str) -> bool:
     signed_ok = body == "success" and ORDERS["A1001"]["paid"]
     print(f"signed notify -> {status} {body!r}; order A1001 paid: {ORDERS['A1001']['paid']}")
     status, body = post(base + "/gatepay/notify", signed)
-    print(f"same notify again -> {status} {body!r} (the handler is idempotent)")
+    print(f"same notify again -> {status} {body!r} (the inbox knows it is done)")
     return forged_ok and signed_ok and body == "success"
 
 
@@ -133,15 +138,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--check", action="store_true", help="exit after the self-check")
+    parser.add_argument("--inbox", help="inbox URL (default: SQLite in a temporary directory)")
     args = parser.parse_args(argv)
+    inbox = args.inbox or f"sqlite:///{tempfile.mkdtemp(prefix='gatepay-shop-')}/inbox.sqlite3"
     logging.basicConfig(level=logging.INFO, format="log: %(name)s: %(message)s")
     if "GATEPAY_APPSECRET" not in os.environ:
         print("GATEPAY_APPKEY/GATEPAY_APPSECRET not set: using demo credentials")
-    server = make_server("127.0.0.1", args.port, app, handler_class=QuietHandler)
+    server = make_server("127.0.0.1", args.port, make_app(inbox), handler_class=QuietHandler)
     base = f"http://127.0.0.1:{server.server_port}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     ok = self_check(base)
     print("self-check:", "passed" if ok else "FAILED")
+    print(f"inbox:         gatepay-wsgi inbox list --inbox {inbox}")
     if args.check or not ok:
         server.shutdown()
         return 0 if ok else 1
