@@ -7,9 +7,8 @@ race DB ORDER_ID CALLS START_FILE THREADS
 hang DB STARTED_FILE
     deliver a notify whose handler writes STARTED_FILE and then hangs (to be killed).
 readonly DB
-    as an unprivileged user: build the middleware, print "ready", wait for a line on
-    stdin (the parent makes the file read-only meanwhile), deliver from a new thread,
-    print the answer and the handler calls as JSON.
+    as an unprivileged user, start a middleware over an inbox file it cannot write,
+    deliver a notify, print the answer and the handler calls as JSON.
 """
 
 from __future__ import annotations
@@ -91,23 +90,17 @@ def hang(db: str, started_file: str) -> None:
 
 
 def readonly(db: str) -> None:
-    calls: list = []
-    http = client(calls.append, db, busy_timeout="0.2")
-    http.get("/warm-up")  # load every lazily imported module while we still can
+    # Load every lazily imported module first: once we are nobody, /root (where the
+    # interpreter lives) is closed to us.
+    client(print, db.replace(".sqlite3", "-warm-up.sqlite3")).get("/warm-up")
     if os.geteuid() == 0:
         # Root writes through any permission: become nobody, as a web worker would be.
-        # /root (the interpreter's home) is closed to nobody, hence the warm-up above.
-        for path in Path(db).parent.iterdir():
-            os.chown(path, NOBODY, NOBODY)
         os.setgid(NOBODY)
         os.setuid(NOBODY)
-    print("ready", flush=True)
-    sys.stdin.readline()
-    answers: list = []
-    worker = threading.Thread(target=lambda: answers.append(deliver(http, notify_fields())))
-    worker.start()  # a new thread opens a new connection, as a server's would
-    worker.join()
-    print(json.dumps({"answer": answers[0], "calls": len(calls)}), flush=True)
+    calls: list = []
+    http = client(calls.append, db, busy_timeout="0.2")  # starts: reading is allowed
+    answer = deliver(http, notify_fields())
+    print(json.dumps({"answer": answer, "calls": len(calls)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -301,10 +302,13 @@ def test_sqlite_settings(tmp_path):
     relaxed = open_inbox(f"sqlite:///{tmp_path}/b.sqlite3?synchronous=normal&lease=30")
     assert isinstance(relaxed, SQLiteInbox)
     for inbox, level in [(full, 2), (relaxed, 1)]:
-        connection = inbox._connection()
-        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert connection.execute("PRAGMA synchronous").fetchone() == (level,)
-        assert connection.execute("PRAGMA user_version").fetchone() == (1,)
+        with inbox._use("inspect") as connection:  # the pooled connections' settings
+            assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            assert connection.execute("PRAGMA synchronous").fetchone() == (level,)
+            assert connection.execute("PRAGMA user_version").fetchone() == (1,)
+    full.record_rejection("probe")  # written relaxed, then the connection is FULL again
+    with full._use("inspect") as connection:
+        assert connection.execute("PRAGMA synchronous").fetchone() == (2,)
     assert relaxed.lease == 30
 
 
@@ -361,3 +365,22 @@ def test_inbox_must_be_a_url_or_an_inbox():
 def test_cli_does_not_create_a_missing_file(tmp_path):
     with pytest.raises(InboxUnavailable, match="no inbox"):
         open_inbox(f"sqlite:///{tmp_path}/typo.sqlite3", create=False)
+
+
+def _open_files_to(path) -> int:
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if str(path) in str(fd.resolve(strict=False)))
+
+
+def test_a_thread_per_request_server_does_not_leak_connections(tmp_path):
+    if not Path("/proc/self/fd").exists():
+        pytest.skip("needs /proc to count open files")
+    db = tmp_path / "pool.sqlite3"
+    client = client_for(Recorder(), f"sqlite:///{db}")
+    for order_id in range(1, 41):  # each delivery in a thread of its own, like wsgiref's
+        thread = threading.Thread(
+            target=deliver, args=(client, notify_fields(order_id=str(order_id)))
+        )
+        thread.start()
+        thread.join()
+    assert _open_files_to(db) <= 3  # one pooled connection: the file, its -wal and -shm

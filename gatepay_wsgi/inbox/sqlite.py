@@ -89,6 +89,7 @@ _COLUMNS = (
     "last_error, updated_at, lease_until"
 )
 _KEY = "appkey = ? AND order_id = ?"
+_MAX_IDLE = 16  # connections kept open per process for reuse
 
 
 class SQLiteInbox(Inbox):
@@ -118,75 +119,111 @@ class SQLiteInbox(Inbox):
         self.lease = lease
         self.busy_wait = busy_wait
         self.keep_rejections = keep_rejections
-        self._local = threading.local()
+        self._idle: list[sqlite3.Connection] = []
+        self._inherited: list[sqlite3.Connection] = []
+        self._pool_lock = threading.Lock()
+        self._pid = os.getpid()
         if not create and not os.path.exists(self.path):
             raise InboxUnavailable(f"no inbox at {self.path}")
-        with self._guard("open"):
-            self._migrate(self._connection())
+        with self._use("open") as connection:
+            self._migrate(connection)
 
     def __repr__(self) -> str:
         return f"SQLiteInbox({self.path!r}, synchronous={self.synchronous.lower()!r})"
 
     # -- connections and transactions -------------------------------------------------
+    # A small pool rather than one connection per thread: servers that start a thread per
+    # request would otherwise open (and leak) a connection per request.
 
-    def _connection(self) -> sqlite3.Connection:
-        local = self._local
-        if getattr(local, "pid", None) == os.getpid():
-            connection: sqlite3.Connection = local.connection
-            return connection
-        # New thread, or a forked child: a connection must never cross a fork.
+    def _open(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
-            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=True
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
         connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute(f"PRAGMA synchronous = {self.synchronous}")
-        local.connection, local.pid = connection, os.getpid()
         return connection
 
+    def _checkout(self) -> sqlite3.Connection:
+        with self._pool_lock:
+            if self._pid != os.getpid():
+                # A forked child: the parent's connections must never be used here, nor
+                # closed (kept referenced so that garbage collection does not close them).
+                self._inherited += self._idle
+                self._idle, self._pid = [], os.getpid()
+            if self._idle:
+                return self._idle.pop()
+        return self._open()
+
+    def _checkin(self, connection: sqlite3.Connection) -> None:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        with self._pool_lock:
+            if self._pid == os.getpid() and len(self._idle) < _MAX_IDLE:
+                self._idle.append(connection)
+                return
+        connection.close()
+
     @contextmanager
-    def _guard(self, action: str) -> Iterator[None]:
+    def _use(self, action: str) -> Iterator[sqlite3.Connection]:
+        """A pooled connection; any SQLite error becomes ``InboxUnavailable``."""
         try:
-            yield
+            connection = self._checkout()
+            try:
+                yield connection
+            finally:
+                self._checkin(connection)
         except sqlite3.Error as error:
             raise InboxUnavailable(f"inbox {self.path}: cannot {action}: {error}") from error
 
     @contextmanager
-    def _write(self, action: str) -> Iterator[sqlite3.Connection]:
-        """A ``BEGIN IMMEDIATE`` transaction: the write lock is taken before any read."""
-        with self._guard(action):
-            connection = self._connection()
-            connection.execute("BEGIN IMMEDIATE")
+    def _write(self, action: str, *, relaxed: bool = False) -> Iterator[sqlite3.Connection]:
+        """A ``BEGIN IMMEDIATE`` transaction: the write lock is taken before any read.
+
+        ``relaxed`` commits without an fsync (``synchronous=NORMAL``), for records that
+        are worth less than a payment (refusals).
+        """
+        with self._use(action) as connection:
+            if relaxed:
+                connection.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield connection
+                connection.execute("BEGIN IMMEDIATE")
+                yield connection  # an exception leaves the transaction to _checkin's rollback
                 connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+            finally:
+                if relaxed:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    connection.execute(f"PRAGMA synchronous = {self.synchronous}")
 
     def _migrate(self, connection: sqlite3.Connection) -> None:
         (version,) = connection.execute("PRAGMA user_version").fetchone()
         if version == SCHEMA_VERSION:
             return
-        with self._write("create the schema") as locked:
-            (version,) = locked.execute("PRAGMA user_version").fetchone()
-            if version > SCHEMA_VERSION:
-                raise InboxUnavailable(
-                    f"inbox {self.path} has schema {version}, newer than this "
-                    f"gatepay_wsgi's {SCHEMA_VERSION}: upgrade gatepay_wsgi"
-                )
-            if version == 0:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        locked.execute(statement)
-                locked.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("BEGIN IMMEDIATE")
+        (version,) = connection.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise InboxUnavailable(
+                f"inbox {self.path} has schema {version}, newer than this "
+                f"gatepay_wsgi's {SCHEMA_VERSION}: upgrade gatepay_wsgi"
+            )
+        if version == 0:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
 
     def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.pid == os.getpid():
+        """Close the idle connections (ones in use are closed when given back)."""
+        with self._pool_lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
             connection.close()
-        self._local = threading.local()
+
+    def __del__(self) -> None:
+        with suppress(Exception):
+            self.close()
 
     # -- claims -----------------------------------------------------------------------
 
@@ -218,13 +255,11 @@ class SQLiteInbox(Inbox):
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
         key = (notification.appkey, notification.order_id)
         raw = dump_fields(notification.raw)
-        with self._guard("read"):
+        with self._use("read") as connection:
             # A repeat of a notify already done, fields unchanged: no write needed.
-            row = (
-                self._connection()
-                .execute(f"SELECT status, raw FROM gatepay_notifies WHERE {_KEY}", key)
-                .fetchone()
-            )
+            row = connection.execute(
+                f"SELECT status, raw FROM gatepay_notifies WHERE {_KEY}", key
+            ).fetchone()
         if row == (DONE, raw):
             return Claim(ALREADY_DONE, *key)
         with self._write("record the notify") as connection:
@@ -260,14 +295,14 @@ class SQLiteInbox(Inbox):
             ).fetchone()
             if row is None:
                 return None
-            record = self._record(row)
+            record = self._record(connection, row)
             return self._decide(
                 connection, key, record.status, record.lease_until, time.time()
             ), record
 
     def finish(self, claim: Claim, *, ok: bool, error: str | None = None) -> bool:
-        with self._guard("record the outcome"):
-            cursor = self._connection().execute(
+        with self._use("record the outcome") as connection:
+            cursor = connection.execute(
                 "UPDATE gatepay_notifies SET status = ?, last_error = ?, claim_token = NULL, "
                 f"lease_until = NULL, updated_at = ? WHERE {_KEY} AND claim_token = ?",
                 (
@@ -282,22 +317,22 @@ class SQLiteInbox(Inbox):
         return cursor.rowcount == 1
 
     def status(self, appkey: str, order_id: int) -> str | None:
-        with self._guard("read"):
-            row = (
-                self._connection()
-                .execute(f"SELECT status FROM gatepay_notifies WHERE {_KEY}", (appkey, order_id))
-                .fetchone()
-            )
+        with self._use("read") as connection:
+            row = connection.execute(
+                f"SELECT status FROM gatepay_notifies WHERE {_KEY}", (appkey, order_id)
+            ).fetchone()
         return None if row is None else str(row[0])
 
     # -- reading ----------------------------------------------------------------------
 
-    def _record(self, row: tuple[Any, ...], with_deliveries: bool = False) -> InboxRecord:
+    def _record(
+        self, connection: sqlite3.Connection, row: tuple[Any, ...], with_deliveries: bool = False
+    ) -> InboxRecord:
         appkey, order_id, out_order_id, status, raw, received_at, remote_addr = row[:7]
         attempts, last_error, updated_at, lease_until = row[7:]
         others: tuple[dict[str, Any], ...] = ()
         if with_deliveries:
-            rows = self._connection().execute(
+            rows = connection.execute(
                 "SELECT raw, received_at, remote_addr FROM gatepay_deliveries "
                 f"WHERE {_KEY} ORDER BY id",
                 (appkey, order_id),
@@ -323,22 +358,22 @@ class SQLiteInbox(Inbox):
         )
 
     def get(self, order_id: int, appkey: str | None = None) -> list[InboxRecord]:
-        with self._guard("read"):
-            rows = self._connection().execute(
+        with self._use("read") as connection:
+            rows = connection.execute(
                 f"SELECT {_COLUMNS} FROM gatepay_notifies WHERE order_id = ? "
                 "AND (? IS NULL OR appkey = ?) ORDER BY appkey",
                 (order_id, appkey, appkey),
-            )
-            return [self._record(row, with_deliveries=True) for row in rows.fetchall()]
+            ).fetchall()
+            return [self._record(connection, row, with_deliveries=True) for row in rows]
 
     def records(self, status: str | None = None, limit: int = 100) -> list[InboxRecord]:
-        with self._guard("read"):
-            rows = self._connection().execute(
+        with self._use("read") as connection:
+            rows = connection.execute(
                 f"SELECT {_COLUMNS} FROM gatepay_notifies WHERE (? IS NULL OR status = ?) "
                 "ORDER BY updated_at DESC LIMIT ?",
                 (status, status, limit),
-            )
-            return [self._record(row) for row in rows.fetchall()]
+            ).fetchall()
+            return [self._record(connection, row) for row in rows]
 
     # -- refusals ---------------------------------------------------------------------
 
@@ -352,11 +387,9 @@ class SQLiteInbox(Inbox):
         out_order_id: str | None = None,
     ) -> None:
         # Best effort and bounded: a probe must neither fill the disk nor fail a request,
-        # nor cost an fsync (a refusal is worth less than a payment record).
+        # nor cost an fsync.
         try:
-            with self._guard("relax durability"):
-                self._connection().execute("PRAGMA synchronous = NORMAL")
-            with self._write("record a refusal") as connection:
+            with self._write("record a refusal", relaxed=True) as connection:
                 cursor = connection.execute(
                     "INSERT INTO gatepay_rejections (at, reason, field, remote_addr, order_id, "
                     "out_order_id) VALUES (?, ?, ?, ?, ?, ?)",
@@ -373,13 +406,10 @@ class SQLiteInbox(Inbox):
                 )
         except InboxUnavailable:
             pass  # the refusal itself is already logged by the endpoint
-        finally:
-            with suppress(sqlite3.Error):
-                self._connection().execute(f"PRAGMA synchronous = {self.synchronous}")
 
     def rejections(self, limit: int = 100) -> list[Rejection]:
-        with self._guard("read"):
-            rows = self._connection().execute(
+        with self._use("read") as connection:
+            rows = connection.execute(
                 "SELECT at, reason, field, remote_addr, order_id, out_order_id "
                 "FROM gatepay_rejections ORDER BY id DESC LIMIT ?",
                 (limit,),
@@ -387,8 +417,7 @@ class SQLiteInbox(Inbox):
             return [Rejection(*row) for row in rows.fetchall()]
 
     def stats(self) -> InboxStats:
-        with self._guard("read"):
-            connection = self._connection()
+        with self._use("read") as connection:
             by_status = dict(
                 connection.execute("SELECT status, COUNT(*) FROM gatepay_notifies GROUP BY status")
             )
