@@ -13,7 +13,6 @@ Exit codes: 0 done, 1 a replayed handler failed, 2 bad usage or an unreachable i
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -21,6 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from .config import ConfigError, load_handler
 from .inbox import Inbox, InboxUnavailable, open_inbox
 from .inbox.base import STATUSES, InboxRecord
 
@@ -47,28 +47,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def _print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
-
-
-def load_handler(spec: str) -> Callable[..., object]:
-    """``load_handler("shop.payments:mark_paid")`` -> the function, or a clear error."""
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise CommandError(f"--handler {spec!r}: write it as package.module:function")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # like gunicorn: the project's own modules
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as error:
-        raise CommandError(f"--handler {spec!r}: cannot import {module_name}: {error}") from None
-    for part in attribute.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise CommandError(f"--handler {spec!r}: {module_name} has no {attribute}") from None
-    if not callable(target):
-        raise CommandError(f"--handler {spec!r} is not callable")
-    handler: Callable[..., object] = target
-    return handler
 
 
 def _record_row(record: InboxRecord) -> list[object]:
@@ -125,7 +103,9 @@ def _show(inbox: Inbox, args: argparse.Namespace) -> int:
 def _replay(inbox: Inbox, args: argparse.Namespace) -> int:
     if bool(args.order_ids) == bool(args.failed):
         raise CommandError("inbox replay: give ORDER_ID ... or --failed (not both)")
-    handler = load_handler(args.handler)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like gunicorn: the project's own modules
+    handler = load_handler(args.handler, "--handler")
     results = inbox.replay(handler, args.order_ids or None, appkey=args.appkey)
     if args.json:
         _print_json([vars(r) for r in results])
@@ -207,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CommandError(str(error)) from None
         run: Callable[[Inbox, argparse.Namespace], int] = args.run
         return run(inbox, args)
-    except (CommandError, InboxUnavailable) as error:
+    except (CommandError, ConfigError, InboxUnavailable) as error:
         print(f"gatepay-wsgi: {error}", file=sys.stderr)
         return 2
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from .inbox import Inbox
 
 logger = logging.getLogger("gatepay_wsgi")
+
+#: ``context(environ)`` -> a context manager entered around a handler call.
+HandlerContext = Callable[["WSGIEnvironment"], AbstractContextManager[object]]
 
 _STATUS_BY_ERROR: dict[type[GatePayError], str] = {
     PayloadTooLarge: "413 Content Too Large",
@@ -91,15 +95,26 @@ class Endpoint:
         self.handler = handler
         self.appkey = appkey
         self.appsecret = appsecret
+        self.context: HandlerContext | None = None
 
     def with_defaults(
-        self, appkey: str | None, appsecret: str | None, inbox: Inbox | None = None
+        self,
+        *,
+        appkey: str | None,
+        appsecret: str | None,
+        inbox: Inbox | None = None,
+        context: HandlerContext | None = None,
     ) -> Endpoint:
         """A copy that uses these settings where the endpoint has none of its own."""
         bound = copy.copy(self)
         bound.appkey = self.appkey or appkey
         bound.appsecret = self.appsecret or appsecret
+        bound.context = self.context or context
         return bound
+
+    def scope(self, environ: WSGIEnvironment) -> AbstractContextManager[object]:
+        """The framework context the handler runs in (Flask: ``app.request_context``)."""
+        return nullcontext() if self.context is None else self.context(environ)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         raise NotImplementedError
@@ -132,6 +147,10 @@ class _PageEndpoint(Endpoint):
         raise NotImplementedError
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        with self.scope(environ):  # the error page may want the framework's templates too
+            return self.respond(environ, start_response)
+
+    def respond(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         fields: dict[str, str] = {}
         try:
             if environ.get("REQUEST_METHOD", "GET") != "GET":

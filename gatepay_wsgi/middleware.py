@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from .endpoints import Endpoint, check_credential
+from .endpoints import Endpoint, HandlerContext, check_credential
 from .inbox import Inbox, MemoryInbox, open_inbox
 from .notify import Notify
 
@@ -41,6 +41,10 @@ class GatePayMiddleware:
     ``inbox`` (``"sqlite:////var/lib/shop/gatepay.sqlite3"``, ``"memory://"`` or an
     ``Inbox``) keeps every verified notify before its handler runs; without it, a memory
     inbox is used and a warning says that notifies are not durable.
+
+    ``handler_context(environ)`` returns a context manager entered around each handler
+    call: ``app.request_context`` gives Flask handlers ``current_app``, ``url_for`` and
+    the app's teardown (database sessions).
     """
 
     def __init__(
@@ -51,6 +55,7 @@ class GatePayMiddleware:
         appsecret: str | None = None,
         paths: Mapping[str, Endpoint],
         inbox: str | Inbox | None = None,
+        handler_context: HandlerContext | None = None,
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be a WSGI application, got {app!r}")
@@ -69,7 +74,12 @@ class GatePayMiddleware:
                     f"paths[{path!r}] must be Notify(...), Return(...) or Timeout(...), "
                     f"got {type(endpoint).__name__}"
                 )
-            bound = endpoint.with_defaults(appkey, appsecret, self._default_inbox(endpoint))
+            bound = endpoint.with_defaults(
+                appkey=appkey,
+                appsecret=appsecret,
+                inbox=self._default_inbox(endpoint),
+                context=handler_context,
+            )
             if bound.signed:
                 check_credential("appkey", bound.appkey)
                 check_credential("appsecret", bound.appsecret)

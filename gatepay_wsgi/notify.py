@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from .endpoints import Endpoint, clip, log_refused, status_for
+from .endpoints import Endpoint, HandlerContext, clip, log_refused, status_for
 from .errors import GatePayError, MethodNotAllowed
 from .inbox import ALREADY_DONE, BUSY, DONE, Inbox, InboxUnavailable, MemoryInbox, open_inbox
 from .inbox.base import run_handler
@@ -62,9 +62,14 @@ class Notify(Endpoint):
         self.inbox: Inbox = MemoryInbox() if inbox is None else open_inbox(inbox)
 
     def with_defaults(
-        self, appkey: str | None, appsecret: str | None, inbox: Inbox | None = None
+        self,
+        *,
+        appkey: str | None,
+        appsecret: str | None,
+        inbox: Inbox | None = None,
+        context: HandlerContext | None = None,
     ) -> Endpoint:
-        bound = super().with_defaults(appkey, appsecret)
+        bound = super().with_defaults(appkey=appkey, appsecret=appsecret, context=context)
         assert isinstance(bound, Notify)
         if inbox is not None and not self.own_inbox:
             bound.inbox = inbox
@@ -101,7 +106,8 @@ class Notify(Endpoint):
             )
             extra = [("Allow", "GET, POST")] if isinstance(error, MethodNotAllowed) else []
             return send(start_response, status_for(error), _FAIL, extra_headers=extra)
-        status = self.handle(notification, environ.get("REMOTE_ADDR"))
+        with self.scope(environ):
+            status = self.handle(notification, environ.get("REMOTE_ADDR"))
         return send(start_response, status, _SUCCESS if status == "200 OK" else _FAIL)
 
     def handle(self, notification: Notification, remote_addr: str | None) -> str:
