@@ -28,7 +28,6 @@ from .request_fields import query_fields
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-    from .inbox import Inbox
 
 logger = logging.getLogger("gatepay_wsgi")
 
@@ -98,12 +97,7 @@ class Endpoint:
         self.context: HandlerContext | None = None
 
     def with_defaults(
-        self,
-        *,
-        appkey: str | None,
-        appsecret: str | None,
-        inbox: Inbox | None = None,
-        context: HandlerContext | None = None,
+        self, *, appkey: str | None, appsecret: str | None, context: HandlerContext | None = None
     ) -> Endpoint:
         """A copy that uses these settings where the endpoint has none of its own."""
         bound = copy.copy(self)
@@ -146,6 +140,16 @@ class _PageEndpoint(Endpoint):
     def visit(self, fields: dict[str, str], encoding: str) -> object:
         raise NotImplementedError
 
+    def _error_page(self, error: GatePayError) -> Page:
+        try:
+            page = self.error_page(error)
+            if is_page(page):
+                return page
+            raise TypeError(f"error_page returned {type(page).__name__}, not a page")
+        except Exception:
+            logger.exception("%s error_page failed; the default page is shown", self.what)
+            return _default_error_page(error)
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         with self.scope(environ):  # the error page may want the framework's templates too
             return self.respond(environ, start_response)
@@ -160,7 +164,8 @@ class _PageEndpoint(Endpoint):
         except GatePayError as error:
             log_refused(self.what, error, fields, environ)
             status = status_for(error) if isinstance(error, MalformedRequest) else "400 Bad Request"
-            return render(self.error_page(error), environ, start_response, status)
+            extra = [("Allow", "GET")] if isinstance(error, MethodNotAllowed) else []
+            return render(self._error_page(error), environ, start_response, status, extra)
         try:
             page = self.handler(visit)
             if not is_page(page):

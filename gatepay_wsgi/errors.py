@@ -13,7 +13,8 @@ a whole sign. Catch at the level you care about::
     ├── DuplicateField
     ├── InvalidField        a field breaks its strict format
     └── BadSignature        forged, or signed with other credentials
-        └── AppkeyMismatch  the ``appkey`` field names another merchant
+        ├── AppkeyMismatch  the ``appkey`` field names another merchant
+        └── ReusedSign      a genuine sign replayed with its fields re-split
 """
 
 from __future__ import annotations
@@ -81,3 +82,14 @@ class AppkeyMismatch(BadSignature):
     """The request's own ``appkey`` field differs from the configured appkey."""
 
     reason = "appkey_mismatch"
+
+
+class ReusedSign(BadSignature):
+    """A sign already stored for other ids: a genuine notify with a field boundary moved.
+
+    The sign input has no separators, so ``order_id=12, out_order_id="345"`` and
+    ``order_id=123, out_order_id="45"`` share a sign; the inbox, which remembers every
+    sign it has accepted, refuses the second.
+    """
+
+    reason = "reused_sign"

@@ -32,6 +32,7 @@ _OUT_ORDER_ID = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 _PRODUCT_ID = re.compile(r"[^\x00-\x1f\x7f]{0,255}")
 _SIGN = re.compile(r"[0-9A-Fa-f]{32}")
 _MAX_ORDER_ID = 2**63 - 1  # what an SQL BIGINT holds
+_MAX_PAYTIME = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime holds
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ def parse_notification(fields: Mapping[str, str], *, appkey: str) -> Notificatio
     realprice = _money(fields, "realprice")
     pay_type = _match(fields, "type", _PAY_TYPE, "letters")
     paytime = int(_match(fields, "paytime", _PAYTIME, "digits"))
+    if paytime > _MAX_PAYTIME:
+        raise InvalidField("field 'paytime' is out of range", field="paytime")
     return Notification(
         order_id=order_id,
         out_order_id=fields["out_order_id"],

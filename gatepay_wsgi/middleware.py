@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .endpoints import Endpoint, HandlerContext, check_credential
 from .inbox import Inbox, MemoryInbox, open_inbox
-from .notify import Notify
+from .notify import NOT_DURABLE, Notify
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -75,11 +75,10 @@ class GatePayMiddleware:
                     f"got {type(endpoint).__name__}"
                 )
             bound = endpoint.with_defaults(
-                appkey=appkey,
-                appsecret=appsecret,
-                inbox=self._default_inbox(endpoint),
-                context=handler_context,
+                appkey=appkey, appsecret=appsecret, context=handler_context
             )
+            if isinstance(bound, Notify) and bound.inbox is None:
+                bound.inbox = self._default_inbox()
             if bound.signed:
                 check_credential("appkey", bound.appkey)
                 check_credential("appsecret", bound.appsecret)
@@ -90,14 +89,9 @@ class GatePayMiddleware:
                     )
             self.routes[path] = bound
 
-    def _default_inbox(self, endpoint: Endpoint) -> Inbox | None:
-        if not isinstance(endpoint, Notify) or endpoint.own_inbox:
-            return None
+    def _default_inbox(self) -> Inbox:
         if self.inbox is None:
-            logger.warning(
-                "gatepay_wsgi: no inbox= given, so notifies are kept in memory only and a "
-                "restart loses them; pass inbox='sqlite:////path/to/gatepay.sqlite3'"
-            )
+            logger.warning(NOT_DURABLE)
             self.inbox = MemoryInbox()
         return self.inbox
 

@@ -9,12 +9,22 @@ put on record is answered ``fail`` and never reaches the handler.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from .endpoints import Endpoint, HandlerContext, clip, log_refused, status_for
-from .errors import GatePayError, MethodNotAllowed
-from .inbox import ALREADY_DONE, BUSY, DONE, Inbox, InboxUnavailable, MemoryInbox, open_inbox
+from .endpoints import Endpoint, clip, log_refused, status_for
+from .errors import GatePayError, MethodNotAllowed, ReusedSign
+from .inbox import (
+    ALREADY_DONE,
+    BUSY,
+    DONE,
+    REUSED_SIGN,
+    Inbox,
+    InboxUnavailable,
+    MemoryInbox,
+    open_inbox,
+)
 from .inbox.base import run_handler
 from .messages import DEFAULT_CLOCK_SKEW, Notification, read_notification
 from .pages import send
@@ -32,6 +42,11 @@ _SUCCESS = b"success"
 _FAIL = b"fail"
 _HANDLER_FAILED = "500 Internal Server Error"
 _UNAVAILABLE = "503 Service Unavailable"
+_FALLBACK_LOCK = threading.Lock()
+NOT_DURABLE = (
+    "gatepay_wsgi: no inbox= given, so notifies are kept in memory only and a restart "
+    "loses them; pass inbox='sqlite:////path/to/gatepay.sqlite3'"
+)
 
 
 class Notify(Endpoint):
@@ -58,22 +73,17 @@ class Notify(Endpoint):
             raise ValueError("max_body_size must be positive and clock_skew not negative")
         self.max_body_size = max_body_size
         self.clock_skew = clock_skew
-        self.own_inbox = inbox is not None
-        self.inbox: Inbox = MemoryInbox() if inbox is None else open_inbox(inbox)
+        #: Where notifies are kept; ``None`` until the middleware gives its own.
+        self.inbox: Inbox | None = None if inbox is None else open_inbox(inbox)
 
-    def with_defaults(
-        self,
-        *,
-        appkey: str | None,
-        appsecret: str | None,
-        inbox: Inbox | None = None,
-        context: HandlerContext | None = None,
-    ) -> Endpoint:
-        bound = super().with_defaults(appkey=appkey, appsecret=appsecret, context=context)
-        assert isinstance(bound, Notify)
-        if inbox is not None and not self.own_inbox:
-            bound.inbox = inbox
-        return bound
+    def inbox_in_use(self) -> Inbox:
+        """The inbox, or (used without the middleware and without one) a memory inbox."""
+        if self.inbox is None:
+            with _FALLBACK_LOCK:
+                if self.inbox is None:
+                    logger.warning(NOT_DURABLE)
+                    self.inbox = MemoryInbox()
+        return self.inbox
 
     def form(self, environ: WSGIEnvironment) -> tuple[dict[str, str], str]:
         """The request's fields and their encoding: POST body or GET query string."""
@@ -85,6 +95,7 @@ class Notify(Endpoint):
         raise MethodNotAllowed(f"method {method[:16]!r} is not POST or GET")
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        inbox = self.inbox_in_use()
         fields: dict[str, str] = {}
         try:
             fields, encoding = self.form(environ)
@@ -96,28 +107,43 @@ class Notify(Endpoint):
                 clock_skew=self.clock_skew,
             )
         except GatePayError as error:
-            log_refused("notify", error, fields, environ)
-            self.inbox.record_rejection(
-                error.reason,
-                field=error.field,
-                remote_addr=environ.get("REMOTE_ADDR"),
-                order_id=fields.get("order_id", "")[:40] or None,
-                out_order_id=fields.get("out_order_id", "")[:40] or None,
-            )
+            self.refuse(error, fields, environ)
             extra = [("Allow", "GET, POST")] if isinstance(error, MethodNotAllowed) else []
             return send(start_response, status_for(error), _FAIL, extra_headers=extra)
+        except Exception:  # a bug of ours on odd input: still never a traceback out, never
+            logger.exception("notify refused reason=internal_error")  # a handler call
+            return send(start_response, _HANDLER_FAILED, _FAIL)
         with self.scope(environ):
-            status = self.handle(notification, environ.get("REMOTE_ADDR"))
+            status = self.handle(inbox, notification, fields, environ)
         return send(start_response, status, _SUCCESS if status == "200 OK" else _FAIL)
 
-    def handle(self, notification: Notification, remote_addr: str | None) -> str:
+    def refuse(self, error: GatePayError, fields: dict[str, str], environ: WSGIEnvironment) -> None:
+        """Log a refused request and count it in the inbox."""
+        log_refused("notify", error, fields, environ)
+        self.inbox_in_use().record_rejection(
+            error.reason,
+            field=error.field,
+            remote_addr=environ.get("REMOTE_ADDR"),
+            order_id=fields.get("order_id", "")[:40] or None,
+            out_order_id=fields.get("out_order_id", "")[:40] or None,
+        )
+
+    def handle(
+        self,
+        inbox: Inbox,
+        notification: Notification,
+        fields: dict[str, str],
+        environ: WSGIEnvironment,
+    ) -> str:
         """Record, claim and handle a verified notify; the status line to answer with."""
+        remote_addr = environ.get("REMOTE_ADDR")
+        shown_remote = f" remote={remote_addr or '-'}"
         where = (
             f"order_id={notification.order_id} "
-            f"out_order_id={clip(notification.out_order_id)} remote={remote_addr or '-'}"
+            f"out_order_id={clip(notification.out_order_id)}{shown_remote}"
         )
         try:
-            claim = self.inbox.claim(notification, remote_addr=remote_addr)
+            claim = inbox.claim(notification, remote_addr=remote_addr)
         except InboxUnavailable as error:
             logger.error("notify failed reason=inbox_unavailable %s: %s", where, error)
             return _UNAVAILABLE
@@ -125,11 +151,14 @@ class Notify(Endpoint):
             logger.warning("notify delivered again with other signed fields, kept: %s", where)
         if claim.took_over:
             logger.warning("notify stale claim taken over (a worker died mid-handler): %s", where)
+        if claim.outcome == REUSED_SIGN:
+            self.refuse(ReusedSign("this sign already came with other ids"), fields, environ)
+            return status_for(ReusedSign(""))
         if claim.outcome == ALREADY_DONE:
             return "200 OK"
         if claim.outcome == BUSY:
             try:
-                outcome = self.inbox.wait(claim.appkey, claim.order_id)
+                outcome = inbox.wait(claim.appkey, claim.order_id)
             except InboxUnavailable as error:
                 logger.error("notify failed reason=inbox_unavailable %s: %s", where, error)
                 return _UNAVAILABLE
@@ -137,9 +166,11 @@ class Notify(Endpoint):
                 return "200 OK"
             logger.warning("notify failed reason=busy %s (another worker has it)", where)
             return _UNAVAILABLE
-        ok, error_text = run_handler(self.handler, notification, f" remote={remote_addr or '-'}")
+        # A slow handler keeps its claim (the lease is renewed); a dead worker's expires.
+        with inbox.holding(claim):
+            ok, error_text = run_handler(self.handler, notification, shown_remote)
         try:
-            kept = self.inbox.finish(claim, ok=ok, error=error_text)
+            kept = inbox.finish(claim, ok=ok, error=error_text)
         except InboxUnavailable as error:
             logger.error(
                 "notify outcome NOT recorded (handler %s): %s: %s; do not replay it blindly",

@@ -65,12 +65,13 @@ def render(
     environ: WSGIEnvironment,
     start_response: StartResponse,
     status: str = "200 OK",
+    extra_headers: Iterable[tuple[str, str]] = (),
 ) -> Iterable[bytes]:
     """Write a page handler's answer: str and bytes as HTML, a WSGI app by calling it."""
     if isinstance(page, str):
-        return send(start_response, status, page.encode("utf-8"), HTML)
+        return send(start_response, status, page.encode("utf-8"), HTML, extra_headers)
     if isinstance(page, (bytes, bytearray)):
-        return send(start_response, status, bytes(page), HTML)
+        return send(start_response, status, bytes(page), HTML, extra_headers)
     if callable(page):
         app: Callable[..., Iterable[bytes]] = page
         return app(environ, start_response)

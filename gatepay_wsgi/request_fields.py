@@ -116,7 +116,10 @@ def _multipart_fields(environ: WSGIEnvironment, max_body_size: int) -> dict[str,
         for _, upload in files.items(multi=True):
             upload.close()
         raise MalformedRequest("a callback carries no files")
-    return _unique(list(form.items(multi=True)))
+    pairs = list(form.items(multi=True))
+    if any("\ufffd" in value for _, value in pairs):  # werkzeug replaced undecodable bytes
+        raise MalformedRequest("multipart form is not valid utf-8")
+    return _unique(pairs)
 
 
 def body_fields(environ: WSGIEnvironment, max_body_size: int) -> tuple[dict[str, str], str]:

@@ -384,3 +384,74 @@ def test_a_thread_per_request_server_does_not_leak_connections(tmp_path):
         thread.start()
         thread.join()
     assert _open_files_to(db) <= 3  # one pooled connection: the file, its -wal and -shm
+
+
+def test_a_slow_handler_keeps_its_claim(make_inbox):
+    inbox = make_inbox(lease=0.3, busy_wait=5)
+    started, calls = threading.Event(), []
+
+    def slow(notification):
+        calls.append(notification.order_id)
+        started.set()
+        time.sleep(1.0)  # three leases long: renewed all along
+
+    client = client_for(slow, inbox)
+    first = threading.Thread(target=deliver, args=(client, notify_fields()))
+    first.start()
+    assert started.wait(5)
+    time.sleep(0.5)  # past the first lease
+    assert deliver(client, notify_fields()) == (200, b"success")  # waited, did not take over
+    first.join(5)
+    assert calls == [100001]
+
+
+def test_a_genuine_sign_with_fields_re_split_is_refused(make_inbox, caplog):
+    handler, inbox = Recorder(), make_inbox()
+    client = client_for(handler, inbox)
+    genuine = notify_fields(order_id="12", out_order_id="345")
+    shifted = {**genuine, "order_id": "123", "out_order_id": "45"}  # same sign input
+    assert deliver(client, genuine) == (200, b"success")
+    with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
+        assert deliver(client, shifted) == (403, b"fail")
+    assert "reason=reused_sign" in caplog.text
+    assert [n.order_id for n in handler.calls] == [12]
+    assert inbox.stats().rejections == {"reused_sign": 1}
+
+
+def test_unsigned_extras_and_sign_case_do_not_make_a_new_delivery(make_inbox):
+    handler, inbox = Recorder(), make_inbox()
+    client = client_for(handler, inbox)
+    fields = notify_fields()
+    deliver(client, fields)
+    assert deliver(client, {**fields, "junk": "x" * 1000}) == (200, b"success")
+    assert deliver(client, {**fields, "sign": fields["sign"].upper()}) == (200, b"success")
+    (record,) = inbox.get(100001)
+    assert record.deliveries == 1
+    assert "junk" not in record.raw
+    assert len(handler.calls) == 1
+
+
+def test_re_sends_kept_are_capped(make_inbox):
+    inbox = make_inbox()
+    client = client_for(Recorder(), inbox)
+    for second in range(40):
+        assert deliver(client, notify_fields(paytime=str(1700000000 + second)))[1] == b"success"
+    assert inbox.get(100001)[0].deliveries == 21
+
+
+def test_memory_inbox_forgets_the_oldest_done_records():
+    inbox = MemoryInbox(max_records=10)
+    client = client_for(Recorder(), inbox)
+    for order_id in range(1, 31):
+        deliver(client, notify_fields(order_id=str(order_id)))
+    assert len(inbox.records(limit=100)) <= 10
+    assert inbox.get(30)
+
+
+def test_many_refusals_are_all_counted(make_inbox):
+    inbox = make_inbox()
+    client = client_for(Recorder(), inbox)
+    for i in range(250):
+        deliver(client, notify_fields(secret=f"guess{i}"))
+    assert inbox.stats().rejections == {"bad_signature": 250}
+    assert len(inbox.rejections(limit=1000)) == 250

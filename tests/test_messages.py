@@ -128,6 +128,12 @@ def test_paytime_in_the_future_beyond_skew_is_refused():
     assert caught.value.field == "paytime"
 
 
+@pytest.mark.parametrize("paytime", ["253402300800", "999999999999"])
+def test_paytime_beyond_the_calendar_is_invalid_not_a_crash(paytime):
+    with pytest.raises(InvalidField, match="paytime"):
+        read(notify_fields(paytime=paytime), clock_skew=10**13)
+
+
 def test_old_paytime_is_fine_late_resends_are_normal():
     assert read(notify_fields(paytime="1500000000")).paytime == 1500000000
 

@@ -299,6 +299,26 @@ def test_multipart_with_a_file_is_refused(recorder):
     assert (response.status_code, response.get_data()) == (400, b"fail")
 
 
+def test_multipart_that_is_not_utf8_is_malformed(recorder, caplog):
+    boundary = "xyz"
+    parts = [(k, v.encode("gbk")) for k, v in notify_fields().items()]
+    body = (
+        b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'.encode()
+            + v
+            + b"\r\n"
+            for k, v in parts
+        )
+        + f"--{boundary}--\r\n".encode()
+    )
+    with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
+        response = make_client(recorder).post(
+            PATH, data=body, content_type=f"multipart/form-data; boundary={boundary}"
+        )
+    assert (response.status_code, response.get_data()) == (400, b"fail")
+    assert "reason=malformed_request" in caplog.text
+
+
 def test_multipart_duplicate_key_is_refused(recorder):
     from werkzeug.datastructures import MultiDict
 
@@ -349,3 +369,32 @@ def test_paytime_beyond_configured_skew(recorder):
     response = post(client, notify_fields(paytime=str(int(time.time()) + 120)))
     assert response.get_data() == b"fail"
     assert recorder.calls == []
+
+
+def test_an_internal_error_on_odd_input_answers_fail_not_a_traceback(recorder, monkeypatch, caplog):
+    import gatepay_wsgi.notify
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(gatepay_wsgi.notify, "read_notification", broken)
+    with caplog.at_level(logging.ERROR, logger="gatepay_wsgi"):
+        response = post(make_client(recorder), notify_fields())
+    assert (response.status_code, response.get_data()) == (500, b"fail")
+    assert "reason=internal_error" in caplog.text
+    assert recorder.calls == []
+
+
+def test_notify_used_alone_keeps_a_memory_inbox_and_says_so(recorder, caplog):
+    endpoint = Notify(recorder, appkey=APPKEY, appsecret=APPSECRET)
+    with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
+        client = Client(endpoint)
+        for _ in range(2):
+            response = client.post(
+                PATH,
+                data=urlencode(notify_fields()),
+                content_type="application/x-www-form-urlencoded",
+            )
+            assert response.get_data() == b"success"
+    assert caplog.text.count("memory only") == 1
+    assert len(recorder.calls) == 1

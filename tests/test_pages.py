@@ -102,6 +102,17 @@ def test_error_page_is_overridable():
 def test_return_only_takes_get():
     response = client_for(**{"/r": Return(thank_you)}).post("/r", data=urlencode(return_fields()))
     assert response.status_code == 405
+    assert response.headers["Allow"] == "GET"
+
+
+@pytest.mark.parametrize("broken", [lambda error: None, lambda error: 1 / 0])
+def test_a_broken_error_page_falls_back_to_the_default(broken, caplog):
+    page = Return(thank_you, error_page=broken)
+    with caplog.at_level(logging.ERROR, logger="gatepay_wsgi"):
+        response = client_for(**{"/r": page}).get("/r", query_string="price=1")
+    assert response.status_code == 400
+    assert b"could not be verified" in response.get_data()
+    assert "error_page failed" in caplog.text
 
 
 def test_return_handler_error_is_a_500_page(caplog):

@@ -84,9 +84,7 @@ class GatePay:
         options = middleware_options(
             app.config, setting_name=lambda name: f"GATEPAY_{name.upper()}", paths=paths
         )
-        middleware = GatePayMiddleware(
-            app.wsgi_app, handler_context=app.request_context, **options
-        )
+        middleware = GatePayMiddleware(app.wsgi_app, handler_context=app.request_context, **options)
         app.wsgi_app = middleware  # type: ignore[method-assign]
         app.extensions["gatepay"] = middleware
         app.cli.add_command(gatepay_command)
@@ -110,7 +108,7 @@ def replay_command(failed: bool, order_ids: tuple[int, ...]) -> None:
     if len(notifies) != 1:
         raise click.UsageError("this app has several notify endpoints: use gatepay-wsgi")
     endpoint = notifies[0]
-    results = endpoint.inbox.replay(endpoint.handler, order_ids or None)
+    results = endpoint.inbox_in_use().replay(endpoint.handler, order_ids or None)
     for result in results:
         click.echo(f"{result.order_id}\t{result.outcome}\t{result.error or ''}".rstrip())
     if not results:

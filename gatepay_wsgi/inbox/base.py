@@ -8,8 +8,12 @@ remote address) and answers what to do:
 - ``ALREADY_DONE``: handled before; answer ``success`` without running anything.
 - ``BUSY``: another worker holds a live claim; ``wait`` for its outcome.
 
-A claim whose lease ran out (its worker was killed mid-handler) is taken over by the
-next delivery or replay. Backends implement the primitives; replay and the waiting
+- ``REUSED_SIGN``: the same sign already came with other ids: someone slid characters
+  across a field boundary of a genuine notify (the sign input has no separators); refuse.
+
+While a handler runs, its claim's lease is renewed (``holding``); a claim whose lease
+ran out because its worker was killed mid-handler is taken over by the next delivery
+or replay. Backends implement the primitives; replay, the lease keeper and the waiting
 loop live here, once.
 """
 
@@ -17,19 +21,24 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..errors import GatePayError
 from ..messages import Notification, parse_notification
+from ..signing import NOTIFY_SIGNED_FIELDS
 
 logger = logging.getLogger("gatepay_wsgi")
 
 RECEIVED, PROCESSING, DONE, FAILED = "received", "processing", "done", "failed"
 STATUSES = (RECEIVED, PROCESSING, DONE, FAILED)
-RUN, ALREADY_DONE, BUSY = "run", "already_done", "busy"
+RUN, ALREADY_DONE, BUSY, REUSED_SIGN = "run", "already_done", "busy", "reused_sign"
 
 #: Seconds a claim stays live; past it, a killed worker's claim is taken over.
 DEFAULT_LEASE = 120.0
@@ -37,6 +46,8 @@ DEFAULT_LEASE = 120.0
 DEFAULT_BUSY_WAIT = 5.0
 #: Refused requests kept (the newest); older ones are dropped, counts are kept.
 DEFAULT_KEEP_REJECTIONS = 1000
+#: Later deliveries kept per order when their signed fields differ (manual re-sends).
+MAX_DELIVERIES = 20
 _POLL = 0.02
 _MAX_ERROR = 2000
 
@@ -117,13 +128,29 @@ class ReplayResult:
 
     appkey: str
     order_id: int
-    outcome: str  # done | failed | skipped (already done) | busy | missing
+    # done | failed | skipped (already done) | busy | missing | lost (claim taken over)
+    # | unrecorded (the handler ran but its outcome could not be written)
+    # | unavailable (the inbox could not be read; the handler did not run)
+    outcome: str
     error: str | None = None
+
+
+def stored_fields(raw: Mapping[str, str]) -> dict[str, str]:
+    """What an inbox keeps of a delivery: the signed fields, the sign, an ``appkey`` field.
+
+    Unsigned extras are left out, and the sign is lower-cased, so that nobody can make
+    a genuine notify look new (and fill the disk) by adding junk or re-casing the sign.
+    """
+    kept = {name: raw[name] for name in NOTIFY_SIGNED_FIELDS if name in raw}
+    kept["sign"] = raw.get("sign", "").lower()
+    if "appkey" in raw:
+        kept["appkey"] = raw["appkey"]
+    return kept
 
 
 def dump_fields(fields: Mapping[str, str]) -> str:
     """The stored form of a notify's fields: JSON with sorted keys, so equal means equal."""
-    return json.dumps(dict(fields), ensure_ascii=False, sort_keys=True)
+    return json.dumps(stored_fields(fields), ensure_ascii=False, sort_keys=True)
 
 
 def run_handler(
@@ -145,6 +172,34 @@ def run_handler(
     return True, None
 
 
+class LeaseKeeper:
+    """One daemon thread per inbox and process that renews the claims of running handlers.
+
+    A slow handler keeps its claim; only a worker that died stops renewing, so only its
+    claims expire and get taken over.
+    """
+
+    def __init__(self, inbox: Inbox) -> None:
+        self.inbox = inbox
+        self.claims: dict[str, Claim] = {}
+        self.lock = threading.Lock()
+        self.pid = os.getpid()
+        self.thread = threading.Thread(target=self._run, name="gatepay-lease", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.inbox.lease / 3)
+            with self.lock:
+                claims = list(self.claims.values())
+            if not claims:
+                continue
+            try:
+                self.inbox.renew(claims)
+            except InboxUnavailable as error:
+                logger.error("could not renew %d claim(s): %s", len(claims), error)
+
+
 class Inbox(ABC):
     """The storage protocol behind ``Notify``; see the module docstring for the states."""
 
@@ -164,6 +219,10 @@ class Inbox(ABC):
     @abstractmethod
     def finish(self, claim: Claim, *, ok: bool, error: str | None = None) -> bool:
         """Mark a claimed notify done or failed; ``False`` if the claim was lost meanwhile."""
+
+    @abstractmethod
+    def renew(self, claims: list[Claim]) -> None:
+        """Extend the lease of claims whose handlers are still running."""
 
     @abstractmethod
     def status(self, appkey: str, order_id: int) -> str | None:
@@ -199,6 +258,20 @@ class Inbox(ABC):
 
     def close(self) -> None:  # noqa: B027  # optional for backends
         """Release connections held by this thread."""
+
+    @contextmanager
+    def holding(self, claim: Claim) -> Iterator[None]:
+        """``with inbox.holding(claim): handler(n)``: keep the lease alive meanwhile."""
+        keeper: LeaseKeeper | None = getattr(self, "_keeper", None)
+        if keeper is None or keeper.pid != os.getpid():  # none yet, or lost in a fork
+            keeper = self._keeper = LeaseKeeper(self)
+        with keeper.lock:
+            keeper.claims[claim.token or ""] = claim
+        try:
+            yield
+        finally:
+            with keeper.lock:
+                keeper.claims.pop(claim.token or "", None)
 
     def wait(self, appkey: str, order_id: int, timeout: float | None = None) -> str | None:
         """Wait up to ``timeout`` (default ``busy_wait``) for a claimed notify's outcome."""
@@ -248,7 +321,10 @@ class Inbox(ABC):
     def _replay_one(
         self, handler: Callable[[Notification], object], appkey: str, order_id: int
     ) -> ReplayResult:
-        claimed = self.reclaim(appkey, order_id)
+        try:
+            claimed = self.reclaim(appkey, order_id)
+        except InboxUnavailable as error:  # nothing ran; say so and go on with the rest
+            return ReplayResult(appkey, order_id, "unavailable", str(error))
         if claimed is None:
             return ReplayResult(appkey, order_id, "missing")
         claim, record = claimed
@@ -256,7 +332,18 @@ class Inbox(ABC):
             return ReplayResult(appkey, order_id, "skipped")
         if claim.outcome == BUSY:
             return ReplayResult(appkey, order_id, "busy")
-        notification = parse_notification(record.raw, appkey=appkey)
-        ok, error = run_handler(handler, notification, " (replay)")
-        self.finish(claim, ok=ok, error=error)
-        return ReplayResult(appkey, order_id, DONE if ok else FAILED, error)
+        error_text: str | None
+        try:
+            notification = parse_notification(record.raw, appkey=appkey)
+        except GatePayError as error:  # stored by an older, laxer version
+            ok, error_text = False, f"stored fields no longer parse: {error}"
+        else:
+            with self.holding(claim):
+                ok, error_text = run_handler(handler, notification, " (replay)")
+        try:
+            kept = self.finish(claim, ok=ok, error=error_text)
+        except InboxUnavailable as error:
+            return ReplayResult(appkey, order_id, "unrecorded", f"handler ok={ok}; {error}")
+        if not kept:
+            return ReplayResult(appkey, order_id, "lost", "another worker took the claim over")
+        return ReplayResult(appkey, order_id, DONE if ok else FAILED, error_text)

@@ -1,7 +1,9 @@
 """``inbox="memory://"``: one process, nothing survives a restart (tests, development).
 
 Duplicates are still handled once and concurrent deliveries still wait for each other,
-but only within this process: use the SQLite inbox for several workers.
+but only within this process: use the SQLite inbox for several workers. The oldest
+finished records are forgotten past ``max_records``, so a long-running process does
+not grow without bound.
 """
 
 from __future__ import annotations
@@ -21,15 +23,20 @@ from .base import (
     DEFAULT_LEASE,
     DONE,
     FAILED,
+    MAX_DELIVERIES,
     PROCESSING,
+    RECEIVED,
+    REUSED_SIGN,
     RUN,
     Claim,
     Inbox,
     InboxRecord,
     InboxStats,
     Rejection,
-    dump_fields,
+    stored_fields,
 )
+
+Key = tuple[str, int]
 
 
 class MemoryInbox(Inbox):
@@ -43,16 +50,19 @@ class MemoryInbox(Inbox):
         lease: float = DEFAULT_LEASE,
         busy_wait: float = DEFAULT_BUSY_WAIT,
         keep_rejections: int = DEFAULT_KEEP_REJECTIONS,
+        max_records: int = 10_000,
     ) -> None:
         self.lease = lease
         self.busy_wait = busy_wait
-        self._records: dict[tuple[str, int], InboxRecord] = {}
-        self._tokens: dict[tuple[str, int], str] = {}
+        self.max_records = max_records
+        self._records: dict[Key, InboxRecord] = {}
+        self._tokens: dict[Key, str] = {}
+        self._signs: dict[str, Key] = {}
         self._changed = threading.Condition()
         self._rejections: deque[Rejection] = deque(maxlen=keep_rejections)
         self._rejection_counts: Counter[str] = Counter()
 
-    def _take(self, key: tuple[str, int], record: InboxRecord, now: float) -> Claim:
+    def _take(self, key: Key, record: InboxRecord, now: float) -> Claim:
         token = uuid.uuid4().hex
         self._tokens[key] = token
         self._records[key] = replace(
@@ -64,25 +74,39 @@ class MemoryInbox(Inbox):
         )
         return Claim(RUN, key[0], key[1], token, took_over=record.status == PROCESSING)
 
-    def _decide(self, key: tuple[str, int], record: InboxRecord, now: float) -> Claim:
+    def _decide(self, key: Key, record: InboxRecord, now: float) -> Claim:
         if record.status == DONE:
             return Claim(ALREADY_DONE, *key)
         if record.status == PROCESSING and (record.lease_until or 0) > now:
             return Claim(BUSY, *key)
         return self._take(key, record, now)
 
+    def _forget_oldest(self) -> None:
+        finished = sorted(
+            (r for r in self._records.values() if r.status == DONE), key=lambda r: r.updated_at
+        )
+        for record in finished[: max(1, len(finished) // 10)]:
+            key = (record.appkey, record.order_id)
+            del self._records[key]
+            for sign in [s for s, k in self._signs.items() if k == key]:
+                del self._signs[sign]
+
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
         key = (notification.appkey, notification.order_id)
-        raw = dict(notification.raw)
+        raw = stored_fields(notification.raw)
         now = time.time()
         with self._changed:
+            if self._signs.setdefault(raw["sign"], key) != key:
+                return Claim(REUSED_SIGN, *key)
             record = self._records.get(key)
             if record is None:
+                if len(self._records) >= self.max_records:
+                    self._forget_oldest()
                 record = InboxRecord(
                     appkey=key[0],
                     order_id=key[1],
                     out_order_id=notification.out_order_id,
-                    status="received",
+                    status=RECEIVED,
                     raw=raw,
                     received_at=now,
                     remote_addr=remote_addr,
@@ -92,8 +116,8 @@ class MemoryInbox(Inbox):
                     lease_until=None,
                 )
                 return self._take(key, record, now)
-            new_delivery = dump_fields(record.raw) != dump_fields(raw)
-            if new_delivery:
+            new_delivery = record.raw != raw
+            if new_delivery and record.deliveries <= MAX_DELIVERIES:
                 delivery = {"raw": raw, "received_at": now, "remote_addr": remote_addr}
                 record = replace(
                     record,
@@ -110,6 +134,14 @@ class MemoryInbox(Inbox):
             if record is None:
                 return None
             return self._decide(key, record, time.time()), record
+
+    def renew(self, claims: list[Claim]) -> None:
+        until = time.time() + self.lease
+        with self._changed:
+            for claim in claims:
+                key = (claim.appkey, claim.order_id)
+                if self._tokens.get(key) == claim.token:
+                    self._records[key] = replace(self._records[key], lease_until=until)
 
     def finish(self, claim: Claim, *, ok: bool, error: str | None = None) -> bool:
         key = (claim.appkey, claim.order_id)

@@ -2,10 +2,12 @@
 
 Safe for many worker processes and threads on one machine: WAL journal, a busy
 timeout, claims inside ``BEGIN IMMEDIATE`` transactions, ``synchronous=FULL`` unless
-relaxed (a payment record must survive power loss). One connection per thread and
-process, opened lazily and reopened after a fork. The schema is created on first use
-and versioned with ``PRAGMA user_version``. Every SQLite error surfaces as
-``InboxUnavailable``, which the endpoint answers with ``fail``.
+relaxed (a payment record must survive power loss). A small pool of connections per
+process, never carried across a fork. The schema is created on first use and
+versioned with ``PRAGMA user_version``. Every SQLite error surfaces as
+``InboxUnavailable``, which the endpoint answers with ``fail``. Refused requests are
+counted in memory and written in batches, so a flood of forgeries does not compete
+with payments for the write lock.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any
 
 from ..messages import Notification
@@ -29,8 +33,10 @@ from .base import (
     DEFAULT_LEASE,
     DONE,
     FAILED,
+    MAX_DELIVERIES,
     PROCESSING,
     RECEIVED,
+    REUSED_SIGN,
     RUN,
     Claim,
     Inbox,
@@ -50,6 +56,7 @@ CREATE TABLE gatepay_notifies (
     status        TEXT    NOT NULL CHECK (status IN
                       ('{RECEIVED}', '{PROCESSING}', '{DONE}', '{FAILED}')),
     raw           TEXT    NOT NULL,
+    sign          TEXT    NOT NULL,
     received_at   REAL    NOT NULL,
     remote_addr   TEXT,
     attempts      INTEGER NOT NULL DEFAULT 0,
@@ -60,15 +67,18 @@ CREATE TABLE gatepay_notifies (
     PRIMARY KEY (appkey, order_id)
 );
 CREATE INDEX gatepay_notifies_by_status ON gatepay_notifies (status, updated_at);
+CREATE INDEX gatepay_notifies_by_sign ON gatepay_notifies (sign);
 CREATE TABLE gatepay_deliveries (
     id           INTEGER PRIMARY KEY,
     appkey       TEXT    NOT NULL,
     order_id     INTEGER NOT NULL,
     raw          TEXT    NOT NULL,
+    sign         TEXT    NOT NULL,
     received_at  REAL    NOT NULL,
     remote_addr  TEXT
 );
 CREATE INDEX gatepay_deliveries_by_order ON gatepay_deliveries (appkey, order_id);
+CREATE INDEX gatepay_deliveries_by_sign ON gatepay_deliveries (sign);
 CREATE TABLE gatepay_rejections (
     id            INTEGER PRIMARY KEY,
     at            REAL NOT NULL,
@@ -90,6 +100,11 @@ _COLUMNS = (
 )
 _KEY = "appkey = ? AND order_id = ?"
 _MAX_IDLE = 16  # connections kept open per process for reuse
+_FLUSH_REFUSALS_AFTER = (100, 1.0)  # refusals buffered, or seconds since the last write
+_SIGN_OWNERS = (
+    "SELECT appkey, order_id FROM gatepay_notifies WHERE sign = ? "
+    "UNION SELECT appkey, order_id FROM gatepay_deliveries WHERE sign = ?"
+)
 
 
 class SQLiteInbox(Inbox):
@@ -125,8 +140,12 @@ class SQLiteInbox(Inbox):
         self._pid = os.getpid()
         if not create and not os.path.exists(self.path):
             raise InboxUnavailable(f"no inbox at {self.path}")
-        with self._use("open") as connection:
-            self._migrate(connection)
+        self._refusals: list[tuple[Any, ...]] = []
+        self._refusals_written = float("-inf")  # the first refusal is written at once
+        try:
+            self._migrate()
+        except sqlite3.Error as error:
+            raise InboxUnavailable(f"inbox {self.path}: cannot open: {error}") from error
 
     def __repr__(self) -> str:
         return f"SQLiteInbox({self.path!r}, synchronous={self.synchronous.lower()!r})"
@@ -136,10 +155,10 @@ class SQLiteInbox(Inbox):
     # request would otherwise open (and leak) a connection per request.
 
     def _open(self) -> sqlite3.Connection:
+        # connect's timeout is SQLite's busy timeout: how long a write waits for the lock
         connection = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
-        connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute(f"PRAGMA synchronous = {self.synchronous}")
         return connection
@@ -156,8 +175,6 @@ class SQLiteInbox(Inbox):
         return self._open()
 
     def _checkin(self, connection: sqlite3.Connection) -> None:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
         with self._pool_lock:
             if self._pid == os.getpid() and len(self._idle) < _MAX_IDLE:
                 self._idle.append(connection)
@@ -166,13 +183,19 @@ class SQLiteInbox(Inbox):
 
     @contextmanager
     def _use(self, action: str) -> Iterator[sqlite3.Connection]:
-        """A pooled connection; any SQLite error becomes ``InboxUnavailable``."""
+        """A pooled connection; any SQLite error becomes ``InboxUnavailable``.
+
+        A connection that saw an error is closed, never pooled: whatever state it was
+        left in (an open transaction, a relaxed ``synchronous``) goes with it.
+        """
         try:
             connection = self._checkout()
             try:
                 yield connection
-            finally:
-                self._checkin(connection)
+            except BaseException:
+                connection.close()  # rolls back anything still open
+                raise
+            self._checkin(connection)
         except sqlite3.Error as error:
             raise InboxUnavailable(f"inbox {self.path}: cannot {action}: {error}") from error
 
@@ -186,36 +209,42 @@ class SQLiteInbox(Inbox):
         with self._use(action) as connection:
             if relaxed:
                 connection.execute("PRAGMA synchronous = NORMAL")
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                yield connection  # an exception leaves the transaction to _checkin's rollback
-                connection.execute("COMMIT")
-            finally:
-                if relaxed:
-                    if connection.in_transaction:
-                        connection.execute("ROLLBACK")
-                    connection.execute(f"PRAGMA synchronous = {self.synchronous}")
+            connection.execute("BEGIN IMMEDIATE")
+            yield connection
+            connection.execute("COMMIT")
+            if relaxed:
+                connection.execute(f"PRAGMA synchronous = {self.synchronous}")
 
-    def _migrate(self, connection: sqlite3.Connection) -> None:
-        (version,) = connection.execute("PRAGMA user_version").fetchone()
-        if version == SCHEMA_VERSION:
-            return
-        connection.execute("BEGIN IMMEDIATE")
-        (version,) = connection.execute("PRAGMA user_version").fetchone()
-        if version > SCHEMA_VERSION:
-            raise InboxUnavailable(
-                f"inbox {self.path} has schema {version}, newer than this "
-                f"gatepay_wsgi's {SCHEMA_VERSION}: upgrade gatepay_wsgi"
-            )
-        if version == 0:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        connection.execute("COMMIT")
+    def _migrate(self) -> None:
+        # On a connection of its own, closed at once: a server that forks after
+        # building the app (gunicorn --preload, uWSGI) must not inherit a pooled one.
+        connection = self._open()
+        try:
+            (version,) = connection.execute("PRAGMA user_version").fetchone()
+            if version == SCHEMA_VERSION:
+                return
+            connection.execute("BEGIN IMMEDIATE")
+            (version,) = connection.execute("PRAGMA user_version").fetchone()
+            if version > SCHEMA_VERSION:
+                raise InboxUnavailable(
+                    f"inbox {self.path} has schema {version}, newer than this "
+                    f"gatepay_wsgi's {SCHEMA_VERSION}: upgrade gatepay_wsgi"
+                )
+            if version == 0:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            connection.execute("COMMIT")
+        finally:
+            connection.close()
 
     def close(self) -> None:
-        """Close the idle connections (ones in use are closed when given back)."""
+        """Write buffered refusals and close the idle connections of this process."""
+        if self._pid != os.getpid():
+            return  # a forked child: the parent's connections are not ours to close
+        with suppress(InboxUnavailable):
+            self._flush_refusals()
         with self._pool_lock:
             idle, self._idle = self._idle, []
         for connection in idle:
@@ -262,30 +291,40 @@ class SQLiteInbox(Inbox):
             ).fetchone()
         if row == (DONE, raw):
             return Claim(ALREADY_DONE, *key)
+        if self._refusals and time.monotonic() - self._refusals_written >= _FLUSH_REFUSALS_AFTER[1]:
+            with suppress(InboxUnavailable):  # the tail of a burst of refusals
+                self._flush_refusals()
+        sign = notification.raw["sign"].lower()
         with self._write("record the notify") as connection:
+            owners = set(connection.execute(_SIGN_OWNERS, (sign, sign)))
+            if owners - {key}:
+                return Claim(REUSED_SIGN, *key)
             now = time.time()
             row = connection.execute(
                 f"SELECT status, raw, lease_until FROM gatepay_notifies WHERE {_KEY}", key
             ).fetchone()
             if row is None:
                 connection.execute(
-                    f"INSERT INTO gatepay_notifies ({_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL, ?, NULL)",
-                    (*key, notification.out_order_id, RECEIVED, raw, now, remote_addr, now),
+                    "INSERT INTO gatepay_notifies (appkey, order_id, out_order_id, status, raw, "
+                    "sign, received_at, remote_addr, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*key, notification.out_order_id, RECEIVED, raw, sign, now, remote_addr, now),
                 )
                 return self._take(connection, key, now, took_over=False)
             status, stored_raw, lease_until = row
             new_delivery = stored_raw != raw
-            if new_delivery:
-                connection.execute(
-                    "INSERT INTO gatepay_deliveries (appkey, order_id, raw, received_at, "
-                    "remote_addr) VALUES (?, ?, ?, ?, ?)",
-                    (*key, raw, now, remote_addr),
-                )
+            if new_delivery and not owners:
+                (kept,) = connection.execute(
+                    f"SELECT COUNT(*) FROM gatepay_deliveries WHERE {_KEY}", key
+                ).fetchone()
+                if kept < MAX_DELIVERIES:
+                    connection.execute(
+                        "INSERT INTO gatepay_deliveries (appkey, order_id, raw, sign, "
+                        "received_at, remote_addr) VALUES (?, ?, ?, ?, ?, ?)",
+                        (*key, raw, sign, now, remote_addr),
+                    )
             claim = self._decide(connection, key, status, lease_until, now)
-        if new_delivery:
-            return Claim(claim.outcome, *key, claim.token, claim.took_over, new_delivery=True)
-        return claim
+        return replace(claim, new_delivery=new_delivery)
 
     def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
         key = (appkey, order_id)
@@ -315,6 +354,14 @@ class SQLiteInbox(Inbox):
                 ),
             )
         return cursor.rowcount == 1
+
+    def renew(self, claims: list[Claim]) -> None:
+        until = time.time() + self.lease
+        with self._write("renew claims") as connection:
+            connection.executemany(
+                f"UPDATE gatepay_notifies SET lease_until = ? WHERE {_KEY} AND claim_token = ?",
+                [(until, c.appkey, c.order_id, c.token) for c in claims],
+            )
 
     def status(self, appkey: str, order_id: int) -> str | None:
         with self._use("read") as connection:
@@ -386,28 +433,40 @@ class SQLiteInbox(Inbox):
         order_id: str | None = None,
         out_order_id: str | None = None,
     ) -> None:
-        # Best effort and bounded: a probe must neither fill the disk nor fail a request,
-        # nor cost an fsync.
-        try:
-            with self._write("record a refusal", relaxed=True) as connection:
-                cursor = connection.execute(
-                    "INSERT INTO gatepay_rejections (at, reason, field, remote_addr, order_id, "
-                    "out_order_id) VALUES (?, ?, ?, ?, ?, ?)",
-                    (time.time(), reason, field, remote_addr, order_id, out_order_id),
-                )
-                connection.execute(
-                    "DELETE FROM gatepay_rejections WHERE id <= ?",
-                    ((cursor.lastrowid or 0) - self.keep_rejections,),
-                )
-                connection.execute(
-                    "INSERT INTO gatepay_rejection_counts (reason, count) VALUES (?, 1) "
-                    "ON CONFLICT (reason) DO UPDATE SET count = count + 1",
-                    (reason,),
-                )
-        except InboxUnavailable:
-            pass  # the refusal itself is already logged by the endpoint
+        # Best effort and bounded: a probe must neither fill the disk, nor fail a request,
+        # nor take the write lock once per forgery (payments need it).
+        with self._pool_lock:
+            self._refusals.append((time.time(), reason, field, remote_addr, order_id, out_order_id))
+            count, since = len(self._refusals), time.monotonic() - self._refusals_written
+        if count >= _FLUSH_REFUSALS_AFTER[0] or since >= _FLUSH_REFUSALS_AFTER[1]:
+            with suppress(InboxUnavailable):  # the endpoint has logged each refusal
+                self._flush_refusals()
+
+    def _flush_refusals(self) -> None:
+        with self._pool_lock:
+            batch, self._refusals = self._refusals, []
+            self._refusals_written = time.monotonic()
+        if not batch:
+            return
+        with self._write("record refusals", relaxed=True) as connection:
+            connection.executemany(
+                "INSERT INTO gatepay_rejections (at, reason, field, remote_addr, order_id, "
+                "out_order_id) VALUES (?, ?, ?, ?, ?, ?)",
+                batch,
+            )
+            connection.execute(
+                "DELETE FROM gatepay_rejections WHERE id <= "
+                "(SELECT MAX(id) FROM gatepay_rejections) - ?",
+                (self.keep_rejections,),
+            )
+            connection.executemany(
+                "INSERT INTO gatepay_rejection_counts (reason, count) VALUES (?, ?) "
+                "ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count",
+                Counter(row[1] for row in batch).items(),
+            )
 
     def rejections(self, limit: int = 100) -> list[Rejection]:
+        self._flush_refusals()
         with self._use("read") as connection:
             rows = connection.execute(
                 "SELECT at, reason, field, remote_addr, order_id, out_order_id "
@@ -417,6 +476,7 @@ class SQLiteInbox(Inbox):
             return [Rejection(*row) for row in rows.fetchall()]
 
     def stats(self) -> InboxStats:
+        self._flush_refusals()
         with self._use("read") as connection:
             by_status = dict(
                 connection.execute("SELECT status, COUNT(*) FROM gatepay_notifies GROUP BY status")
