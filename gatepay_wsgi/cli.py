@@ -36,13 +36,21 @@ def _when(timestamp: float | None) -> str:
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[str(c) for c in headers], *[[str(c) for c in row] for row in rows]]
+    cells = [[str(c) for c in headers], *[[_shown(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)]}
+
+
+def _shown(value: object) -> str:
+    """A stored value made safe for a terminal: control characters escaped."""
+    return str(value).translate(_CONTROL)
 
 
 def _print_json(data: Any) -> None:
@@ -86,17 +94,18 @@ def _show(inbox: Inbox, args: argparse.Namespace) -> int:
         return 0
     for record in records:
         print(_table((*_RECORD_HEADERS, "last_error"), [_record_row(record)]))
-        print(f"remote address: {record.remote_addr or '-'}")
+        print(f"remote address: {_shown(record.remote_addr or '-')}")
         print(f"lease until:    {_when(record.lease_until)}")
         print(f"deliveries:     {record.deliveries}")
         for name, value in sorted(record.raw.items()):
             shown = value[:6] + "..." if name == "sign" else value
-            print(f"  {name} = {shown}")
+            print(f"  {name} = {_shown(shown)}")
         for delivery in record.other_deliveries:
             print(f"later delivery at {_when(delivery['received_at'])}:")
             for name, value in sorted(delivery["raw"].items()):
                 if record.raw.get(name) != value and name != "sign":
-                    print(f"  {name} = {value}  (was {record.raw.get(name, '-')})")
+                    was = record.raw.get(name, "-")
+                    print(f"  {name} = {_shown(value)}  (was {_shown(was)})")
     return 0
 
 

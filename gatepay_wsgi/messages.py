@@ -25,8 +25,8 @@ from .signing import NOTIFY_SIGNED_FIELDS, RETURN_SIGNED_FIELDS, verify
 DEFAULT_CLOCK_SKEW = 600
 
 _MONEY = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")
-_ORDER_ID = re.compile(r"[0-9]{1,19}")
-_PAYTIME = re.compile(r"[0-9]{1,12}")
+_ORDER_ID = re.compile(r"0|[1-9][0-9]{0,18}")  # canonical: "0100" would alias order 100
+_PAYTIME = re.compile(r"0|[1-9][0-9]{0,11}")
 _PAY_TYPE = re.compile(r"[A-Za-z]{1,32}")
 _OUT_ORDER_ID = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 _PRODUCT_ID = re.compile(r"[^\x00-\x1f\x7f]{0,255}")
@@ -90,7 +90,7 @@ def _money(fields: Mapping[str, str], name: str) -> Decimal:
 
 
 def _order_id(fields: Mapping[str, str]) -> int:
-    value = int(_match(fields, "order_id", _ORDER_ID, "digits"))
+    value = int(_match(fields, "order_id", _ORDER_ID, "digits without a leading zero"))
     if value > _MAX_ORDER_ID:
         raise InvalidField("field 'order_id' is out of range", field="order_id")
     return value
@@ -112,7 +112,7 @@ def parse_notification(fields: Mapping[str, str], *, appkey: str) -> Notificatio
     price = _money(fields, "price")
     realprice = _money(fields, "realprice")
     pay_type = _match(fields, "type", _PAY_TYPE, "letters")
-    paytime = int(_match(fields, "paytime", _PAYTIME, "digits"))
+    paytime = int(_match(fields, "paytime", _PAYTIME, "digits without a leading zero"))
     if paytime > _MAX_PAYTIME:
         raise InvalidField("field 'paytime' is out of range", field="paytime")
     return Notification(

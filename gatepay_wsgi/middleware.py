@@ -87,7 +87,8 @@ class GatePayMiddleware:
                         f"paths[{path!r}] needs an appkey and an appsecret: pass them to "
                         "GatePayMiddleware(...) or to the endpoint"
                     )
-            self.routes[path] = bound
+            # PEP 3333: PATH_INFO carries the request's bytes as latin-1 code points.
+            self.routes[path.encode("utf-8").decode("latin-1")] = bound
 
     def _default_inbox(self) -> Inbox:
         if self.inbox is None:

@@ -169,16 +169,17 @@ class Notify(Endpoint):
         # A slow handler keeps its claim (the lease is renewed); a dead worker's expires.
         with inbox.holding(claim):
             ok, error_text = run_handler(self.handler, notification, shown_remote)
-        try:
-            kept = inbox.finish(claim, ok=ok, error=error_text)
-        except InboxUnavailable as error:
-            logger.error(
-                "notify outcome NOT recorded (handler %s): %s: %s; do not replay it blindly",
-                "succeeded" if ok else "failed",
-                where,
-                error,
-            )
-            kept = True
+            try:
+                kept = inbox.record_outcome(claim, ok=ok, error=error_text)
+            except InboxUnavailable as error:
+                logger.error(
+                    "notify outcome NOT recorded (handler %s): %s: %s; it stays processing: "
+                    "check the order before replaying it",
+                    "succeeded" if ok else "failed",
+                    where,
+                    error,
+                )
+                kept = True
         if not kept:
             logger.error("notify claim was lost before the handler finished (lease?): %s", where)
         return "200 OK" if ok else _HANDLER_FAILED

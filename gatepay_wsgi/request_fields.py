@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from werkzeug.formparser import parse_form_data
+from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
-from werkzeug.wsgi import LimitedStream, get_content_length
+from werkzeug.wsgi import LimitedStream, get_content_length, get_input_stream
 
 from .errors import DuplicateField, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -90,24 +90,26 @@ def _read_body(environ: WSGIEnvironment, max_body_size: int) -> bytes:
             return LimitedStream(stream, length).read()
         except HTTPException:
             raise MalformedRequest("body ended before Content-Length") from None
-    if "wsgi.input_terminated" not in environ:
-        return b""  # no length and a server that does not end the stream: unsafe to read
-    # A chunked body: read one byte past the limit to tell "at" from "over".
+    # A chunked body, from a server that ends the stream (wsgi.input_terminated): read
+    # one byte past the limit to tell "at" from "over".
     data = LimitedStream(stream, max_body_size + 1, is_max=True).read()
     if len(data) > max_body_size:
         raise PayloadTooLarge(f"body is over {max_body_size} bytes")
     return data
 
 
-def _multipart_fields(environ: WSGIEnvironment, max_body_size: int) -> dict[str, str]:
+def _multipart_fields(
+    environ: WSGIEnvironment, options: dict[str, str], max_body_size: int
+) -> dict[str, str]:
+    parser = FormDataParser(
+        max_content_length=max_body_size,
+        max_form_memory_size=max_body_size,
+        max_form_parts=MAX_FIELDS,
+        silent=False,
+    )
     try:
-        _, form, files = parse_form_data(
-            environ,
-            max_content_length=max_body_size,
-            max_form_memory_size=max_body_size,
-            max_form_parts=MAX_FIELDS,
-            silent=False,
-        )
+        stream = get_input_stream(environ, max_content_length=max_body_size)
+        _, form, files = parser.parse(stream, _MULTIPART, get_content_length(environ), options)
     except RequestEntityTooLarge:
         raise PayloadTooLarge(f"body is over {max_body_size} bytes") from None
     except (HTTPException, ValueError):
@@ -126,11 +128,18 @@ def body_fields(environ: WSGIEnvironment, max_body_size: int) -> tuple[dict[str,
     """``body_fields(environ, 65536)`` -> a POST form's fields and their encoding.
 
     When the body is empty the query string is read instead (one source, never both):
-    some senders POST with the fields in the URL.
+    some senders POST with the fields in the URL. A missing content type is read as
+    urlencoded, as browsers and most HTTP clients mean it.
     """
+    length = get_content_length(environ)
+    if length == 0 or (length is None and "wsgi.input_terminated" not in environ):
+        # No body, or none that can be read safely (no length, and a server that does
+        # not end the stream): the fields can only be in the URL.
+        return query_fields(environ)
     mimetype, options = parse_options_header(environ.get("CONTENT_TYPE", ""))
+    mimetype = mimetype.lower()  # media types are case-insensitive
     if mimetype == _MULTIPART:
-        return _multipart_fields(environ, max_body_size), "utf-8"
+        return _multipart_fields(environ, options, max_body_size), "utf-8"
     if mimetype not in _FORM_TYPES:
         raise UnsupportedMediaType(f"content type {mimetype[:64]!r} is not a form")
     encoding = _charset(options)

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from .errors import AppkeyMismatch, BadSignature, MissingField
+from .errors import AppkeyMismatch, BadSignature, InvalidField, MissingField
 
 #: Field order of the async notify's sign input (after the appkey).
 NOTIFY_SIGNED_FIELDS = (
@@ -49,7 +49,10 @@ def sign_fields(
     if missing:
         raise MissingField(f"missing field {missing[0]!r}", field=missing[0])
     inner = appkey + "".join(fields[name] for name in order)
-    return _md5_hex((_md5_hex(inner.encode(encoding)) + appsecret).encode(encoding))
+    try:
+        return _md5_hex((_md5_hex(inner.encode(encoding)) + appsecret).encode(encoding))
+    except UnicodeEncodeError:
+        raise InvalidField(f"a signed field cannot be encoded as {encoding}") from None
 
 
 def notify_sign(
@@ -90,14 +93,15 @@ def verify(
     if not appkey or not appsecret:
         raise BadSignature("no appkey/appsecret configured: refusing to verify")
     if "appkey" in fields and not hmac.compare_digest(
-        fields["appkey"].encode(encoding), appkey.encode(encoding)
+        fields["appkey"].encode("utf-8", "replace"), appkey.encode("utf-8", "replace")
     ):
         raise AppkeyMismatch("the request's appkey field is not this merchant's", field="appkey")
     received = fields.get("sign")
     if received is None:
         raise MissingField("missing field 'sign'", field="sign")
     expected = sign_fields(fields, order, appkey, appsecret, encoding=encoding)
-    if not hmac.compare_digest(received.lower().encode(encoding), expected.encode("ascii")):
+    given = received.lower().encode("ascii", "replace")  # a non-ASCII sign cannot match
+    if not hmac.compare_digest(given, expected.encode("ascii")):
         raise BadSignature("sign does not match", field="sign")
 
 

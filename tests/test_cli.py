@@ -190,3 +190,20 @@ def test_installed_console_script(inbox_url):
         [str(script), "inbox", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "replay" in help_text
+
+
+def test_show_escapes_control_characters_from_the_buyer(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/inbox.sqlite3"
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={"/n": Notify(Recorder())}, inbox=url
+    )
+    hostile = "x\x1b]0;pwned\x07\x1b[2J\rFAKE"
+    Client(app).post(
+        "/n",
+        data=urlencode(notify_fields(extend=hostile)),
+        content_type="application/x-www-form-urlencoded",
+    )
+    code, out, _ = run(capsys, "inbox", "show", "100001", "--inbox", url)
+    assert code == 0
+    assert not {"\x1b", "\x07", "\r"} & set(out)
+    assert "extend = x\\x1b]0;pwned\\x07\\x1b[2J\\x0dFAKE" in out

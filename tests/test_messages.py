@@ -100,6 +100,8 @@ def test_boundary_shift_into_type_is_refused():
         ("order_id", ""),
         ("order_id", "99999999999999999999"),
         ("order_id", "9223372036854775808"),
+        ("order_id", "0100001"),
+        ("paytime", "01763776800"),
         ("paytime", "17637768OO"),
         ("paytime", ""),
         ("type", "ali pay"),

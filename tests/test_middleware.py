@@ -230,3 +230,21 @@ def test_empty_endpoint_secret_is_refused_not_replaced():
 def test_notify_options_are_checked(kwargs):
     with pytest.raises(ValueError, match="max_body_size must be positive"):
         Notify(print, **kwargs)
+
+
+def test_a_non_ascii_path_is_matched_as_the_server_passes_it():
+    handler = Recorder()
+    app = GatePayMiddleware(
+        bare,
+        appkey=APPKEY,
+        appsecret=APPSECRET,
+        paths={"/支付/notify": Notify(handler)},
+        inbox="memory://",
+    )
+    response = Client(app).post(
+        "/%E6%94%AF%E4%BB%98/notify",
+        data=urlencode(notify_fields()),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.get_data() == b"success"
+    assert len(handler.calls) == 1

@@ -7,7 +7,7 @@ import logging
 from urllib.parse import urlencode
 
 import pytest
-from werkzeug.test import Client, EnvironBuilder
+from werkzeug.test import Client, EnvironBuilder, encode_multipart
 
 from gatepay_wsgi import GatePayMiddleware, Notify
 
@@ -398,3 +398,39 @@ def test_notify_used_alone_keeps_a_memory_inbox_and_says_so(recorder, caplog):
             assert response.get_data() == b"success"
     assert caplog.text.count("memory only") == 1
     assert len(recorder.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "APPLICATION/X-WWW-FORM-URLENCODED",
+        "application/x-www-form-urlencoded; charset=UTF-8",
+        "",
+    ],
+)
+def test_form_content_types_are_case_insensitive_and_may_be_absent(recorder, content_type):
+    response = make_client(recorder).post(
+        PATH, data=urlencode(notify_fields()), content_type=content_type or None
+    )
+    assert response.get_data() == b"success"
+
+
+def test_upper_case_multipart_is_multipart(recorder):
+    boundary, body = encode_multipart(notify_fields(), boundary="b0und")
+    response = make_client(recorder).post(
+        PATH, data=body, content_type=f"MULTIPART/FORM-DATA; boundary={boundary}"
+    )
+    assert response.get_data() == b"success"
+
+
+def test_empty_multipart_post_reads_the_query(recorder):
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={PATH: Notify(recorder)}, inbox="memory://"
+    )
+    environ = _environ_with_body(
+        b"",
+        CONTENT_LENGTH="0",
+        CONTENT_TYPE="multipart/form-data; boundary=b",
+        QUERY_STRING=urlencode(notify_fields()),
+    )
+    assert call(app, environ) == ("200 OK", b"success")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gatepay_wsgi import signing
-from gatepay_wsgi.errors import AppkeyMismatch, BadSignature, MissingField
+from gatepay_wsgi.errors import AppkeyMismatch, BadSignature, InvalidField, MissingField
 
 from .gateway import APPKEY, APPSECRET, md5
 
@@ -121,3 +121,15 @@ def test_gbk_sign_hashes_gbk_bytes():
     expected = hashlib.md5((inner + "s").encode()).hexdigest()
     got = signing.sign_fields({"extend": "张三"}, ("extend",), "key123", "s", encoding="gbk")
     assert got == expected
+
+
+@pytest.mark.parametrize("sign", ["\udcff", "\u4e2d" * 32, NOTIFY_SIGN + " "])
+def test_odd_signs_are_bad_signatures_not_crashes(sign):
+    with pytest.raises(BadSignature):
+        signing.verify_notify({**NOTIFY, "sign": sign}, APPKEY, APPSECRET)
+
+
+@pytest.mark.parametrize(("extend", "encoding"), [("\udcff", "utf-8"), ("张三", "latin-1")])
+def test_unencodable_fields_are_invalid_fields(extend, encoding):
+    with pytest.raises(InvalidField):
+        signing.notify_sign({**NOTIFY, "extend": extend}, APPKEY, APPSECRET, encoding=encoding)

@@ -49,6 +49,7 @@ DEFAULT_KEEP_REJECTIONS = 1000
 #: Later deliveries kept per order when their signed fields differ (manual re-sends).
 MAX_DELIVERIES = 20
 _POLL = 0.02
+_FINISH_RETRIES = (0.05, 0.2, 0.75)  # seconds between tries, then a last one
 _MAX_ERROR = 2000
 
 
@@ -259,6 +260,17 @@ class Inbox(ABC):
     def close(self) -> None:  # noqa: B027  # optional for backends
         """Release connections held by this thread."""
 
+    def record_outcome(self, claim: Claim, *, ok: bool, error: str | None = None) -> bool:
+        """``finish``, retried for about a second: an outcome, above all a success, that
+        is not written leaves the notify looking unfinished, and so handled again later."""
+        for delay in _FINISH_RETRIES:
+            try:
+                return self.finish(claim, ok=ok, error=error)
+            except InboxUnavailable:
+                logger.warning("could not record the outcome of order_id=%s yet", claim.order_id)
+                time.sleep(delay)
+        return self.finish(claim, ok=ok, error=error)
+
     @contextmanager
     def holding(self, claim: Claim) -> Iterator[None]:
         """``with inbox.holding(claim): handler(n)``: keep the lease alive meanwhile."""
@@ -333,17 +345,17 @@ class Inbox(ABC):
         if claim.outcome == BUSY:
             return ReplayResult(appkey, order_id, "busy")
         error_text: str | None
-        try:
-            notification = parse_notification(record.raw, appkey=appkey)
-        except GatePayError as error:  # stored by an older, laxer version
-            ok, error_text = False, f"stored fields no longer parse: {error}"
-        else:
-            with self.holding(claim):
+        with self.holding(claim):
+            try:
+                notification = parse_notification(record.raw, appkey=appkey)
+            except GatePayError as error:  # stored by an older, laxer version
+                ok, error_text = False, f"stored fields no longer parse: {error}"
+            else:
                 ok, error_text = run_handler(handler, notification, " (replay)")
-        try:
-            kept = self.finish(claim, ok=ok, error=error_text)
-        except InboxUnavailable as error:
-            return ReplayResult(appkey, order_id, "unrecorded", f"handler ok={ok}; {error}")
+            try:
+                kept = self.record_outcome(claim, ok=ok, error=error_text)
+            except InboxUnavailable as error:
+                return ReplayResult(appkey, order_id, "unrecorded", f"handler ok={ok}; {error}")
         if not kept:
             return ReplayResult(appkey, order_id, "lost", "another worker took the claim over")
         return ReplayResult(appkey, order_id, DONE if ok else FAILED, error_text)

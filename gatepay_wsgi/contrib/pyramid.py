@@ -1,0 +1,63 @@
+"""Pyramid: ``config.include("gatepay_wsgi.contrib.pyramid")``, configured from the .ini::
+
+    gatepay.appkey = ...
+    gatepay.appsecret = ...
+    gatepay.inbox = sqlite:///%(here)s/gatepay.sqlite3
+    gatepay.notify = /gatepay/notify shop.payments:mark_paid
+    gatepay.return = /gatepay/return shop.payments:thank_you
+    gatepay.timeout = /gatepay/timeout shop.payments:closed
+    gatepay.max_body_size = 65536
+    gatepay.clock_skew = 600
+
+The callbacks are answered by a tween at the very top of the tween chain, before
+routing and outside any transaction tween (``pyramid_tm``): a notify handler commits
+its own work, so ``success`` is only ever written after it did. Handlers reach the
+registry and settings with ``pyramid.threadlocal.get_current_registry()`` (and the
+request with ``get_current_request()``); page handlers may return any Pyramid
+``Response``. Dotted names take ``package.module:function`` or ``package.module.function``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.registry import Registry
+from pyramid.request import Request
+from pyramid.response import Response
+from pyramid.tweens import INGRESS
+
+from ..config import ConfigError, middleware_options
+from ..middleware import GatePayMiddleware
+
+
+def _never_called(environ: Any, start_response: Any) -> Any:  # pragma: no cover
+    raise AssertionError("the Pyramid tween passes other requests on itself")
+
+
+def includeme(config: Configurator) -> None:
+    """Read ``gatepay.*`` settings (``ConfigError`` names a wrong one) and add the tween."""
+    settings = config.get_settings()
+    options = middleware_options(settings, prefix="gatepay.")
+    config.registry["gatepay"] = GatePayMiddleware(_never_called, **options)
+    config.add_tween("gatepay_wsgi.contrib.pyramid.gatepay_tween_factory", under=INGRESS)
+
+
+def gatepay_tween_factory(
+    handler: Callable[[Request], Response], registry: Registry
+) -> Callable[[Request], Response]:
+    """The tween: one dict lookup on ``path_info``; other requests go on untouched."""
+    routes = registry["gatepay"].routes
+
+    def gatepay_tween(request: Request) -> Response:
+        endpoint = routes.get(request.path_info)
+        if endpoint is None:
+            return handler(request)
+        response: Response = request.get_response(endpoint)
+        return response
+
+    return gatepay_tween
+
+
+__all__ = ["ConfigError", "gatepay_tween_factory", "includeme"]
