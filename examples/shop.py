@@ -1,0 +1,174 @@
+"""What the example shops share: an SQLite order table and plain HTML pages.
+
+Each ``*_shop.py`` beside this file shows one framework's way of wiring gatepay_wsgi;
+this module is the part that would be the shop's own code anyway.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from gatepay_wsgi import Notification
+
+logger = logging.getLogger("shop")
+
+#: product id -> (name, price)
+PRODUCTS = {
+    "tea": ("A pot of tea", Decimal("10.00")),
+    "cake": ("A slice of cake", Decimal("25.50")),
+}
+
+
+class Orders:
+    """``Orders("shop.sqlite3")``: the shop's orders, marked paid exactly once."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        with self._connect() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS orders ("
+                " out_order_id TEXT PRIMARY KEY, product TEXT NOT NULL, price TEXT NOT NULL,"
+                " status TEXT NOT NULL DEFAULT 'pending', gateway_order_id INTEGER,"
+                " paid_price TEXT, paid_at TEXT, created_at REAL NOT NULL)"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10)
+        db.row_factory = sqlite3.Row
+        return db
+
+    def create(self, product: str) -> dict[str, Any]:
+        """A new pending order; its id starts with letters, so no digit can slide into it."""
+        if product not in PRODUCTS:
+            raise KeyError(product)
+        out_order_id = "GP" + uuid.uuid4().hex[:12].upper()
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO orders (out_order_id, product, price, created_at) VALUES (?, ?, ?, ?)",
+                (out_order_id, product, str(PRODUCTS[product][1]), time.time()),
+            )
+        order = self.get(out_order_id)
+        assert order is not None
+        return order
+
+    def get(self, out_order_id: str) -> dict[str, Any] | None:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT * FROM orders WHERE out_order_id = ?", (out_order_id,)
+            ).fetchone()
+        return None if row is None else dict(row)
+
+    def recent(self, limit: int = 10) -> list[dict[str, Any]]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM orders ORDER BY created_at DESC LIMIT ?", (limit,))
+            return [dict(row) for row in rows]
+
+    def mark_paid(self, n: Notification) -> bool:
+        """The notify handler's work: check the order and its price, then mark it paid once.
+
+        ``False`` (the answer ``fail``) for a notify that does not match an order of ours:
+        it stays in the inbox as failed, for a person to look at and replay.
+        """
+        order = self.get(n.out_order_id)
+        if order is None:
+            logger.warning("notify for unknown order %r", n.out_order_id)
+            return False
+        if n.price != Decimal(order["price"]):
+            logger.warning(
+                "notify for %s says %s, the order is %s", n.out_order_id, n.price, order["price"]
+            )
+            return False
+        with self._lock, self._connect() as db:
+            db.execute(
+                "UPDATE orders SET status = 'paid', gateway_order_id = ?, paid_price = ?,"
+                " paid_at = ? WHERE out_order_id = ? AND status = 'pending'",
+                (n.order_id, str(n.realprice), n.paid_at.isoformat(), n.out_order_id),
+            )
+        return True
+
+
+def credentials() -> tuple[str, str]:
+    """The appkey and appsecret from the environment, or a clear message and exit 2."""
+    appkey = os.environ.get("GATEPAY_APPKEY", "")
+    appsecret = os.environ.get("GATEPAY_APPSECRET", "")
+    if not appkey or not appsecret:
+        sys.exit(
+            "Set GATEPAY_APPKEY and GATEPAY_APPSECRET to the values of the gateway console's "
+            "account settings (any two words for a local try), e.g.\n"
+            "  GATEPAY_APPKEY=demo-key GATEPAY_APPSECRET=demo-secret python " + sys.argv[0]
+        )
+    return appkey, appsecret
+
+
+def serve(app: Any, name: str) -> None:
+    """Serve a WSGI app with waitress on 127.0.0.1 (``PORT``, default 8000)."""
+    import waitress
+
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    port = int(os.environ.get("PORT", "8000"))
+    print(f"{name} on http://127.0.0.1:{port}/  (Ctrl-C stops it)")
+    waitress.serve(app, host="127.0.0.1", port=port)
+
+
+# -- pages -------------------------------------------------------------------------------
+
+STYLE = "<style>body{font-family:sans-serif;max-width:40em;margin:2em auto}</style>"
+
+
+def page(title: str, body: str) -> str:
+    return (
+        f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"{STYLE}</head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
+
+
+def home_page(shop_name: str, orders: list[dict[str, Any]]) -> str:
+    buttons = "".join(
+        f"<form method=post action='/orders'><input type=hidden name=product value={key}>"
+        f"<button>Buy {html.escape(name)} for {price} yuan</button></form>"
+        for key, (name, price) in PRODUCTS.items()
+    )
+    rows = "".join(
+        f"<li><a href='/orders/{html.escape(o['out_order_id'])}'>{html.escape(o['out_order_id'])}"
+        f"</a>: {html.escape(o['product'])}, {o['price']} yuan, <b>{o['status']}</b></li>"
+        for o in orders
+    )
+    return page(shop_name, f"{buttons}<h2>Orders</h2><ul>{rows or '<li>none yet</li>'}</ul>")
+
+
+def order_state(order: dict[str, Any] | None) -> str:
+    if order is None:
+        return "<p>No such order.</p>"
+    state = (
+        f"<b>paid</b> (gateway order {order['gateway_order_id']}, {order['paid_price']} yuan)"
+        if order["status"] == "paid"
+        else "<b>pending</b>: waiting for the payment notify"
+    )
+    return (
+        f"<p>Order <code>{html.escape(order['out_order_id'])}</code>: "
+        f"{html.escape(PRODUCTS[order['product']][0])}, {order['price']} yuan.</p>"
+        f"<p>Status: {state}.</p><p><a href='/'>Back to the shop</a></p>"
+    )
+
+
+def order_page(order: dict[str, Any] | None) -> str:
+    return page("Your order", order_state(order))
+
+
+def thank_you_page(order: dict[str, Any] | None) -> str:
+    # The return URL is a browser link: it shows the real state, it never fulfils.
+    return page("Thank you", order_state(order))
+
+
+def closed_page(order: dict[str, Any] | None) -> str:
+    return page("Payment window closed", order_state(order))
