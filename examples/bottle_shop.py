@@ -2,7 +2,7 @@
 
 Needs ``pip install gatepay_wsgi[bottle,examples]`` and GATEPAY_APPKEY / GATEPAY_APPSECRET
 in the environment. Orders and the inbox live in SQLite files in the current directory
-(SHOP_DATABASE, GATEPAY_INBOX to choose).
+(SHOP_DATABASE, GATEPAY_INBOX to choose); GATEPAY_GATEWAY_URL sends purchases to a gateway.
 """
 
 from __future__ import annotations
@@ -10,15 +10,26 @@ from __future__ import annotations
 import os
 
 import bottle
-from shop import Orders, closed_page, credentials, home_page, order_page, serve, thank_you_page
 
 from gatepay_wsgi import Notify, Return, Timeout
 from gatepay_wsgi.contrib.bottle import GatePayPlugin
+from gatepay_wsgi.demo.store import (
+    Orders,
+    checkout,
+    closed_page,
+    credentials,
+    gateway_from_environment,
+    home_page,
+    order_page,
+    serve,
+    thank_you_page,
+)
 
 
 def make_app(appkey: str, appsecret: str, database: str, inbox: str) -> bottle.Bottle:
     app = bottle.Bottle()
     orders = Orders(database)
+    gateway = gateway_from_environment(appkey, appsecret)
     app.install(
         GatePayPlugin(
             appkey=appkey,
@@ -39,12 +50,14 @@ def make_app(appkey: str, appsecret: str, database: str, inbox: str) -> bottle.B
         return home_page("Bottle shop", orders.recent())
 
     @app.post("/orders")
-    def create_order() -> None:
-        try:
-            order = orders.create(bottle.request.forms.get("product", ""))
-        except KeyError:
-            bottle.abort(400, "unknown product")
-        bottle.redirect(f"/orders/{order['out_order_id']}", 303)
+    def create_order() -> str:
+        form = bottle.request.forms
+        location, error = checkout(orders, form.get("product", ""), form.get("type", ""), gateway)
+        if error:
+            bottle.response.status = 400
+            return error
+        bottle.redirect(location or "/", 303)
+        return ""
 
     @app.get("/orders/<out_order_id>")
     def show_order(out_order_id: str) -> str:

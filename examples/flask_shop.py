@@ -2,7 +2,8 @@
 
 Needs ``pip install gatepay_wsgi[flask,examples]`` and GATEPAY_APPKEY / GATEPAY_APPSECRET
 in the environment. Orders and the inbox live in SQLite files in the current directory
-(SHOP_DATABASE, GATEPAY_INBOX to choose).
+(SHOP_DATABASE, GATEPAY_INBOX to choose). With GATEPAY_GATEWAY_URL (``gatepay-wsgi
+sandbox`` prints it) a purchase goes to the gateway's pay page.
 """
 
 from __future__ import annotations
@@ -10,11 +11,21 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Flask, abort, redirect, request
-from shop import Orders, closed_page, credentials, home_page, order_page, serve, thank_you_page
+from flask import Flask, redirect, request
 
 from gatepay_wsgi import Notification, ReturnVisit, TimeoutVisit
+from gatepay_wsgi.client import GatePayClient
 from gatepay_wsgi.contrib.flask import GatePay
+from gatepay_wsgi.demo.store import (
+    Orders,
+    checkout,
+    closed_page,
+    credentials,
+    home_page,
+    order_page,
+    serve,
+    thank_you_page,
+)
 
 
 def create_app(**config: Any) -> Flask:
@@ -23,9 +34,17 @@ def create_app(**config: Any) -> Flask:
     app.config.update(
         SHOP_DATABASE=os.environ.get("SHOP_DATABASE", "flask_shop.sqlite3"),
         GATEPAY_INBOX=os.environ.get("GATEPAY_INBOX", "sqlite:///flask_shop_inbox.sqlite3"),
+        GATEPAY_GATEWAY_URL=os.environ.get("GATEPAY_GATEWAY_URL"),
     )
     app.config.update(config)
     orders = Orders(app.config["SHOP_DATABASE"])
+    gateway = None
+    if app.config["GATEPAY_GATEWAY_URL"]:  # the sandbox, or the real gateway
+        gateway = GatePayClient(
+            app.config["GATEPAY_GATEWAY_URL"],
+            app.config["GATEPAY_APPKEY"],
+            app.config["GATEPAY_APPSECRET"],
+        )
     gatepay = GatePay()
 
     @gatepay.notify("/gatepay/notify")
@@ -48,11 +67,9 @@ def create_app(**config: Any) -> Flask:
 
     @app.post("/orders")
     def create_order() -> Any:
-        try:
-            order = orders.create(request.form.get("product", ""))
-        except KeyError:
-            abort(400)
-        return redirect(f"/orders/{order['out_order_id']}", code=303)
+        form = request.form
+        location, error = checkout(orders, form.get("product", ""), form.get("type", ""), gateway)
+        return (error, 400) if error else redirect(location or "/", code=303)
 
     @app.get("/orders/<out_order_id>")
     def show_order(out_order_id: str) -> str:

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `shop`, and for the .ini
-from shop import (
+from gatepay_wsgi import Notification, ReturnVisit, TimeoutVisit
+from gatepay_wsgi.client import GatePayClient
+from gatepay_wsgi.demo.store import (
     Orders,
+    checkout,
     closed_page,
     credentials,
     home_page,
@@ -24,14 +26,15 @@ from shop import (
     thank_you_page,
 )
 
-from gatepay_wsgi import Notification, ReturnVisit, TimeoutVisit
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the .ini names this module
 
 HERE = Path(__file__).resolve().parent
-_ORDERS: dict[str, Orders] = {}  # set by app_factory: a legacy app's module-level state
+_STATE: dict[str, Any] = {}  # set by app_factory: a legacy app's module-level state
 
 
 def orders() -> Orders:
-    return _ORDERS["shop"]
+    found: Orders = _STATE["orders"]
+    return found
 
 
 # The handlers named in paste_shop.ini.
@@ -55,14 +58,15 @@ def shop_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         body = home_page("PasteDeploy shop", orders().recent())
     elif path == "/orders" and method == "POST":
         size = int(environ.get("CONTENT_LENGTH") or 0)
-        form = parse_qs(environ["wsgi.input"].read(size).decode())
-        try:
-            order = orders().create(form.get("product", [""])[0])
-        except KeyError:
-            status, body = "400 Bad Request", "unknown product"
+        form = {k: v[0] for k, v in parse_qs(environ["wsgi.input"].read(size).decode()).items()}
+        location, error = checkout(
+            orders(), form.get("product", ""), form.get("type", ""), _STATE["gateway"]
+        )
+        if error:
+            status, body = "400 Bad Request", error
         else:
             status = "303 See Other"
-            headers.append(("Location", f"/orders/{order['out_order_id']}"))
+            headers.append(("Location", location or "/"))
     elif path.startswith("/orders/") and method == "GET":
         body = order_page(orders().get(path.removeprefix("/orders/")))
     else:
@@ -71,9 +75,14 @@ def shop_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [body.encode()]
 
 
-def app_factory(global_config: dict[str, Any], database: str) -> Any:
+def app_factory(
+    global_config: dict[str, Any], database: str, gateway_url: str = "", **keys: str
+) -> Any:
     """``[app:shop] use = call:paste_shop:app_factory``."""
-    _ORDERS["shop"] = Orders(database)
+    _STATE["orders"] = Orders(database)
+    _STATE["gateway"] = (
+        GatePayClient(gateway_url, keys["appkey"], keys["appsecret"]) if gateway_url else None
+    )
     return shop_app
 
 
@@ -91,5 +100,6 @@ if __name__ == "__main__":
         app_secret=appsecret,
         shop_db=os.environ.get("SHOP_DATABASE", "paste_shop.sqlite3"),
         inbox_url=os.environ.get("GATEPAY_INBOX", "sqlite:///paste_shop_inbox.sqlite3"),
+        gateway_url=os.environ.get("GATEPAY_GATEWAY_URL", ""),
     )
     serve(app, "PasteDeploy shop")

@@ -19,9 +19,11 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.threadlocal import get_current_registry
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `shop`, and for pserve
-from shop import (
+from gatepay_wsgi import Notification, ReturnVisit, TimeoutVisit
+from gatepay_wsgi.client import GatePayClient
+from gatepay_wsgi.demo.store import (
     Orders,
+    checkout,
     closed_page,
     credentials,
     home_page,
@@ -30,7 +32,7 @@ from shop import (
     thank_you_page,
 )
 
-from gatepay_wsgi import Notification, ReturnVisit, TimeoutVisit
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the .ini names this module
 
 HERE = Path(__file__).resolve().parent
 
@@ -61,12 +63,21 @@ def home(request: Request) -> Response:
     return Response(home_page("Pyramid shop", orders().recent()))
 
 
+def gateway() -> GatePayClient | None:
+    """A client for the ``shop.gateway_url`` setting (the sandbox, say), if it is set."""
+    settings = get_current_registry().settings
+    if not settings.get("shop.gateway_url"):
+        return None
+    key, secret = settings["gatepay.appkey"], settings["gatepay.appsecret"]
+    return GatePayClient(settings["shop.gateway_url"], key, secret)
+
+
 def create_order(request: Request) -> Response:
-    try:
-        order = orders().create(request.POST.get("product", ""))
-    except KeyError:
-        return HTTPBadRequest("unknown product")
-    return HTTPSeeOther(location=f"/orders/{order['out_order_id']}")
+    form = request.POST
+    location, error = checkout(orders(), form.get("product", ""), form.get("type", ""), gateway())
+    if error:
+        return HTTPBadRequest(body=error, content_type="text/html")
+    return HTTPSeeOther(location=location)
 
 
 def show_order(request: Request) -> Response:
@@ -100,5 +111,6 @@ if __name__ == "__main__":
         app_secret=appsecret,
         shop_db=os.environ.get("SHOP_DATABASE", "pyramid_shop.sqlite3"),
         inbox_url=os.environ.get("GATEPAY_INBOX", "sqlite:///pyramid_shop_inbox.sqlite3"),
+        gateway_url=os.environ.get("GATEPAY_GATEWAY_URL", ""),
     )
     serve(app, "Pyramid shop")

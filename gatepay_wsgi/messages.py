@@ -89,6 +89,11 @@ def _money(fields: Mapping[str, str], name: str) -> Decimal:
     return Decimal(_match(fields, name, _MONEY, "canonical money with at most 2 decimals"))
 
 
+def read_money(text: str) -> Decimal | None:
+    """``read_money("10.50")`` -> ``Decimal("10.50")``; ``None`` unless canonical money."""
+    return Decimal(text) if _MONEY.fullmatch(text) else None
+
+
 def _order_id(fields: Mapping[str, str]) -> int:
     value = int(_match(fields, "order_id", _ORDER_ID, "digits without a leading zero"))
     if value > _MAX_ORDER_ID:

@@ -48,6 +48,7 @@ def _ini_variables(tmp: Path) -> dict[str, str]:
         "app_secret": APPSECRET,
         "shop_db": str(tmp / "shop.sqlite3"),
         "inbox_url": f"sqlite:///{tmp}/inbox.sqlite3",
+        "gateway_url": "",
     }
 
 
@@ -128,7 +129,7 @@ def shop(request, tmp_path, monkeypatch) -> Iterator[Shop]:
         closing.set()
         server.close()
         thread.join(5)
-        for name in ("shop", "flask_shop", "bottle_shop", "pyramid_shop", "paste_shop"):
+        for name in ("flask_shop", "bottle_shop", "pyramid_shop", "paste_shop"):
             sys.modules.pop(name, None)
 
 

@@ -1,7 +1,9 @@
-"""What the example shops share: an SQLite order table and plain HTML pages.
+"""The demo shop's own parts, shared with ``examples/``: orders in SQLite, checkout, pages.
 
-Each ``*_shop.py`` beside this file shows one framework's way of wiring gatepay_wsgi;
-this module is the part that would be the shop's own code anyway.
+``Orders`` is what a real shop's order table does for a payment: create an order, and
+mark it paid exactly once when a notify for its price arrives. ``checkout`` creates the
+payment at the gateway (or the sandbox) when one is configured. The pages are plain
+HTML so that every framework can serve them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from gatepay_wsgi import Notification
+from ..client import GatePayClient, GatewayError
+from ..messages import Notification
 
 logger = logging.getLogger("shop")
 
@@ -97,6 +100,41 @@ class Orders:
         return True
 
 
+def checkout(
+    orders: Orders, product: str, pay_type: str, gateway: GatePayClient | None
+) -> tuple[str | None, str | None]:
+    """Create an order and its payment: ``(where to send the buyer, None)`` or
+    ``(None, an error page in plain words)``. Without a gateway, the order page."""
+    try:
+        order = orders.create(product)
+    except KeyError:
+        return None, page("Unknown product", "<p>That product is not for sale.</p>")
+    if gateway is None:
+        return f"/orders/{order['out_order_id']}", None
+    try:
+        payment = gateway.create(
+            price=order["price"],
+            type=pay_type,
+            out_order_id=order["out_order_id"],
+            custom="demo buyer",
+        )
+    except (GatewayError, ValueError) as error:
+        message = getattr(error, "message", str(error))
+        return None, page(
+            "Payment not available",
+            f"<p>The payment service refused this order: <b>{html.escape(message)}</b>.</p>"
+            f"<p>Please try the other payment method, or again later.</p>"
+            f"<p><a href='/'>Back to the shop</a></p>",
+        )
+    return payment.pay_url, None
+
+
+def gateway_from_environment(appkey: str, appsecret: str) -> GatePayClient | None:
+    """A client for ``GATEPAY_GATEWAY_URL`` (the sandbox, say), if it is set."""
+    url = os.environ.get("GATEPAY_GATEWAY_URL")
+    return GatePayClient(url, appkey, appsecret) if url else None
+
+
 def credentials() -> tuple[str, str]:
     """The appkey and appsecret from the environment, or a clear message and exit 2."""
     appkey = os.environ.get("GATEPAY_APPKEY", "")
@@ -133,9 +171,14 @@ def page(title: str, body: str) -> str:
 
 
 def home_page(shop_name: str, orders: list[dict[str, Any]]) -> str:
+    choice = "".join(
+        f"<label><input type=radio name=type value={t}{' checked' if t == 'alipay' else ''}>"
+        f" {t}</label> "
+        for t in ("alipay", "wechat")
+    )
     buttons = "".join(
         f"<form method=post action='/orders'><input type=hidden name=product value={key}>"
-        f"<button>Buy {html.escape(name)} for {price} yuan</button></form>"
+        f"{choice}<button id=buy-{key}>Buy {html.escape(name)} for {price} yuan</button></form>"
         for key, (name, price) in PRODUCTS.items()
     )
     rows = "".join(
@@ -157,7 +200,7 @@ def order_state(order: dict[str, Any] | None) -> str:
     return (
         f"<p>Order <code>{html.escape(order['out_order_id'])}</code>: "
         f"{html.escape(PRODUCTS[order['product']][0])}, {order['price']} yuan.</p>"
-        f"<p>Status: {state}.</p><p><a href='/'>Back to the shop</a></p>"
+        f"<p id=status>Status: {state}.</p><p><a href='/'>Back to the shop</a></p>"
     )
 
 

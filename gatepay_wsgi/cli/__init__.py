@@ -1,0 +1,44 @@
+"""The ``gatepay-wsgi`` command: ``gatepay-wsgi --help``.
+
+``inbox`` (list, show, replay, stats) lives in ``cli/inbox.py``; ``sign``, ``send``,
+``sandbox`` and ``demo`` in ``cli/dev.py``. Exit codes: 0 done, 1 the thing sent or
+replayed failed, 2 bad usage or something unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..config import ConfigError
+from ..inbox import InboxUnavailable
+from . import dev, inbox
+from .common import CommandError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gatepay-wsgi",
+        description="GatePay callbacks for WSGI: inspect and replay the inbox, sign and send "
+        "test callbacks, run the sandbox gateway or the demo.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    inbox.add_commands(commands)
+    dev.add_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gatepay-wsgi`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except (CommandError, ConfigError, InboxUnavailable, ValueError) as error:
+        print(f"gatepay-wsgi: {error}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""``gatepay-wsgi sign|send|sandbox|demo``: the offline developer loop.
+
+::
+
+    gatepay-wsgi sign notify order_id=1 out_order_id=GP1 price=10.00 ...   # prints the sign
+    gatepay-wsgi send notify --url http://127.0.0.1:8000/gatepay/notify out_order_id=GP1
+    gatepay-wsgi send return --url http://127.0.0.1:8000/gatepay/return out_order_id=GP1
+    gatepay-wsgi sandbox --notify-url ... --return-url ... [--timeout-url ...]
+    gatepay-wsgi demo                                                       # shop + sandbox
+
+Credentials come from ``--appkey``/``--appsecret`` or ``GATEPAY_APPKEY``/``GATEPAY_APPSECRET``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import urlencode
+
+from ..client import check_http_url
+from ..errors import GatePayError
+from ..signing import notify_sign, return_sign
+from ..testing import signed_notify, signed_return
+from .common import CommandError
+
+_SIGNERS = {"notify": notify_sign, "return": return_sign}
+
+
+def _credentials(args: argparse.Namespace) -> tuple[str, str]:
+    if not args.appkey or not args.appsecret:
+        raise CommandError(
+            "no credentials: pass --appkey and --appsecret, or set GATEPAY_APPKEY and "
+            "GATEPAY_APPSECRET"
+        )
+    return args.appkey, args.appsecret
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise CommandError(f"{item!r}: write fields as name=value")
+        fields[name] = value
+    return fields
+
+
+def _sign(args: argparse.Namespace) -> int:
+    appkey, appsecret = _credentials(args)
+    try:
+        print(_SIGNERS[args.kind](_pairs(args.fields), appkey, appsecret))
+    except GatePayError as error:
+        raise CommandError(f"sign {args.kind}: {error}") from None
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    fields = _pairs(args.fields)
+    url = check_http_url(args.url, "--url")
+    if args.kind == "timeout":
+        method, body = "GET", None
+    else:
+        appkey, appsecret = _credentials(args)
+        build = signed_notify if args.kind == "notify" else signed_return
+        fields = build(appkey, appsecret, **fields)
+        method = "GET" if args.get or args.kind == "return" else "POST"
+        body = urlencode(fields).encode() if method == "POST" else None
+    target = url if body is not None else url + ("&" if "?" in url else "?") + urlencode(fields)
+    print(f"{method} {url}")
+    for name, value in fields.items():
+        print(f"  {name} = {value[:6] + '...' if name == 'sign' else value}")
+    request = urllib.request.Request(target, data=body, method=method)  # noqa: S310  # http(s)
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:  # noqa: S310
+            status, reason, text = response.status, response.reason, response.read()
+    except urllib.error.HTTPError as error:
+        status, reason, text = error.code, error.reason, error.read()
+    except OSError as error:
+        raise CommandError(f"{url}: {error}") from None
+    answer = text.decode("utf-8", "replace")
+    print(f"-> {status} {reason}")
+    print(answer if len(answer) <= 500 else answer[:500] + f"... ({len(text)} bytes)")
+    if args.kind == "notify":
+        return 0 if answer == "success" else 1
+    return 0 if status < 400 else 1
+
+
+def _serve_until_stopped(stop: Any) -> int:
+    """Block until Ctrl-C or SIGTERM, then ``stop()``."""
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        done.wait()
+    print("stopping")
+    stop()
+    return 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from ..demo import _server
+    from ..sandbox import Sandbox
+
+    appkey, appsecret = _credentials(args)
+    for name in ("notify_url", "return_url"):
+        if not getattr(args, name):
+            flag = "--" + name.replace("_", "-")
+            raise CommandError(f"{flag} (or GATEPAY_{name.upper()}) is required")
+    for name in ("notify_url", "return_url", "timeout_url"):
+        if getattr(args, name):
+            check_http_url(getattr(args, name), "--" + name.replace("_", "-"))
+    sandbox = Sandbox(
+        appkey=appkey,
+        appsecret=appsecret,
+        notify_url=args.notify_url,
+        return_url=args.return_url,
+        timeout_url=args.timeout_url,
+        retry_interval=args.retry_interval,
+    )
+    server = _server(sandbox, args.port)
+    base = f"http://127.0.0.1:{server.effective_port}"
+    print(f"GatePay sandbox on {base}")
+    print(f"  create API: {base}/api/anypay/create   (set GATEPAY_GATEWAY_URL={base})")
+    print(f"  console:    {base}/console")
+    print(f"  notifies go to {args.notify_url}; Ctrl-C stops it")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        sandbox.close()
+        server.close()
+
+    return _serve_until_stopped(stop)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ..demo import Demo
+
+    directory = args.dir or tempfile.mkdtemp(prefix="gatepay-demo-")
+    demo = Demo(directory, port=args.port, retry_interval=args.retry_interval)
+    print("GatePay demo: a shop and a sandbox gateway on this machine, nothing is paid.")
+    print(f"  open the shop:    {demo.shop_url}/")
+    print(f"  gateway console:  {demo.gateway_url}/console")
+    print(f"  orders and inbox: {directory}")
+    print(f"  inbox on the command line: gatepay-wsgi inbox list --inbox {demo.inbox}")
+    print("Buy something, then pay (or let it time out) on the gateway's page. Ctrl-C stops.")
+    return _serve_until_stopped(demo.stop)
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``sign``, ``send``, ``sandbox`` and ``demo`` to the ``gatepay-wsgi`` parser."""
+    keys = argparse.ArgumentParser(add_help=False)
+    keys.add_argument("--appkey", default=os.environ.get("GATEPAY_APPKEY"))
+    keys.add_argument("--appsecret", default=os.environ.get("GATEPAY_APPSECRET"))
+
+    sign = commands.add_parser("sign", help="print the sign of a notify or return", parents=[keys])
+    sign.add_argument("kind", choices=sorted(_SIGNERS))
+    sign.add_argument("fields", nargs="*", metavar="NAME=VALUE")
+    sign.set_defaults(run=_sign)
+
+    send = commands.add_parser(
+        "send", help="send a correctly signed callback to a URL", parents=[keys]
+    )
+    send.add_argument("kind", choices=("notify", "return", "timeout"))
+    send.add_argument("--url", required=True, help="the shop's callback URL")
+    send.add_argument("--get", action="store_true", help="a notify as GET (the older form)")
+    send.add_argument("--timeout", type=float, default=10, help="seconds to wait (10)")
+    send.add_argument("fields", nargs="*", metavar="NAME=VALUE", help="fields to set")
+    send.set_defaults(run=_send)
+
+    sandbox = commands.add_parser("sandbox", help="run the local sandbox gateway", parents=[keys])
+    sandbox.add_argument("--port", type=int, default=8001)
+    sandbox.add_argument(
+        "--notify-url", required=True, default=os.environ.get("GATEPAY_NOTIFY_URL")
+    )
+    sandbox.add_argument(
+        "--return-url", required=True, default=os.environ.get("GATEPAY_RETURN_URL")
+    )
+    sandbox.add_argument("--timeout-url", default=os.environ.get("GATEPAY_TIMEOUT_URL"))
+    sandbox.add_argument("--retry-interval", type=float, default=60.0, help="seconds (60)")
+    sandbox.set_defaults(run=_sandbox)
+
+    demo = commands.add_parser("demo", help="run the demo shop and the sandbox together")
+    demo.add_argument("--port", type=int, default=8000, help="the shop's; the gateway's is +1")
+    demo.add_argument("--dir", help="where orders and the inbox go (default: a new temp dir)")
+    demo.add_argument("--retry-interval", type=float, default=60.0, help="seconds (60)")
+    demo.set_defaults(run=_demo)
