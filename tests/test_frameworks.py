@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -15,8 +14,8 @@ from urllib.parse import urlencode
 import pytest
 
 from .gateway import RETURN_ORDER, gateway_sign, notify_fields
+from .servers import serving
 
-waitress = pytest.importorskip("waitress")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 APPKEY, APPSECRET = "shop-key", "shop-secret"
 
@@ -111,24 +110,10 @@ def shop(request, tmp_path, monkeypatch) -> Iterator[Shop]:
     monkeypatch.syspath_prepend(str(EXAMPLES))
     factory: Callable[[Path], Any] = request.param
     app = factory(tmp_path)
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-    closing = threading.Event()
-
-    def run() -> None:
-        try:
-            server.run()
-        except (OSError, ValueError):  # the loop's sockets closed under it at shutdown
-            if not closing.is_set():
-                raise
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
     try:
-        yield Shop(f"http://127.0.0.1:{server.effective_port}")
+        with serving(app) as url:
+            yield Shop(url)
     finally:
-        closing.set()
-        server.close()
-        thread.join(5)
         for name in ("flask_shop", "bottle_shop", "pyramid_shop", "paste_shop"):
             sys.modules.pop(name, None)
 

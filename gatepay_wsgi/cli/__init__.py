@@ -31,7 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gatepay-wsgi`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse stops a positional list at the first option: `sign notify --appkey k a=1`
+    # leaves `a=1` over. Fields (name=value) may stand anywhere; anything else is an error.
+    fields = getattr(args, "fields", None)
+    if isinstance(fields, list) and all("=" in x and not x.startswith("-") for x in extra):
+        fields += extra
+        extra = []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         code: int = args.run(args)
     except (CommandError, ConfigError, InboxUnavailable, ValueError) as error:

@@ -176,13 +176,13 @@ def add_commands(commands: Any) -> None:
 
     sandbox = commands.add_parser("sandbox", help="run the local sandbox gateway", parents=[keys])
     sandbox.add_argument("--port", type=int, default=8001)
-    sandbox.add_argument(
-        "--notify-url", required=True, default=os.environ.get("GATEPAY_NOTIFY_URL")
-    )
-    sandbox.add_argument(
-        "--return-url", required=True, default=os.environ.get("GATEPAY_RETURN_URL")
-    )
-    sandbox.add_argument("--timeout-url", default=os.environ.get("GATEPAY_TIMEOUT_URL"))
+    for name in ("notify", "return", "timeout"):
+        variable = f"GATEPAY_{name.upper()}_URL"
+        sandbox.add_argument(
+            f"--{name}-url",
+            default=os.environ.get(variable),
+            help=f"the shop's {name} URL (default: ${variable})",
+        )
     sandbox.add_argument("--retry-interval", type=float, default=60.0, help="seconds (60)")
     sandbox.set_defaults(run=_sandbox)
 

@@ -16,6 +16,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -45,10 +47,16 @@ class Orders:
                 " paid_price TEXT, paid_at TEXT, created_at REAL NOT NULL)"
             )
 
-    def _connect(self) -> sqlite3.Connection:
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one unit of work: committed (or rolled back) and closed."""
         db = sqlite3.connect(self.path, timeout=10)
         db.row_factory = sqlite3.Row
-        return db
+        try:
+            with db:  # commits, or rolls back on an error; does not close
+                yield db
+        finally:
+            db.close()
 
     def create(self, product: str) -> dict[str, Any]:
         """A new pending order; its id starts with letters, so no digit can slide into it."""

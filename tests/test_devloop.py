@@ -1,0 +1,332 @@
+"""The offline loop: testing kit, gateway client, sandbox, demo and the dev commands."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from gatepay_wsgi import GatePayMiddleware, Notify
+from gatepay_wsgi.cli import main
+from gatepay_wsgi.client import GatePayClient, GatewayError, money
+from gatepay_wsgi.testing import BAD_SIGN, return_url, send_notify, signed_notify
+
+from .gateway import APPKEY, APPSECRET, Recorder, md5
+from .servers import serving
+
+
+def shop(environ, start_response):
+    start_response("200 OK", [])
+    return [b"shop"]
+
+
+# -- the testing kit ---------------------------------------------------------------------
+
+
+def test_signed_notify_is_accepted_and_a_bad_sign_is_not():
+    handler = Recorder()
+    app = GatePayMiddleware(
+        shop,
+        appkey=APPKEY,
+        appsecret=APPSECRET,
+        paths={"/gatepay/notify": Notify(handler)},
+        inbox="memory://",
+    )
+    answer = send_notify(app, signed_notify(APPKEY, APPSECRET, out_order_id="GP1", price="9.50"))
+    assert (answer.status, answer.body) == (200, "success")
+    assert (handler.calls[0].out_order_id, str(handler.calls[0].realprice)) == ("GP1", "9.50")
+    forged = send_notify(app, signed_notify(APPKEY, APPSECRET, sign=BAD_SIGN))
+    assert (forged.status, forged.body) == (403, "fail")
+    by_get = send_notify(app, signed_notify(APPKEY, APPSECRET), method="GET")
+    assert by_get.body == "success"
+
+
+def test_return_url_is_signed_like_the_gateway_does():
+    url = return_url(
+        "https://shop.example/r?x=1",
+        APPKEY,
+        APPSECRET,
+        order_id="5",
+        out_order_id="GP5",
+        price="2.00",
+    )
+    query = {k: v[0] for k, v in parse_qs(urlsplit(url).query, keep_blank_values=True).items()}
+    inner = md5(APPKEY + "2.00" + "alipay" + "" + "5" + "GP5")
+    assert query["sign"] == md5(inner + APPSECRET)
+    assert url.startswith("https://shop.example/r?x=1&")
+
+
+@pytest.fixture
+def gatepay_credentials():
+    return (APPKEY, APPSECRET)
+
+
+def test_pytest_plugin_fixture(gatepay_notify):
+    handler = Recorder()
+    app = GatePayMiddleware(
+        shop,
+        appkey=APPKEY,
+        appsecret=APPSECRET,
+        paths={"/pay/n": Notify(handler)},
+        inbox="memory://",
+    )
+    assert gatepay_notify(app, path="/pay/n", out_order_id="GP9").body == "success"
+    assert gatepay_notify(app, path="/pay/n", sign=BAD_SIGN).body == "fail"
+    assert [n.out_order_id for n in handler.calls] == ["GP9"]
+
+
+# -- the demo: shop + sandbox over real HTTP ---------------------------------------------
+
+
+@pytest.fixture
+def demo(tmp_path) -> Iterator:
+    from gatepay_wsgi.demo import Demo
+
+    with Demo(tmp_path, port=0, retry_interval=0.2) as running:
+        yield running
+
+
+def http(method: str, url: str, data: dict | None = None) -> tuple[int, str, str | None]:
+    """One request, redirects not followed: (status, body, Location)."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+
+    body = urlencode(data).encode() if data is not None else None
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.build_opener(NoRedirect).open(request, timeout=10) as response:
+            return response.status, response.read().decode(), response.headers.get("Location")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), error.headers.get("Location")
+
+
+def buy(demo, product="tea", pay_type="alipay") -> str:
+    status, _, pay_url = http(
+        "POST", demo.shop_url + "/orders", {"product": product, "type": pay_type}
+    )
+    assert status == 303
+    assert pay_url.startswith(demo.gateway_url + "/pay/")
+    return pay_url
+
+
+def test_buy_pay_and_return_to_a_paid_order(demo):
+    pay_url = buy(demo)
+    assert "Pay 10.00 yuan" in http("GET", pay_url)[1]
+    status, _, back = http("POST", pay_url + "/pay")
+    assert status == 303
+    assert back.startswith(demo.shop_url + "/gatepay/return?")
+    status, page, _ = http("GET", back)
+    assert status == 200
+    assert "<b>paid</b>" in page
+    order_id = int(pay_url.rsplit("/", 1)[1])
+    state = json.loads(http("GET", f"{demo.gateway_url}/api/orders/{order_id}")[1])
+    assert [(a["kind"], a["body"]) for a in state["attempts"]] == [("auto", "success")]
+
+
+def test_time_out_then_a_manual_re_send_is_handled_once(demo):
+    pay_url = buy(demo)
+    order_id = int(pay_url.rsplit("/", 1)[1])
+    _, _, closed = http("POST", pay_url + "/timeout")
+    assert closed.startswith(demo.shop_url + "/gatepay/timeout?")
+    assert "pending" in http("GET", closed)[1]
+    for _ in range(2):  # "I have received this payment", pressed twice
+        assert http("POST", f"{demo.gateway_url}/console/{order_id}/resend")[0] == 303
+    state = json.loads(http("GET", f"{demo.gateway_url}/api/orders/{order_id}")[1])
+    assert [(a["kind"], a["body"]) for a in state["attempts"]] == [
+        ("manual", "success"),
+        ("manual", "success"),
+    ]
+    from gatepay_wsgi.inbox import open_inbox
+
+    (record,) = open_inbox(demo.inbox).get(order_id)
+    assert (record.status, record.attempts) == ("done", 1)
+    assert "<b>paid</b>" in http("GET", closed)[1]
+    assert "console" in http("GET", demo.gateway_url + "/console")[1].lower()
+
+
+def test_create_api_errors_and_realprice(demo):
+    client = GatePayClient(demo.gateway_url, demo.appkey, demo.appsecret)
+    first = client.create(price="10", type="wechat", out_order_id="A1")
+    second = client.create(price="10.00", type="wechat", out_order_id="A2")
+    assert (first.realprice, second.realprice) == ("10.00", "9.99")  # told apart by a cent
+    assert client.create(price="10.00", type="wechat", out_order_id="A1").order_id == first.order_id
+    with pytest.raises(GatewayError) as refused:
+        client.create(price="11.00", type="wechat", out_order_id="A1")
+    assert refused.value.code == 409
+    with pytest.raises(GatewayError) as refused:
+        GatePayClient(demo.gateway_url, demo.appkey, "wrong").create(
+            price="1", type="alipay", out_order_id="B"
+        )
+    assert (refused.value.code, refused.value.message) == (401, "sign error")
+    with pytest.raises(GatewayError) as refused:
+        GatePayClient(demo.gateway_url, "other", "x").create(
+            price="1", type="alipay", out_order_id="B"
+        )
+    assert refused.value.code == 403
+    _, body, _ = http("POST", demo.gateway_url + "/api/anypay/create", {"appkey": "x"})
+    assert json.loads(body) == {"code": 400, "msg": "missing field: price"}
+
+
+def test_client_errors():
+    with pytest.raises(GatewayError) as unreachable:
+        GatePayClient("http://127.0.0.1:9", "k", "s", timeout=2).create(
+            price="1", type="alipay", out_order_id="X"
+        )
+    assert unreachable.value.code == 0
+    with pytest.raises(ValueError, match="http"):
+        GatePayClient("file:///etc/passwd", "k", "s")
+    with pytest.raises(ValueError, match="type"):
+        GatePayClient("http://x", "k", "s").create(price="1", type="paypal", out_order_id="X")
+    assert money("10") == "10.00"
+    with pytest.raises(ValueError, match="positive"):
+        money("-1")
+
+
+def test_sandbox_retries_until_the_shop_answers_success(tmp_path):
+    from gatepay_wsgi.sandbox import Sandbox
+
+    answers = iter([b"fail", b"fail", b"success"])
+
+    def flaky_shop(environ, start_response):
+        start_response("200 OK", [])
+        return [next(answers, b"success")]
+
+    with serving(flaky_shop) as base:
+        sandbox = Sandbox(
+            appkey="k",
+            appsecret="s",
+            notify_url=base + "/n",
+            return_url=base + "/r",
+            retry_interval=0.1,
+        )
+        with serving(sandbox) as gateway_url:
+            try:
+                payment = GatePayClient(gateway_url, "k", "s").create(
+                    price="1", type="alipay", out_order_id="R1"
+                )
+                _, _, location = http("POST", payment.pay_url + "/pay")
+                assert location.endswith(f"/pay/{payment.order_id}")  # the buyer waits
+                assert "waiting for the shop" in http("GET", payment.pay_url)[1]
+                deadline = time.monotonic() + 5
+                while not sandbox.orders[payment.order_id].acknowledged:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+                kinds = [(a.kind, a.body) for a in sandbox.orders[payment.order_id].attempts]
+                assert kinds == [("auto", "fail"), ("retry", "fail"), ("retry", "success")]
+                assert http("GET", payment.pay_url)[2].startswith(base + "/r?")
+            finally:
+                sandbox.close()
+
+
+# -- the dev commands --------------------------------------------------------------------
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_sign_command(capsys):
+    fields = [
+        "order_id=1",
+        "out_order_id=A",
+        "price=1.00",
+        "realprice=1.00",
+        "type=alipay",
+        "paytime=1700000000",
+        "extend=",
+    ]
+    code, out, _ = run(capsys, "sign", "notify", "--appkey", "k", "--appsecret", "s", *fields)
+    expected = md5(md5("k1A1.001.00alipay1700000000") + "s")
+    assert (code, out.strip()) == (0, expected)
+    code, _, err = run(capsys, "sign", "notify", "--appkey", "k", "--appsecret", "s", "price=1")
+    assert code == 2
+    assert "missing field" in err
+
+
+def test_sign_needs_credentials(capsys, monkeypatch):
+    monkeypatch.delenv("GATEPAY_APPKEY", raising=False)
+    monkeypatch.delenv("GATEPAY_APPSECRET", raising=False)
+    code, _, err = run(capsys, "sign", "return", "price=1")
+    assert code == 2
+    assert "GATEPAY_APPKEY" in err
+
+
+def test_send_notify_to_a_running_shop(demo, capsys):
+    pay_url = buy(demo)
+    out_order_id = http("GET", pay_url)[1].split("<code>")[1].split("</code>")[0]
+    url = demo.shop_url + "/gatepay/notify"
+    keys = ["--appkey", demo.appkey, "--appsecret", demo.appsecret]
+    code, out, _ = run(
+        capsys,
+        "send",
+        "notify",
+        "--url",
+        url,
+        *keys,
+        f"out_order_id={out_order_id}",
+        "price=10.00",
+        "realprice=10.00",
+    )
+    assert code == 0
+    assert out.splitlines()[0] == f"POST {url}"
+    assert out.splitlines()[-2:] == ["-> 200 OK", "success"]
+    code, out, _ = run(
+        capsys, "send", "notify", "--url", url, "--get", "--appkey", "k", "--appsecret", "wrong"
+    )
+    assert code == 1
+    assert out.splitlines()[-2:] == ["-> 403 Forbidden", "fail"]
+    code, out, _ = run(
+        capsys,
+        "send",
+        "timeout",
+        "--url",
+        demo.shop_url + "/gatepay/timeout",
+        f"out_order_id={out_order_id}",
+    )
+    assert code == 0
+    assert "<b>paid</b>" in out
+    code, _, err = run(capsys, "send", "notify", "--url", "ftp://x", *keys)
+    assert code == 2
+    assert "http" in err
+
+
+def test_demo_command_starts_prints_and_stops(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gatepay_wsgi.cli", "demo", "--port", "0", "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [process.stdout.readline() for _ in range(6)]
+        shop_url = re.search(r"open the shop:\s+(\S+)", "".join(lines)).group(1)
+        assert http("GET", shop_url)[0] == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "stopping" in out
+    assert (tmp_path / "gatepay-inbox.sqlite3").exists()
+
+
+def test_sandbox_command_needs_urls(capsys):
+    code, _, err = run(capsys, "sandbox", "--appkey", "k", "--appsecret", "s")
+    assert code == 2
+    assert "--notify-url" in err
+
+
+def test_md5_helper_matches_hashlib():
+    assert md5("a") == hashlib.md5(b"a").hexdigest()
