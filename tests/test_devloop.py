@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -310,6 +311,8 @@ def test_demo_command_starts_prints_and_stops(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
+    watchdog = threading.Timer(60, process.kill)  # a hung demo must not hang the suite
+    watchdog.start()
     try:
         lines = [process.stdout.readline() for _ in range(6)]
         shop_url = re.search(r"open the shop:\s+(\S+)", "".join(lines)).group(1)
@@ -317,6 +320,7 @@ def test_demo_command_starts_prints_and_stops(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
+        watchdog.cancel()
     assert process.returncode == 0, err
     assert "stopping" in out
     assert (tmp_path / "gatepay-inbox.sqlite3").exists()

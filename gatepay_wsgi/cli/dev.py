@@ -128,7 +128,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     print(f"GatePay sandbox on {base}")
     print(f"  create API: {base}/api/anypay/create   (set GATEPAY_GATEWAY_URL={base})")
     print(f"  console:    {base}/console")
-    print(f"  notifies go to {args.notify_url}; Ctrl-C stops it")
+    print(f"  notifies go to {args.notify_url}; Ctrl-C stops it", flush=True)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
 
@@ -149,7 +149,10 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  gateway console:  {demo.gateway_url}/console")
     print(f"  orders and inbox: {directory}")
     print(f"  inbox on the command line: gatepay-wsgi inbox list --inbox {demo.inbox}")
-    print("Buy something, then pay (or let it time out) on the gateway's page. Ctrl-C stops.")
+    print(
+        "Buy something, then pay (or let it time out) on the gateway's page. Ctrl-C stops.",
+        flush=True,  # also when stdout is a pipe: a test or a supervisor reads these lines
+    )
     return _serve_until_stopped(demo.stop)
 
 
