@@ -147,8 +147,8 @@ def read_notification(
 
     Raises a ``GatePayError`` subclass for anything missing, malformed or forged.
     """
-    _require(fields, (*NOTIFY_SIGNED_FIELDS, "sign"))
-    notification = parse_notification(fields, appkey=appkey)
+    notification = parse_notification(fields, appkey=appkey)  # every signed field there
+    _require(fields, ("sign",))
     _match(fields, "sign", _SIGN, "32 hex digits")
     if notification.paytime > (time.time() if now is None else now) + clock_skew:
         raise InvalidField("field 'paytime' lies in the future", field="paytime")

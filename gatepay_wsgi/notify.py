@@ -40,6 +40,12 @@ DEFAULT_MAX_BODY_SIZE = 64 * 1024
 
 _SUCCESS = b"success"
 _FAIL = b"fail"
+_OK = "200 OK"
+_SUCCESS_HEADERS = (
+    ("Content-Type", "text/plain; charset=utf-8"),
+    ("Content-Length", "7"),
+    ("Cache-Control", "no-store"),
+)
 _HANDLER_FAILED = "500 Internal Server Error"
 _UNAVAILABLE = "503 Service Unavailable"
 _FALLBACK_LOCK = threading.Lock()
@@ -115,7 +121,10 @@ class Notify(Endpoint):
             return send(start_response, _HANDLER_FAILED, _FAIL)
         with self.scope(environ):
             status = self.handle(inbox, notification, fields, environ)
-        return send(start_response, status, _SUCCESS if status == "200 OK" else _FAIL)
+        if status == _OK:  # the hot path: headers built once, copied (servers may add to them)
+            start_response(_OK, list(_SUCCESS_HEADERS))
+            return [_SUCCESS]
+        return send(start_response, status, _FAIL)
 
     def refuse(self, error: GatePayError, fields: dict[str, str], environ: WSGIEnvironment) -> None:
         """Log a refused request and count it in the inbox."""
@@ -137,38 +146,42 @@ class Notify(Endpoint):
     ) -> str:
         """Record, claim and handle a verified notify; the status line to answer with."""
         remote_addr = environ.get("REMOTE_ADDR")
-        shown_remote = f" remote={remote_addr or '-'}"
-        where = (
-            f"order_id={notification.order_id} "
-            f"out_order_id={clip(notification.out_order_id)}{shown_remote}"
-        )
+
+        def where() -> str:  # for log lines only: not built on the happy path
+            return (
+                f"order_id={notification.order_id} "
+                f"out_order_id={clip(notification.out_order_id)} remote={remote_addr or '-'}"
+            )
+
         try:
             claim = inbox.claim(notification, remote_addr=remote_addr)
         except InboxUnavailable as error:
-            logger.error("notify failed reason=inbox_unavailable %s: %s", where, error)
+            logger.error("notify failed reason=inbox_unavailable %s: %s", where(), error)
             return _UNAVAILABLE
         if claim.new_delivery:
-            logger.warning("notify delivered again with other signed fields, kept: %s", where)
+            logger.warning("notify delivered again with other signed fields, kept: %s", where())
         if claim.took_over:
-            logger.warning("notify stale claim taken over (a worker died mid-handler): %s", where)
+            logger.warning("notify stale claim taken over (a worker died mid-handler): %s", where())
         if claim.outcome == REUSED_SIGN:
             self.refuse(ReusedSign("this sign already came with other ids"), fields, environ)
             return status_for(ReusedSign(""))
         if claim.outcome == ALREADY_DONE:
-            return "200 OK"
+            return _OK
         if claim.outcome == BUSY:
             try:
                 outcome = inbox.wait(claim.appkey, claim.order_id)
             except InboxUnavailable as error:
-                logger.error("notify failed reason=inbox_unavailable %s: %s", where, error)
+                logger.error("notify failed reason=inbox_unavailable %s: %s", where(), error)
                 return _UNAVAILABLE
             if outcome == DONE:
-                return "200 OK"
-            logger.warning("notify failed reason=busy %s (another worker has it)", where)
+                return _OK
+            logger.warning("notify failed reason=busy %s (another worker has it)", where())
             return _UNAVAILABLE
         # A slow handler keeps its claim (the lease is renewed); a dead worker's expires.
         with inbox.holding(claim):
-            ok, error_text = run_handler(self.handler, notification, shown_remote)
+            ok, error_text = run_handler(
+                self.handler, notification, f" remote={remote_addr or '-'}"
+            )
             try:
                 kept = inbox.record_outcome(claim, ok=ok, error=error_text)
             except InboxUnavailable as error:
@@ -176,10 +189,10 @@ class Notify(Endpoint):
                     "notify outcome NOT recorded (handler %s): %s: %s; it stays processing: "
                     "check the order before replaying it",
                     "succeeded" if ok else "failed",
-                    where,
+                    where(),
                     error,
                 )
                 kept = True
         if not kept:
-            logger.error("notify claim was lost before the handler finished (lease?): %s", where)
-        return "200 OK" if ok else _HANDLER_FAILED
+            logger.error("notify claim was lost before the handler finished: %s", where())
+        return _OK if ok else _HANDLER_FAILED

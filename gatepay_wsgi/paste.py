@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .config import middleware_options
-from .middleware import GatePayMiddleware
+from .middleware import GatePayApp, GatePayMiddleware
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -30,6 +30,6 @@ if TYPE_CHECKING:
 
 def filter_app_factory(
     app: WSGIApplication, global_conf: dict[str, Any], **local_conf: Any
-) -> GatePayMiddleware:
+) -> GatePayApp:
     """The ``paste.filter_app_factory`` entry point (``use = egg:gatepay_wsgi``)."""
     return GatePayMiddleware(app, **middleware_options(local_conf))

@@ -21,7 +21,7 @@ from typing import Any
 import bottle
 
 from ..config import ConfigError, middleware_options
-from ..middleware import GatePayMiddleware
+from ..middleware import GatePayApp, GatePayMiddleware
 
 
 class GatePayPlugin:
@@ -32,7 +32,7 @@ class GatePayPlugin:
 
     def __init__(self, **options: Any) -> None:
         self.options = options
-        self.middleware: GatePayMiddleware | None = None
+        self.middleware: GatePayApp | None = None
 
     def setup(self, app: bottle.Bottle) -> None:
         options = self.options or middleware_options(app.config, prefix="gatepay.")

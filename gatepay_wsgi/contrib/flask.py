@@ -30,7 +30,7 @@ from flask.cli import with_appcontext
 
 from ..config import ConfigError, middleware_options
 from ..endpoints import Endpoint, Return, Timeout
-from ..middleware import GatePayMiddleware
+from ..middleware import GatePayApp, GatePayMiddleware
 from ..notify import Notify
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -103,7 +103,7 @@ def replay_command(failed: bool, order_ids: tuple[int, ...]) -> None:
     """Run the app's notify handler again for failed notifies (or the ORDER_IDS)."""
     if bool(order_ids) == failed:
         raise click.UsageError("give ORDER_IDS or --failed (not both)")
-    middleware: GatePayMiddleware = current_app.extensions["gatepay"]
+    middleware: GatePayApp = current_app.extensions["gatepay"]
     notifies = [e for e in middleware.routes.values() if isinstance(e, Notify)]
     if len(notifies) != 1:
         raise click.UsageError("this app has several notify endpoints: use gatepay-wsgi")

@@ -25,8 +25,7 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -201,6 +200,23 @@ class LeaseKeeper:
                 logger.error("could not renew %d claim(s): %s", len(claims), error)
 
 
+class Holding:
+    """The context of ``Inbox.holding``: the claim is renewed from enter to exit."""
+
+    __slots__ = ("claim", "keeper")
+
+    def __init__(self, keeper: LeaseKeeper, claim: Claim) -> None:
+        self.keeper, self.claim = keeper, claim
+
+    def __enter__(self) -> None:
+        with self.keeper.lock:
+            self.keeper.claims[self.claim.token or ""] = self.claim
+
+    def __exit__(self, *exc: object) -> None:
+        with self.keeper.lock:
+            self.keeper.claims.pop(self.claim.token or "", None)
+
+
 class Inbox(ABC):
     """The storage protocol behind ``Notify``; see the module docstring for the states."""
 
@@ -271,19 +287,12 @@ class Inbox(ABC):
                 time.sleep(delay)
         return self.finish(claim, ok=ok, error=error)
 
-    @contextmanager
-    def holding(self, claim: Claim) -> Iterator[None]:
+    def holding(self, claim: Claim) -> Holding:
         """``with inbox.holding(claim): handler(n)``: keep the lease alive meanwhile."""
         keeper: LeaseKeeper | None = getattr(self, "_keeper", None)
         if keeper is None or keeper.pid != os.getpid():  # none yet, or lost in a fork
             keeper = self._keeper = LeaseKeeper(self)
-        with keeper.lock:
-            keeper.claims[claim.token or ""] = claim
-        try:
-            yield
-        finally:
-            with keeper.lock:
-                keeper.claims.pop(claim.token or "", None)
+        return Holding(keeper, claim)
 
     def wait(self, appkey: str, order_id: int, timeout: float | None = None) -> str | None:
         """Wait up to ``timeout`` (default ``busy_wait``) for a claimed notify's outcome."""

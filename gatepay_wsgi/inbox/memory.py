@@ -8,11 +8,12 @@ not grow without bound.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-import uuid
 from collections import Counter, deque
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..messages import Notification
 from .base import (
@@ -39,6 +40,42 @@ from .base import (
 Key = tuple[str, int]
 
 
+@dataclass
+class _Entry:
+    """A record as the memory inbox keeps it: mutable, turned into an ``InboxRecord`` to read."""
+
+    appkey: str
+    order_id: int
+    out_order_id: str
+    raw: dict[str, str]
+    received_at: float
+    remote_addr: str | None
+    status: str = RECEIVED
+    attempts: int = 0
+    last_error: str | None = None
+    updated_at: float = 0.0
+    lease_until: float | None = None
+    token: str | None = None
+    other_deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self) -> InboxRecord:
+        return InboxRecord(
+            appkey=self.appkey,
+            order_id=self.order_id,
+            out_order_id=self.out_order_id,
+            status=self.status,
+            raw=dict(self.raw),
+            received_at=self.received_at,
+            remote_addr=self.remote_addr,
+            attempts=self.attempts,
+            last_error=self.last_error,
+            updated_at=self.updated_at,
+            lease_until=self.lease_until,
+            deliveries=1 + len(self.other_deliveries),
+            other_deliveries=tuple(self.other_deliveries),
+        )
+
+
 class MemoryInbox(Inbox):
     """``MemoryInbox()``: an in-process inbox with the same states as the durable ones."""
 
@@ -55,39 +92,34 @@ class MemoryInbox(Inbox):
         self.lease = lease
         self.busy_wait = busy_wait
         self.max_records = max_records
-        self._records: dict[Key, InboxRecord] = {}
-        self._tokens: dict[Key, str] = {}
+        self._entries: dict[Key, _Entry] = {}
         self._signs: dict[str, Key] = {}
+        self._tokens = itertools.count(1)
         self._changed = threading.Condition()
         self._rejections: deque[Rejection] = deque(maxlen=keep_rejections)
         self._rejection_counts: Counter[str] = Counter()
 
-    def _take(self, key: Key, record: InboxRecord, now: float) -> Claim:
-        token = uuid.uuid4().hex
-        self._tokens[key] = token
-        self._records[key] = replace(
-            record,
-            status=PROCESSING,
-            attempts=record.attempts + 1,
-            lease_until=now + self.lease,
-            updated_at=now,
-        )
-        return Claim(RUN, key[0], key[1], token, took_over=record.status == PROCESSING)
+    def _take(self, entry: _Entry, now: float) -> Claim:
+        took_over = entry.status == PROCESSING
+        entry.token = str(next(self._tokens))
+        entry.status, entry.attempts = PROCESSING, entry.attempts + 1
+        entry.lease_until, entry.updated_at = now + self.lease, now
+        return Claim(RUN, entry.appkey, entry.order_id, entry.token, took_over=took_over)
 
-    def _decide(self, key: Key, record: InboxRecord, now: float) -> Claim:
-        if record.status == DONE:
-            return Claim(ALREADY_DONE, *key)
-        if record.status == PROCESSING and (record.lease_until or 0) > now:
-            return Claim(BUSY, *key)
-        return self._take(key, record, now)
+    def _decide(self, entry: _Entry, now: float) -> Claim:
+        if entry.status == DONE:
+            return Claim(ALREADY_DONE, entry.appkey, entry.order_id)
+        if entry.status == PROCESSING and (entry.lease_until or 0) > now:
+            return Claim(BUSY, entry.appkey, entry.order_id)
+        return self._take(entry, now)
 
     def _forget_oldest(self) -> None:
         finished = sorted(
-            (r for r in self._records.values() if r.status == DONE), key=lambda r: r.updated_at
+            (e for e in self._entries.values() if e.status == DONE), key=lambda e: e.updated_at
         )
-        for record in finished[: max(1, len(finished) // 10)]:
-            key = (record.appkey, record.order_id)
-            del self._records[key]
+        for entry in finished[: max(1, len(finished) // 10)]:
+            key = (entry.appkey, entry.order_id)
+            del self._entries[key]
             for sign in [s for s, k in self._signs.items() if k == key]:
                 del self._signs[sign]
 
@@ -98,70 +130,49 @@ class MemoryInbox(Inbox):
         with self._changed:
             if self._signs.setdefault(raw["sign"], key) != key:
                 return Claim(REUSED_SIGN, *key)
-            record = self._records.get(key)
-            if record is None:
-                if len(self._records) >= self.max_records:
+            entry = self._entries.get(key)
+            if entry is None:
+                if len(self._entries) >= self.max_records:
                     self._forget_oldest()
-                record = InboxRecord(
-                    appkey=key[0],
-                    order_id=key[1],
-                    out_order_id=notification.out_order_id,
-                    status=RECEIVED,
-                    raw=raw,
-                    received_at=now,
-                    remote_addr=remote_addr,
-                    attempts=0,
-                    last_error=None,
-                    updated_at=now,
-                    lease_until=None,
-                )
-                return self._take(key, record, now)
-            new_delivery = record.raw != raw
-            if new_delivery and record.deliveries <= MAX_DELIVERIES:
+                entry = _Entry(key[0], key[1], notification.out_order_id, raw, now, remote_addr)
+                self._entries[key] = entry
+                return self._take(entry, now)
+            new_delivery = entry.raw != raw
+            if new_delivery and len(entry.other_deliveries) < MAX_DELIVERIES:
                 delivery = {"raw": raw, "received_at": now, "remote_addr": remote_addr}
-                record = replace(
-                    record,
-                    deliveries=record.deliveries + 1,
-                    other_deliveries=(*record.other_deliveries, delivery),
-                )
-                self._records[key] = record
-            return replace(self._decide(key, record, now), new_delivery=new_delivery)
+                entry.other_deliveries.append(delivery)
+            return replace(self._decide(entry, now), new_delivery=new_delivery)
 
     def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
-        key = (appkey, order_id)
         with self._changed:
-            record = self._records.get(key)
-            if record is None:
+            entry = self._entries.get((appkey, order_id))
+            if entry is None:
                 return None
-            return self._decide(key, record, time.time()), record
+            record = entry.record()
+            return self._decide(entry, time.time()), record
 
     def renew(self, claims: list[Claim]) -> None:
         until = time.time() + self.lease
         with self._changed:
             for claim in claims:
-                key = (claim.appkey, claim.order_id)
-                if self._tokens.get(key) == claim.token:
-                    self._records[key] = replace(self._records[key], lease_until=until)
+                entry = self._entries.get((claim.appkey, claim.order_id))
+                if entry is not None and entry.token == claim.token:
+                    entry.lease_until = until
 
     def finish(self, claim: Claim, *, ok: bool, error: str | None = None) -> bool:
-        key = (claim.appkey, claim.order_id)
         with self._changed:
-            if claim.token is None or self._tokens.get(key) != claim.token:
+            entry = self._entries.get((claim.appkey, claim.order_id))
+            if entry is None or claim.token is None or entry.token != claim.token:
                 return False
-            del self._tokens[key]
-            self._records[key] = replace(
-                self._records[key],
-                status=DONE if ok else FAILED,
-                last_error=error,
-                lease_until=None,
-                updated_at=time.time(),
-            )
+            entry.token, entry.lease_until = None, None
+            entry.status, entry.last_error = (DONE if ok else FAILED), error
+            entry.updated_at = time.time()
             self._changed.notify_all()
             return True
 
     def status(self, appkey: str, order_id: int) -> str | None:
-        record = self._records.get((appkey, order_id))
-        return None if record is None else record.status
+        entry = self._entries.get((appkey, order_id))
+        return None if entry is None else entry.status
 
     def wait(self, appkey: str, order_id: int, timeout: float | None = None) -> str | None:
         deadline = time.monotonic() + (self.busy_wait if timeout is None else timeout)
@@ -176,14 +187,14 @@ class MemoryInbox(Inbox):
     def get(self, order_id: int, appkey: str | None = None) -> list[InboxRecord]:
         with self._changed:
             return [
-                r
-                for (key, oid), r in self._records.items()
+                e.record()
+                for (key, oid), e in self._entries.items()
                 if oid == order_id and appkey in (None, key)
             ]
 
     def records(self, status: str | None = None, limit: int = 100) -> list[InboxRecord]:
         with self._changed:
-            found = [r for r in self._records.values() if status in (None, r.status)]
+            found = [e.record() for e in self._entries.values() if status in (None, e.status)]
         return sorted(found, key=lambda r: r.updated_at, reverse=True)[:limit]
 
     def record_rejection(
@@ -208,7 +219,7 @@ class MemoryInbox(Inbox):
     def stats(self) -> InboxStats:
         now = time.time()
         with self._changed:
-            records = list(self._records.values())
+            entries = list(self._entries.values())
             counts = dict(self._rejection_counts)
-        stale = sum(1 for r in records if r.status == PROCESSING and (r.lease_until or 0) <= now)
-        return InboxStats(Counter(r.status for r in records), stale, counts)
+        stale = sum(1 for e in entries if e.status == PROCESSING and (e.lease_until or 0) <= now)
+        return InboxStats(Counter(e.status for e in entries), stale, counts)
