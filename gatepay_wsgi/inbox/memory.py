@@ -57,6 +57,7 @@ class _Entry:
     lease_until: float | None = None
     token: str | None = None
     other_deliveries: list[dict[str, Any]] = field(default_factory=list)
+    signs: list[str] = field(default_factory=list)  # to forget them with the entry
 
     def record(self) -> InboxRecord:
         return InboxRecord(
@@ -118,17 +119,18 @@ class MemoryInbox(Inbox):
             (e for e in self._entries.values() if e.status == DONE), key=lambda e: e.updated_at
         )
         for entry in finished[: max(1, len(finished) // 10)]:
-            key = (entry.appkey, entry.order_id)
-            del self._entries[key]
-            for sign in [s for s, k in self._signs.items() if k == key]:
-                del self._signs[sign]
+            del self._entries[(entry.appkey, entry.order_id)]
+            for sign in entry.signs:
+                self._signs.pop(sign, None)
 
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
         key = (notification.appkey, notification.order_id)
         raw = stored_fields(notification.raw)
         now = time.time()
+        sign = raw["sign"]
         with self._changed:
-            if self._signs.setdefault(raw["sign"], key) != key:
+            owner = self._signs.get(sign)
+            if owner is not None and owner != key:
                 return Claim(REUSED_SIGN, *key)
             entry = self._entries.get(key)
             if entry is None:
@@ -136,6 +138,10 @@ class MemoryInbox(Inbox):
                     self._forget_oldest()
                 entry = _Entry(key[0], key[1], notification.out_order_id, raw, now, remote_addr)
                 self._entries[key] = entry
+            if owner is None:
+                self._signs[sign] = key
+                entry.signs.append(sign)
+            if entry.status == RECEIVED:
                 return self._take(entry, now)
             new_delivery = entry.raw != raw
             if new_delivery and len(entry.other_deliveries) < MAX_DELIVERIES:

@@ -1,0 +1,308 @@
+"""Over HTTP on 127.0.0.1: ``python benchmarks/bench_http.py [--seconds 5] [--chart out.png]``.
+
+Serves three apps under three servers and loads each with ``wrk`` (Debian's package)
+and a Lua script that POSTs pre-signed, distinct notifies:
+
+- apps: ``bare`` (answers ``success`` to anything: the ceiling), ``notify`` (the
+  middleware with the memory inbox: verify, record, handle, answer), ``notify_sqlite``
+  (the same with an SQLite inbox, ``synchronous=normal``, shared by the workers) and
+  ``flask`` (a hand-written Flask route verifying with ``request.form``, storing nothing);
+- servers: gunicorn sync (2 workers), gunicorn gthread (2 workers x 4 threads), waitress
+  (4 threads), each the only load on the machine.
+
+Prints req/s, p50, p99 and errors per pair, the ratios notify/bare and notify/flask under
+the same server (targets >= 0.85 and >= 1.5), then 100k distinct notifies through one
+gunicorn sync worker (SQLite inbox), its RSS sampled every 10k (target: flat within 5%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+FORM = "application/x-www-form-urlencoded"
+sys.path.insert(0, str(HERE))
+from bench_inprocess import signed_body  # noqa: E402
+
+APPS_MODULE = """
+import os, hashlib, hmac
+from gatepay_wsgi import GatePayMiddleware, Notify
+KEY, SECRET = "bench-key", "bench-secret"
+ORDER = ("order_id", "out_order_id", "price", "realprice", "type", "paytime", "extend")
+
+def bare(environ, start_response):
+    size = int(environ.get("CONTENT_LENGTH") or 0)
+    environ["wsgi.input"].read(size)
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "7")])
+    return [b"success"]
+
+def _ours(inbox):
+    return GatePayMiddleware(bare, appkey=KEY, appsecret=SECRET,
+                             paths={"/gatepay/notify": Notify(lambda n: None)}, inbox=inbox)
+notify = _ours("memory://")
+notify_sqlite = _ours("sqlite:///" + os.environ["BENCH_DIR"] + "/inbox.sqlite3?synchronous=normal")
+
+def _flask():
+    from flask import Flask, request
+    app = Flask("hand_written")
+    @app.post("/gatepay/notify")
+    def route():
+        f = request.form
+        try:
+            inner = hashlib.md5((KEY + "".join(f[k] for k in ORDER)).encode()).hexdigest()
+        except KeyError:
+            return "fail"
+        sign = hashlib.md5((inner + SECRET).encode()).hexdigest()
+        return "success" if hmac.compare_digest(sign, f.get("sign", "").lower()) else "fail"
+    return app
+flask = _flask()
+"""
+
+LUA = """
+local bodies = dofile("%(bodies)s")
+local count = 0
+local offset, threads = 0, 0
+function setup(thread)
+  thread:set("offset", threads * %(span)d)  -- each thread its own run of bodies
+  threads = threads + 1
+end
+function init(args)
+  offset = tonumber(wrk.thread:get("offset") or 0) or 0
+end
+function request()
+  count = count + 1
+  local body = bodies[((offset + count) %% #bodies) + 1]
+  return wrk.format("POST", "/gatepay/notify",
+    {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+end
+"""
+
+SERVERS = {
+    "gunicorn sync": ["-m", "gunicorn", "-w", "2", "-k", "sync"],
+    "gunicorn gthread": ["-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "4"],
+    "waitress": ["-m", "waitress", "--threads=4"],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start(server: str, app: str, port: int, workdir: Path, workers: int | None = None) -> Any:
+    args = list(SERVERS[server])
+    if workers is not None:
+        args[args.index("-w") + 1] = str(workers)
+    if server.startswith("gunicorn"):
+        args += [
+            "-b",
+            f"127.0.0.1:{port}",
+            "--pythonpath",
+            str(workdir),
+            "--log-level",
+            "error",
+            f"bench_apps:{app}",
+        ]
+    else:
+        args += [f"--listen=127.0.0.1:{port}", f"bench_apps:{app}"]
+    env = {**os.environ, "BENCH_DIR": str(workdir), "PYTHONPATH": str(workdir)}
+    log = workdir / "server.log"  # a file, not a pipe: a full pipe would stall the server
+    with log.open("ab") as errors:
+        process = subprocess.Popen(
+            [sys.executable, *args], cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=errors
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                tail = log.read_text()[-500:]
+                raise SystemExit(f"{server} did not start: {tail}") from None
+            time.sleep(0.1)
+
+
+def wrk(
+    port: int, lua: Path, seconds: float, connections: int = 16, threads: int = 2
+) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{max(1, int(seconds))}s",
+            "--latency",
+            "-s",
+            str(lua),
+            f"http://127.0.0.1:{port}/gatepay/notify",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def latency(label: str) -> float:
+        match = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out)
+        if not match:
+            return float("nan")
+        value, unit = float(match.group(1)), match.group(2)
+        return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "errors": errors + (int(non2xx.group(1)) if non2xx else 0),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+    }
+
+
+def write_bodies(path: Path, count: int, first_id: int) -> None:
+    with path.open("w") as out:
+        out.write("return {\n")
+        for order_id in range(first_id, first_id + count):
+            out.write(json.dumps(signed_body(order_id).decode()) + ",\n")
+        out.write("}\n")
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def worker_pid(master: int) -> int:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return int(children[0])
+
+
+def post(port: int, body: bytes) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("POST", "/gatepay/notify", body, {"Content-Type": FORM})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def rss_run(workdir: Path, total: int) -> list[int]:
+    """``total`` distinct notifies through one gunicorn sync worker; its RSS every 10k."""
+    port = free_port()
+    process = start("gunicorn sync", "notify_sqlite", port, workdir, workers=1)
+    samples: list[int] = []
+    try:
+        time.sleep(1)
+        pid = worker_pid(process.pid)
+        with ThreadPoolExecutor(4) as pool:
+            for first in range(0, total, 10_000):
+                bodies = [signed_body(2_000_000 + n) for n in range(first, first + 10_000)]
+                statuses = list(pool.map(lambda body: post(port, body), bodies))
+                if statuses.count(200) != len(bodies):
+                    raise SystemExit(f"RSS run: {len(bodies) - statuses.count(200)} failed")
+                samples.append(rss_kib(pid))
+    finally:
+        process.terminate()
+        process.wait(30)
+    return samples
+
+
+def chart(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    servers = list(results)
+    apps = ["bare", "notify", "notify_sqlite", "flask"]
+    figure, axes = plt.subplots(figsize=(7, 3.2))
+    width = 0.2
+    for i, app in enumerate(apps):
+        values = [results[s][app]["rps"] for s in servers]
+        axes.bar([x + (i - 1.5) * width for x in range(len(servers))], values, width, label=app)
+    axes.set_xticks(range(len(servers)), servers)
+    axes.set_ylabel("requests / s")
+    axes.set_title("POST notify over HTTP on 127.0.0.1 (wrk -t2 -c16)")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rss-notifies", type=int, default=100_000)
+    parser.add_argument("--chart", help="write a bar chart (PNG) here")
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    workdir = Path(tempfile.mkdtemp(prefix="gatepay-http-"))
+    (workdir / "bench_apps.py").write_text(APPS_MODULE)
+    bodies = workdir / "bodies.lua"
+    write_bodies(bodies, 60_000, 1)
+    lua = workdir / "post.lua"
+    lua.write_text(LUA % {"bodies": bodies, "span": 30_000})
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for server in SERVERS:
+        results[server] = {}
+        for app in ("bare", "notify", "notify_sqlite", "flask"):
+            port = free_port()
+            process = start(server, app, port, workdir)
+            try:
+                wrk(port, lua, 1)  # warm-up
+                results[server][app] = wrk(port, lua, args.seconds)
+            finally:
+                process.terminate()
+                process.wait(30)
+            row = results[server][app]
+            print(
+                f"{server:<17}{app:<8}{row['rps']:>9.0f} req/s  p50 {row['p50_ms']:6.2f} ms"
+                f"  p99 {row['p99_ms']:6.2f} ms  errors {row['errors']:.0f}",
+                flush=True,
+            )
+    print()
+    for server, rows in results.items():
+        bare_ratio = rows["notify"]["rps"] / rows["bare"]["rps"]
+        flask_ratio = rows["notify"]["rps"] / rows["flask"]["rps"]
+        print(
+            f"{server:<17} notify/bare {bare_ratio:.2f} (>= 0.85)   "
+            f"notify/flask {flask_ratio:.2f} (>= 1.5)"
+        )
+    rss_bodies = workdir / "rss-bodies.lua"
+    write_bodies(rss_bodies, args.rss_notifies, 1_000_000)
+    samples = rss_run(workdir, rss_bodies, args.rss_notifies)
+    if samples:
+        steady = samples[len(samples) // 10 :]  # past start-up
+        spread = (max(steady) - min(steady)) / min(steady)
+        print(
+            f"\nRSS over {args.rss_notifies} notifies, one worker: {min(steady)}-{max(steady)} "
+            f"KiB ({spread:.1%} spread, target <= 5%), {len(samples)} samples"
+        )
+    if args.chart:
+        chart(results, Path(args.chart))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"http": results, "rss_kib": samples}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
