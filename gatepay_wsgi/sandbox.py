@@ -13,7 +13,10 @@ is a WSGI app that behaves like the gateway as its public pages describe it:
   timeout URL.
 - ``/console`` lists orders with every notify attempt and its answer, and the
   "I have received this payment" button that re-sends a notify by hand, as the real
-  console does, also long after a timeout.
+  console does, also long after a timeout. It also lists the cloud sessions (which
+  accounts are online) and the points balance: "scan to go online" costs the scan fee,
+  "take offline" drops a session. With no online session for a type, the create API
+  answers code 204, and a payment into an unwatched account is never noticed: no notify.
 
 ``realprice`` is the price less a cent for each other open order of the same amount,
 as gateways of this kind do to tell concurrent payments apart. State lives in memory.
@@ -40,8 +43,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from .client import CREATE_PATH, PAY_TYPES, check_http_url
+from .client import CREATE_PATH, check_http_url
 from .messages import read_money
+from .sandbox_sessions import NO_PAYMENT_METHOD, PAY_TYPES, ScanRefused, Sessions
 from .signing import create_sign, notify_sign, return_sign
 
 if TYPE_CHECKING:
@@ -115,6 +119,7 @@ class Sandbox:
         retry_interval: float = 60.0,
         retries: int = 3,
         notify_timeout: float = 10.0,
+        sessions: Sessions | None = None,
     ) -> None:
         if not appkey or not appsecret:
             raise ValueError("the sandbox needs the merchant's appkey and appsecret")
@@ -123,6 +128,7 @@ class Sandbox:
         self.return_url, self.timeout_url = return_url, timeout_url
         self.retry_interval, self.retries = retry_interval, retries
         self.notify_timeout = notify_timeout
+        self.sessions = Sessions() if sessions is None else sessions
         self.orders: dict[int, SandboxOrder] = {}
         self.lock = threading.RLock()
         self.stopping = threading.Event()
@@ -136,6 +142,12 @@ class Sandbox:
                 Rule("/pay/<int:order_id>/timeout", endpoint="time_out", methods=["POST"]),
                 Rule("/console", endpoint="console"),
                 Rule("/console/<int:order_id>/resend", endpoint="resend", methods=["POST"]),
+                Rule("/console/sessions/scan", endpoint="scan", methods=["POST"]),
+                Rule(
+                    "/console/sessions/<int:session_id>/offline",
+                    endpoint="offline",
+                    methods=["POST"],
+                ),
                 Rule("/api/orders/<int:order_id>", endpoint="order_json"),
             ]
         )
@@ -197,8 +209,8 @@ class Sandbox:
         return Response(body, content_type="application/json; charset=utf-8")
 
     def refuse_payment_type(self, pay_type: str) -> tuple[int, str] | None:
-        """A hook for gateways that can refuse a type (no account online); none here."""
-        return None
+        """Code 204 when no online session watches accounts of this type."""
+        return None if self.sessions.online_for(pay_type) else NO_PAYMENT_METHOD
 
     def _open_order(self, price: Decimal, fields: dict[str, str]) -> SandboxOrder | None:
         with self.lock:
@@ -300,6 +312,15 @@ class Sandbox:
             )
         if order.status == CLOSED:
             return _page("Order closed", "<p>This order timed out unpaid.</p>")
+        if request.args.get("unwatched"):
+            return _page(
+                "Payment not detected",
+                "<p id=unwatched>No session is watching this account: the gateway did not "
+                "see the payment, so no notify goes to the shop (the merchant can still "
+                "confirm it by hand in the console).</p>"
+                f"<form method=post action='/pay/{order_id}/timeout'><button id=timeout>"
+                "Let it time out</button></form>",
+            )
         return _page(
             f"Pay {amount}",
             f"<p>Order <code>{html.escape(order.out_order_id)}</code> at the shop, gateway order "
@@ -312,6 +333,8 @@ class Sandbox:
 
     def on_pay(self, request: Request, order_id: int) -> Response:
         order = self._order(order_id)
+        if not self.sessions.online_for(order.type):  # the account dropped off meanwhile
+            return redirect(f"/pay/{order_id}?unwatched=1", 303)
         with self.lock:
             if order.status != OPEN:
                 return redirect(f"/pay/{order_id}", 303)
@@ -346,13 +369,39 @@ class Sandbox:
         return _page(
             "Console",
             f"<p>Merchant appkey <code>{html.escape(self.appkey)}</code>; notify URL "
-            f"<code>{html.escape(self.notify_url)}</code>.</p>{self.console_extra()}"
+            f"<code>{html.escape(self.notify_url)}</code>.</p>"
+            f"{self.console_extra(request.args.get('message', ''))}"
             f"<h2>Orders</h2>{table}",
         )
 
-    def console_extra(self) -> str:
-        """A hook for more console sections; none here."""
-        return ""
+    def console_extra(self, message: str = "") -> str:
+        """The sessions section: accounts online or offline, points, scan and drop."""
+        sessions = self.sessions
+        rows = "".join(
+            f"<tr id=session-{s.session_id}><td>{s.type}</td><td>{html.escape(s.label)}</td>"
+            f"<td class=state>{'online' if s.online else 'offline'}</td>"
+            f"<td>{time.strftime('%H:%M:%S', time.localtime(s.since))}</td><td>"
+            + (
+                f"<form method=post action='/console/sessions/{s.session_id}/offline'>"
+                f"<button id=offline-{s.session_id}>Take offline</button></form>"
+                if s.online
+                else f"<form method=post action='/console/sessions/scan'>"
+                f"<input type=hidden name=session_id value={s.session_id}>"
+                f"<button id=revive-{s.session_id}>Scan to go online</button></form>"
+            )
+            + "</td></tr>"
+            for s in sessions.sessions.values()
+        )
+        choice = "".join(f"<option>{t}</option>" for t in PAY_TYPES)
+        notice = f"<p id=notice><b>{html.escape(message)}</b></p>" if message else ""
+        return (
+            f"<h2>Sessions</h2>{notice}<p>Points: <b id=points>{sessions.points}</b> "
+            f"(100 points = 1 yuan; a scan costs {sessions.scan_fee})</p>"
+            "<table><tr><th>type</th><th>account</th><th>state</th><th>since</th><th></th></tr>"
+            f"{rows}</table><form method=post action='/console/sessions/scan'>"
+            f"<select name=type>{choice}</select> <input name=label placeholder='account label'>"
+            " <button id=scan>Scan to go online</button></form>"
+        )
 
     def _console_row(self, order: SandboxOrder) -> str:
         attempts = "<br>".join(
@@ -381,6 +430,19 @@ class Sandbox:
             if order.status != PAID:  # received by hand, also after a timeout
                 order.status, order.paytime = PAID, int(time.time())
         self.send_notify(order, "manual")
+        return redirect("/console", 303)
+
+    def on_scan(self, request: Request) -> Response:
+        form = request.form
+        session_id = int(form["session_id"]) if form.get("session_id", "").isdigit() else None
+        try:
+            self.sessions.scan(form.get("type", ""), form.get("label", ""), session_id)
+        except ScanRefused as refused:
+            return redirect("/console?" + urlencode({"message": str(refused)}), 303)
+        return redirect("/console", 303)
+
+    def on_offline(self, request: Request, session_id: int) -> Response:
+        self.sessions.take_offline(session_id)
         return redirect("/console", 303)
 
     def on_order_json(self, request: Request, order_id: int) -> Response:

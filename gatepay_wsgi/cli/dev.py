@@ -92,10 +92,15 @@ def _send(args: argparse.Namespace) -> int:
     return 0 if status < 400 else 1
 
 
-def _serve_until_stopped(stop: Any) -> int:
-    """Block until Ctrl-C or SIGTERM, then ``stop()``."""
+def _on_sigterm() -> threading.Event:
+    """An event set by SIGTERM (a supervisor's stop), installed before we say we are up."""
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
+    return done
+
+
+def _serve_until_stopped(done: threading.Event, stop: Any) -> int:
+    """Block until Ctrl-C or SIGTERM, then ``stop()``."""
     with contextlib.suppress(KeyboardInterrupt):
         done.wait()
     print("stopping")
@@ -122,9 +127,11 @@ def _sandbox(args: argparse.Namespace) -> int:
         return_url=args.return_url,
         timeout_url=args.timeout_url,
         retry_interval=args.retry_interval,
+        sessions=_sessions(args),
     )
     server = _server(sandbox, args.port)
     base = f"http://127.0.0.1:{server.effective_port}"
+    done = _on_sigterm()
     print(f"GatePay sandbox on {base}")
     print(f"  create API: {base}/api/anypay/create   (set GATEPAY_GATEWAY_URL={base})")
     print(f"  console:    {base}/console")
@@ -136,14 +143,17 @@ def _sandbox(args: argparse.Namespace) -> int:
         sandbox.close()
         server.close()
 
-    return _serve_until_stopped(stop)
+    return _serve_until_stopped(done, stop)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from ..demo import Demo
 
     directory = args.dir or tempfile.mkdtemp(prefix="gatepay-demo-")
-    demo = Demo(directory, port=args.port, retry_interval=args.retry_interval)
+    demo = Demo(
+        directory, port=args.port, retry_interval=args.retry_interval, sessions=_sessions(args)
+    )
+    done = _on_sigterm()
     print("GatePay demo: a shop and a sandbox gateway on this machine, nothing is paid.")
     print(f"  open the shop:    {demo.shop_url}/")
     print(f"  gateway console:  {demo.gateway_url}/console")
@@ -153,7 +163,13 @@ def _demo(args: argparse.Namespace) -> int:
         "Buy something, then pay (or let it time out) on the gateway's page. Ctrl-C stops.",
         flush=True,  # also when stdout is a pipe: a test or a supervisor reads these lines
     )
-    return _serve_until_stopped(demo.stop)
+    return _serve_until_stopped(done, demo.stop)
+
+
+def _sessions(args: argparse.Namespace) -> Any:
+    from ..sandbox_sessions import Sessions
+
+    return Sessions(points=args.points, scan_fee=args.scan_fee, online=not args.no_sessions)
 
 
 def add_commands(commands: Any) -> None:
@@ -188,9 +204,23 @@ def add_commands(commands: Any) -> None:
         )
     sandbox.add_argument("--retry-interval", type=float, default=60.0, help="seconds (60)")
     sandbox.set_defaults(run=_sandbox)
+    _session_options(sandbox)
 
     demo = commands.add_parser("demo", help="run the demo shop and the sandbox together")
     demo.add_argument("--port", type=int, default=8000, help="the shop's; the gateway's is +1")
     demo.add_argument("--dir", help="where orders and the inbox go (default: a new temp dir)")
     demo.add_argument("--retry-interval", type=float, default=60.0, help="seconds (60)")
     demo.set_defaults(run=_demo)
+    _session_options(demo)
+
+
+def _session_options(command: argparse.ArgumentParser) -> None:
+    online = os.environ.get("GATEPAY_SANDBOX_SESSIONS", "online")
+    command.add_argument(
+        "--no-sessions",
+        action="store_true",
+        default=online == "none",
+        help="start with no account online (or GATEPAY_SANDBOX_SESSIONS=none)",
+    )
+    command.add_argument("--points", type=int, default=1000, help="points balance (1000)")
+    command.add_argument("--scan-fee", type=int, default=200, help="points per scan (200)")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..sandbox import Sandbox
+from ..sandbox_sessions import Sessions
 from .shop import make_shop
 
 
@@ -37,6 +38,7 @@ class Demo:
         retry_interval: float = 60.0,
         appkey: str | None = None,
         appsecret: str | None = None,
+        sessions: Sessions | None = None,
     ) -> None:
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
@@ -51,6 +53,7 @@ class Demo:
             return_url=placeholder,
             timeout_url=placeholder,
             retry_interval=retry_interval,
+            sessions=sessions,
         )
         self.gateway_server = _server(
             self.sandbox, gateway_port if gateway_port is not None else (port + 1 if port else 0)

@@ -124,3 +124,26 @@ def test_time_out_then_the_manual_re_send_is_acknowledged_without_paying_twice(d
     assert "paid" in page.inner_text("#status")
     record = inbox_record(demo, order_id)
     assert (record.status, record.attempts) == ("done", 1)  # handled once, acknowledged twice
+
+
+def test_no_account_online_the_shop_shows_the_gateways_refusal(demo, page):
+    page.goto(demo.gateway_url + "/console")
+    for session_id in [
+        s.session_id for s in demo.sandbox.sessions.sessions.values() if s.type == "alipay"
+    ]:
+        page.click(f"#offline-{session_id}")
+        page.wait_for_url(re.compile(r"/console$"))
+    assert "offline" in page.inner_text("#session-1 .state")
+    shot(page, "6-session-offline")
+    page.goto(demo.shop_url + "/")
+    page.click("#buy-tea")  # alipay is the default choice
+    assert page.inner_text("h1") == "Payment not available"
+    assert "no available payment method" in page.inner_text("body")
+    shot(page, "7-shop-refusal")
+    page.goto(demo.gateway_url + "/console")
+    page.click("#revive-1")
+    page.wait_for_url(re.compile(r"/console$"))
+    assert page.inner_text("#points") == "800"
+    page.goto(demo.shop_url + "/")
+    page.click("#buy-tea")
+    page.wait_for_url(re.compile(r"/pay/\d+$"))  # online again: the gateway takes the order
