@@ -11,65 +11,21 @@ memory inbox measured in the same run. The SQLite file lives in a temporary dire
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlencode
 
-from gatepay_wsgi import GatePayMiddleware, Notify
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-APPKEY, APPSECRET = "bench-key", "bench-secret"
-
-
-def signed_body(order_id: int) -> bytes:
-    fields = {
-        "order_id": str(order_id),
-        "out_order_id": f"B{order_id}",
-        "price": "10.00",
-        "realprice": "9.99",
-        "type": "alipay",
-        "paytime": "1700000000",
-        "extend": "bench",
-    }
-    inner = hashlib.md5((APPKEY + "".join(fields.values())).encode()).hexdigest()
-    fields["sign"] = hashlib.md5((inner + APPSECRET).encode()).hexdigest()
-    return urlencode(fields).encode()
-
-
-def environ(body: bytes) -> dict[str, object]:
-    return {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/notify",
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "CONTENT_TYPE": "application/x-www-form-urlencoded",
-        "CONTENT_LENGTH": str(len(body)),
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.input": io.BytesIO(body),
-    }
-
-
-def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
-    pass
-
-
-def app_for(inbox: str) -> Callable[..., object]:
-    return GatePayMiddleware(
-        lambda e, s: [b""],
-        appkey=APPKEY,
-        appsecret=APPSECRET,
-        paths={"/notify": Notify(lambda n: None)},
-        inbox=inbox,
-    )
+from bench_inprocess import ours, post_environ, signed_body, start_response
 
 
 def run(app: Callable[..., object], bodies: list[bytes]) -> float:
     """Seconds per notify over the given bodies."""
-    environs = [environ(b) for b in bodies]
+    environs = [post_environ(b) for b in bodies]
     started = time.perf_counter()
     for env in environs:
         answer = b"".join(app(env, start_response))  # type: ignore[operator]
@@ -90,7 +46,7 @@ def main() -> None:
             "sqlite FULL": f"sqlite:///{Path(folder) / 'full.sqlite3'}",
             "sqlite NORMAL": f"sqlite:///{Path(folder) / 'normal.sqlite3'}?synchronous=normal",
         }
-        apps = {name: app_for(url) for name, url in configs.items()}
+        apps = {name: ours(url) for name, url in configs.items()}
         new: dict[str, list[float]] = {name: [] for name in configs}
         repeat: dict[str, list[float]] = {name: [] for name in configs}
         next_id = 1
