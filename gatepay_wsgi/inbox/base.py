@@ -173,48 +173,71 @@ def run_handler(
 
 
 class LeaseKeeper:
-    """One daemon thread per inbox and process that renews the claims of running handlers.
+    """One daemon thread per process that renews the claims of running handlers.
 
     A slow handler keeps its claim; only a worker that died stops renewing, so only its
-    claims expire and get taken over.
+    claims expire and get taken over. One thread serves every inbox of the process (a
+    thread per inbox would leak with every inbox an app or a test builds), and holds an
+    inbox only while one of its claims is held.
     """
 
-    def __init__(self, inbox: Inbox) -> None:
-        self.inbox = inbox
-        self.claims: dict[str, Claim] = {}
-        self.lock = threading.Lock()
+    _process: LeaseKeeper | None = None
+    _process_lock = threading.Lock()
+
+    @classmethod
+    def for_this_process(cls) -> LeaseKeeper:
+        with cls._process_lock:
+            if cls._process is None or cls._process.pid != os.getpid():  # none, or forked
+                cls._process = cls()
+            return cls._process
+
+    def __init__(self) -> None:
+        self.held: dict[tuple[int, str], tuple[Inbox, Claim]] = {}
+        self.changed = threading.Condition()
         self.pid = os.getpid()
-        self.thread = threading.Thread(target=self._run, name="gatepay-lease", daemon=True)
-        self.thread.start()
+        threading.Thread(target=self._run, name="gatepay-lease", daemon=True).start()
+
+    def hold(self, inbox: Inbox, claim: Claim) -> None:
+        with self.changed:
+            if not self.held:
+                self.changed.notify()  # the thread sleeps until something is held
+            self.held[(id(inbox), claim.token or "")] = (inbox, claim)
+
+    def release(self, inbox: Inbox, claim: Claim) -> None:
+        with self.changed:
+            self.held.pop((id(inbox), claim.token or ""), None)
 
     def _run(self) -> None:
         while True:
-            time.sleep(self.inbox.lease / 3)
-            with self.lock:
-                claims = list(self.claims.values())
-            if not claims:
-                continue
-            try:
-                self.inbox.renew(claims)
-            except InboxUnavailable as error:
-                logger.error("could not renew %d claim(s): %s", len(claims), error)
+            with self.changed:
+                while not self.held:
+                    self.changed.wait()
+                interval = min(inbox.lease for inbox, _ in self.held.values()) / 3
+                self.changed.wait(interval)
+                by_inbox: dict[int, tuple[Inbox, list[Claim]]] = {}
+                for inbox, claim in self.held.values():
+                    by_inbox.setdefault(id(inbox), (inbox, []))[1].append(claim)
+            for inbox, claims in by_inbox.values():
+                try:
+                    inbox.renew(claims)
+                except InboxUnavailable as error:
+                    logger.error("could not renew %d claim(s): %s", len(claims), error)
 
 
 class Holding:
     """The context of ``Inbox.holding``: the claim is renewed from enter to exit."""
 
-    __slots__ = ("claim", "keeper")
+    __slots__ = ("claim", "inbox", "keeper")
 
-    def __init__(self, keeper: LeaseKeeper, claim: Claim) -> None:
-        self.keeper, self.claim = keeper, claim
+    def __init__(self, inbox: Inbox, claim: Claim) -> None:
+        self.inbox, self.claim = inbox, claim
+        self.keeper = LeaseKeeper.for_this_process()
 
     def __enter__(self) -> None:
-        with self.keeper.lock:
-            self.keeper.claims[self.claim.token or ""] = self.claim
+        self.keeper.hold(self.inbox, self.claim)
 
     def __exit__(self, *exc: object) -> None:
-        with self.keeper.lock:
-            self.keeper.claims.pop(self.claim.token or "", None)
+        self.keeper.release(self.inbox, self.claim)
 
 
 class Inbox(ABC):
@@ -289,10 +312,7 @@ class Inbox(ABC):
 
     def holding(self, claim: Claim) -> Holding:
         """``with inbox.holding(claim): handler(n)``: keep the lease alive meanwhile."""
-        keeper: LeaseKeeper | None = getattr(self, "_keeper", None)
-        if keeper is None or keeper.pid != os.getpid():  # none yet, or lost in a fork
-            keeper = self._keeper = LeaseKeeper(self)
-        return Holding(keeper, claim)
+        return Holding(self, claim)
 
     def wait(self, appkey: str, order_id: int, timeout: float | None = None) -> str | None:
         """Wait up to ``timeout`` (default ``busy_wait``) for a claimed notify's outcome."""
