@@ -43,9 +43,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from .client import CREATE_PATH, check_http_url
+from .client import CREATE_PATH, PAY_TYPES, check_http_url
 from .messages import read_money
-from .sandbox_sessions import NO_PAYMENT_METHOD, PAY_TYPES, ScanRefused, Sessions
+from .sandbox_sessions import NO_PAYMENT_METHOD, ScanRefused, Sessions
 from .signing import create_sign, notify_sign, return_sign
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-PAY_TYPES = ("alipay", "wechat")
+from .client import PAY_TYPES
+
 #: The create API's answer when no session of the type is online.
 NO_PAYMENT_METHOD = (204, "no available payment method")
 
