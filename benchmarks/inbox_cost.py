@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--notifies", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", default=None, help="where the SQLite files go")
+    parser.add_argument("--postgres", help="also a PostgreSQL inbox at this URL")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         configs = {
@@ -46,6 +47,8 @@ def main() -> None:
             "sqlite FULL": f"sqlite:///{Path(folder) / 'full.sqlite3'}",
             "sqlite NORMAL": f"sqlite:///{Path(folder) / 'normal.sqlite3'}?synchronous=normal",
         }
+        if args.postgres:
+            configs["postgres"] = args.postgres
         apps = {name: ours(url) for name, url in configs.items()}
         new: dict[str, list[float]] = {name: [] for name in configs}
         repeat: dict[str, list[float]] = {name: [] for name in configs}

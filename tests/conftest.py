@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from .gateway import Recorder
@@ -10,3 +14,26 @@ from .gateway import Recorder
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for the whole run, or a skip that says why there is none."""
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+    from .pg import PostgresServer, binaries
+
+    bin_dir = binaries()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
+    # Not under pytest's tmp dir: its parents are closed to the postgres user.
+    folder = Path(tempfile.mkdtemp(prefix="gatepay-pg-"))
+    server = PostgresServer(folder, bin_dir).start()
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh database on the test server."""
+    return postgres_server.new_database()

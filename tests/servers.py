@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import http.client
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 waitress = pytest.importorskip("waitress")
+TESTS = Path(__file__).resolve().parent
 
 
 @contextmanager
@@ -33,3 +41,63 @@ def serving(app: Any, threads: int = 4) -> Iterator[str]:
         closing.set()
         server.close()
         thread.join(5)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def post(port: int, body: bytes, path: str = "/gatepay/notify") -> tuple[int, bytes]:
+    """POST a form over a new connection; a few retries while a backlog is full."""
+    for attempt in range(5):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            connection.request(
+                "POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"}
+            )
+            response = connection.getresponse()
+            return response.status, response.read()
+        except (ConnectionRefusedError, ConnectionResetError):
+            time.sleep(0.05 * (attempt + 1))
+        finally:
+            connection.close()
+    return 0, b"no connection"
+
+
+def gunicorn(app: str, port: int, env: dict[str, str], workers: int = 4) -> subprocess.Popen[str]:
+    """Start ``gunicorn -w N`` on 127.0.0.1:port for an app in tests/, and wait for it."""
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--pythonpath",
+            str(TESTS),
+            "--backlog",
+            "512",
+            "--log-level",
+            "warning",
+            app,
+        ],
+        env={**os.environ, **env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError(
+                    f"gunicorn did not start: {server.communicate()[1][-500:]}"
+                ) from None
+            time.sleep(0.1)

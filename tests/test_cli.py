@@ -207,3 +207,12 @@ def test_show_escapes_control_characters_from_the_buyer(tmp_path, capsys):
     assert code == 0
     assert not {"\x1b", "\x07", "\r"} & set(out)
     assert "extend = x\\x1b]0;pwned\\x07\\x1b[2J\\x0dFAKE" in out
+
+
+def test_migrate_creates_the_schema(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/new.sqlite3"
+    code, out, _ = run(capsys, "inbox", "migrate", "--inbox", url)
+    assert code == 0
+    assert out.startswith("inbox ready: SQLiteInbox(")
+    assert (tmp_path / "new.sqlite3").exists()
+    assert run(capsys, "inbox", "stats", "--inbox", url)[0] == 0

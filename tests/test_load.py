@@ -6,12 +6,8 @@ in exactly 1,000 handler calls, no 5xx, and every answer ``success`` or ``fail``
 
 from __future__ import annotations
 
-import http.client
 import os
 import random
-import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,35 +16,11 @@ from urllib.parse import urlencode
 import pytest
 
 from .gateway import notify_fields
+from .servers import free_port, gunicorn, post
 
 pytest.importorskip("gunicorn")
 TESTS = Path(__file__).resolve().parent
 ORDERS, COPIES, CLIENTS = 1000, 10, 32
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def post(port: int, body: bytes) -> tuple[int, bytes]:
-    for attempt in range(5):  # a refused connect while the backlog is full: try again
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            connection.request(
-                "POST",
-                "/gatepay/notify",
-                body,
-                {"Content-Type": "application/x-www-form-urlencoded"},
-            )
-            response = connection.getresponse()
-            return response.status, response.read()
-        except (ConnectionRefusedError, ConnectionResetError):
-            time.sleep(0.05 * (attempt + 1))
-        finally:
-            connection.close()
-    return 0, b"no connection"
 
 
 def test_10k_notifies_for_1k_orders_through_4_gunicorn_workers(tmp_path):
@@ -59,36 +31,8 @@ def test_10k_notifies_for_1k_orders_through_4_gunicorn_workers(tmp_path):
         "GATEPAY_TEST_CALLS": str(calls),
         "GATEPAY_TEST_INBOX": f"sqlite:///{tmp_path}/inbox.sqlite3",
     }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            "4",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--pythonpath",
-            str(TESTS),
-            "--backlog",
-            "512",
-            "--log-level",
-            "warning",
-            "load_app:app",
-        ],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = gunicorn("load_app:app", port, env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.1)
         bodies = [
             urlencode(
                 notify_fields(order_id=str(10_000 + n), out_order_id=f"L{n}", paytime="1700000000")

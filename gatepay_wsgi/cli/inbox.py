@@ -6,6 +6,7 @@ They read the inbox named by ``--inbox URL`` or ``GATEPAY_INBOX``::
     gatepay-wsgi inbox show ORDER_ID [--json]
     gatepay-wsgi inbox replay --handler shop.payments:mark_paid (ORDER_ID ... | --failed)
     gatepay-wsgi inbox stats [--json]
+    gatepay-wsgi inbox migrate
 
 Exit codes: 0 done, 1 a replayed handler failed, 2 bad usage or an unreachable inbox.
 """
@@ -107,12 +108,20 @@ def _stats(inbox: Inbox, args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_inbox(action: Callable[[Inbox, argparse.Namespace], int]) -> Callable[..., int]:
+def _migrate(inbox: Inbox, args: argparse.Namespace) -> int:
+    print(f"inbox ready: {inbox!r}")  # opening it created or checked the schema
+    inbox.close()
+    return 0
+
+
+def _with_inbox(
+    action: Callable[[Inbox, argparse.Namespace], int], create: bool = False
+) -> Callable[..., int]:
     def run(args: argparse.Namespace) -> int:
         if not args.inbox:
             raise CommandError("no inbox: pass --inbox URL or set GATEPAY_INBOX")
         try:
-            inbox = open_inbox(args.inbox, create=False)
+            inbox = open_inbox(args.inbox, create=create)
         except ValueError as error:
             raise CommandError(str(error)) from None
         return action(inbox, args)
@@ -155,6 +164,13 @@ def add_commands(commands: Any) -> None:
         "stats", help="counts by status and refusals by reason", parents=[common]
     )
     stats.set_defaults(run=_with_inbox(_stats))
+
+    migrate = actions.add_parser(
+        "migrate",
+        help="create the inbox's schema (or check it) before first use",
+        parents=[common],
+    )
+    migrate.set_defaults(run=_with_inbox(_migrate, create=True))
 
     for action in (show, replay):
         action.add_argument("--appkey", help="only this merchant's notifies")

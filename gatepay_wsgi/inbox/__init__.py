@@ -7,11 +7,14 @@ Which one to pick:
   SQLAlchemy writes them): the embedded default, any number of worker processes on one
   host. Options as query parameters: ``synchronous=normal``, ``busy_timeout=5``,
   ``lease=120``, ``busy_wait=5`` (seconds).
+- ``postgresql://user:pass@host/db``: several hosts sharing one inbox (the ``postgres``
+  extra). ``lease``, ``busy_wait`` and ``timeout`` are ours; other query parameters go to
+  libpq (``sslmode=require``, say).
 """
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .base import (
     ALREADY_DONE,
@@ -54,7 +57,7 @@ __all__ = [
     "open_inbox",
 ]
 
-_SECONDS = ("busy_timeout", "lease", "busy_wait")
+_SECONDS = ("busy_timeout", "lease", "busy_wait", "timeout")
 
 
 def _options(query: str, allowed: tuple[str, ...], url: str) -> dict[str, object]:
@@ -91,6 +94,25 @@ def open_inbox(target: str | Inbox, *, create: bool = True) -> Inbox:
             )
         options = _options(parts.query, ("synchronous", *_SECONDS), target)
         return SQLiteInbox(parts.path[1:], create=create, **options)  # type: ignore[arg-type]
+    if parts.scheme in ("postgresql", "postgres"):
+        return _postgres(target)
     raise ValueError(
-        f"inbox URL {target!r}: unsupported scheme {parts.scheme!r} (use sqlite:/// or memory://)"
+        f"inbox URL {target!r}: unsupported scheme {parts.scheme!r} "
+        "(use sqlite:///, postgresql:// or memory://)"
     )
+
+
+def _postgres(url: str) -> Inbox:
+    """A ``PostgresInbox``; its own options leave the query, libpq's stay in the URL."""
+    try:
+        from .postgres import PostgresInbox
+    except ImportError:
+        raise ValueError(
+            f"inbox URL {url!r} needs psycopg: pip install 'gatepay_wsgi[postgres]'"
+        ) from None
+    parts = urlsplit(url)
+    ours = ("lease", "busy_wait", "timeout")
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    options = _options(urlencode([p for p in pairs if p[0] in ours]), ours, url)
+    conninfo = parts._replace(query=urlencode([p for p in pairs if p[0] not in ours])).geturl()
+    return PostgresInbox(conninfo, **options)  # type: ignore[arg-type]

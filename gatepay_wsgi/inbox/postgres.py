@@ -1,0 +1,408 @@
+"""``inbox="postgresql://user:pass@host/db"``: several hosts, one inbox (the ``postgres`` extra).
+
+The same contract as the SQLite inbox, for web workers on several machines behind a load
+balancer: a notify is committed before its handler runs, one handler runs per order
+across all hosts (the claim is taken under the row's lock: ``INSERT ... ON CONFLICT DO
+NOTHING``, then ``SELECT ... FOR UPDATE``), failed notifies can be replayed from any host,
+and a claim whose lease ran out (its worker died) is taken over. Leases are measured on
+the database's clock, so the hosts' clocks need not agree. Any database error, a lost
+connection or an empty pool surfaces as ``InboxUnavailable``: the endpoint answers
+``fail``, never ``success`` for a notify that was not committed.
+
+``PostgresInbox(conninfo)`` opens a psycopg 3 connection pool; ``PostgresInbox(pool=...)``
+takes one of yours. The schema is created on first use (or with ``migrate()``), versioned
+in ``gatepay_schema``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import replace
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..messages import Notification
+from .base import (
+    ALREADY_DONE,
+    BUSY,
+    DEFAULT_BUSY_WAIT,
+    DEFAULT_KEEP_REJECTIONS,
+    DEFAULT_LEASE,
+    DONE,
+    FAILED,
+    MAX_DELIVERIES,
+    PROCESSING,
+    RECEIVED,
+    REUSED_SIGN,
+    RUN,
+    Claim,
+    Inbox,
+    InboxRecord,
+    InboxStats,
+    InboxUnavailable,
+    Rejection,
+    dump_fields,
+)
+
+SCHEMA_VERSION = 1
+SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS gatepay_schema (version integer NOT NULL)",
+    f"""CREATE TABLE IF NOT EXISTS gatepay_notifies (
+        appkey text NOT NULL,
+        order_id bigint NOT NULL,
+        out_order_id text NOT NULL,
+        status text NOT NULL CHECK (status IN
+            ('{RECEIVED}', '{PROCESSING}', '{DONE}', '{FAILED}')),
+        raw text NOT NULL,
+        sign text NOT NULL,
+        received_at double precision NOT NULL,
+        remote_addr text,
+        attempts integer NOT NULL DEFAULT 0,
+        claim_token text,
+        lease_until double precision,
+        last_error text,
+        updated_at double precision NOT NULL,
+        PRIMARY KEY (appkey, order_id))""",
+    "CREATE INDEX IF NOT EXISTS gatepay_notifies_by_status "
+    "ON gatepay_notifies (status, updated_at)",
+    "CREATE INDEX IF NOT EXISTS gatepay_notifies_by_sign ON gatepay_notifies (sign)",
+    """CREATE TABLE IF NOT EXISTS gatepay_deliveries (
+        id bigserial PRIMARY KEY,
+        appkey text NOT NULL,
+        order_id bigint NOT NULL,
+        raw text NOT NULL,
+        sign text NOT NULL,
+        received_at double precision NOT NULL,
+        remote_addr text)""",
+    "CREATE INDEX IF NOT EXISTS gatepay_deliveries_by_order "
+    "ON gatepay_deliveries (appkey, order_id)",
+    "CREATE INDEX IF NOT EXISTS gatepay_deliveries_by_sign ON gatepay_deliveries (sign)",
+    """CREATE TABLE IF NOT EXISTS gatepay_rejections (
+        id bigserial PRIMARY KEY,
+        at double precision NOT NULL,
+        reason text NOT NULL,
+        field text,
+        remote_addr text,
+        order_id text,
+        out_order_id text)""",
+    """CREATE TABLE IF NOT EXISTS gatepay_rejection_counts (
+        reason text PRIMARY KEY,
+        count bigint NOT NULL)""",
+]
+_COLUMNS = (
+    "appkey, order_id, out_order_id, status, raw, received_at, remote_addr, attempts, "
+    "last_error, updated_at, lease_until"
+)
+_KEY = "appkey = %s AND order_id = %s"
+_NOW = "SELECT extract(epoch FROM clock_timestamp())::double precision"
+_LOCK_ID = 0x6761_7465  # the advisory lock that serialises schema creation across hosts
+_FLUSH_REFUSALS_AFTER = (100, 1.0)
+
+
+class PostgresInbox(Inbox):
+    """``PostgresInbox("postgresql://shop@db/shop")``: one inbox for every host."""
+
+    def __init__(
+        self,
+        conninfo: str | None = None,
+        *,
+        pool: ConnectionPool | None = None,
+        lease: float = DEFAULT_LEASE,
+        busy_wait: float = DEFAULT_BUSY_WAIT,
+        keep_rejections: int = DEFAULT_KEEP_REJECTIONS,
+        timeout: float = 5.0,
+        max_size: int = 10,
+    ) -> None:
+        if (conninfo is None) == (pool is None):
+            raise ValueError("give PostgresInbox a conninfo URL or a pool, not both")
+        self.lease, self.busy_wait, self.keep_rejections = lease, busy_wait, keep_rejections
+        self.timeout = timeout
+        self._own_pool = pool is None
+        self.pool = pool or ConnectionPool(
+            conninfo or "",
+            min_size=1,
+            max_size=max_size,
+            timeout=timeout,
+            open=False,
+            # A pooled connection may have died with the server (a restart, a failover):
+            # checked on the way out, so the first request after an outage succeeds.
+            check=ConnectionPool.check_connection,
+            kwargs={"autocommit": False, "connect_timeout": max(1, int(timeout))},
+        )
+        self._refusals: list[tuple[Any, ...]] = []
+        self._refusals_written = float("-inf")
+        try:
+            if self._own_pool:
+                self.pool.open(wait=True, timeout=timeout)
+            self.migrate()
+        except (psycopg.Error, PoolTimeout) as error:
+            raise InboxUnavailable(f"postgres inbox: cannot open: {error}") from error
+
+    def __repr__(self) -> str:
+        return f"PostgresInbox({self.pool.name!r})"
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[psycopg.Cursor[Any]]:
+        """One transaction on a pooled connection; errors become ``InboxUnavailable``."""
+        try:
+            with (
+                self.pool.connection(timeout=self.timeout) as connection,
+                connection.transaction(),
+                connection.cursor() as cursor,
+            ):
+                yield cursor
+        except (psycopg.Error, PoolTimeout) as error:
+            raise InboxUnavailable(f"postgres inbox: cannot {action}: {error}") from error
+
+    def migrate(self) -> None:
+        """Create or check the schema (``gatepay-wsgi inbox migrate`` calls this)."""
+        with self._transaction("create the schema") as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            for statement in SCHEMA:
+                cursor.execute(statement)
+            cursor.execute("SELECT version FROM gatepay_schema")
+            row = cursor.fetchone()
+            if row is None:
+                cursor.execute("INSERT INTO gatepay_schema VALUES (%s)", (SCHEMA_VERSION,))
+            elif row[0] > SCHEMA_VERSION:
+                raise InboxUnavailable(
+                    f"postgres inbox has schema {row[0]}, newer than this gatepay_wsgi's "
+                    f"{SCHEMA_VERSION}: upgrade gatepay_wsgi"
+                )
+
+    def close(self) -> None:
+        with suppress(InboxUnavailable):
+            self._flush_refusals()
+        if self._own_pool:
+            self.pool.close()
+
+    # -- claims -----------------------------------------------------------------------
+
+    def _take(self, cursor: Any, key: tuple[str, int], now: float, took_over: bool) -> Claim:
+        token = uuid.uuid4().hex
+        cursor.execute(
+            "UPDATE gatepay_notifies SET status = %s, claim_token = %s, lease_until = %s, "
+            f"attempts = attempts + 1, updated_at = %s WHERE {_KEY}",
+            (PROCESSING, token, now + self.lease, now, *key),
+        )
+        return Claim(RUN, key[0], key[1], token, took_over=took_over)
+
+    def _decide(
+        self, cursor: Any, key: tuple[str, int], status: str, lease_until: float | None, now: float
+    ) -> Claim:
+        if status == DONE:
+            return Claim(ALREADY_DONE, *key)
+        if status == PROCESSING and (lease_until or 0) > now:
+            return Claim(BUSY, *key)
+        return self._take(cursor, key, now, took_over=status == PROCESSING)
+
+    def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
+        key = (notification.appkey, notification.order_id)
+        raw = dump_fields(notification.raw)
+        sign = notification.raw["sign"].lower()
+        with self._transaction("read") as cursor:
+            # A repeat of a notify already done, fields unchanged: no write needed.
+            cursor.execute(f"SELECT status, raw FROM gatepay_notifies WHERE {_KEY}", key)
+            if cursor.fetchone() == (DONE, raw):
+                return Claim(ALREADY_DONE, *key)
+        with self._transaction("record the notify") as cursor:
+            cursor.execute(
+                "SELECT appkey, order_id FROM gatepay_notifies WHERE sign = %s UNION "
+                "SELECT appkey, order_id FROM gatepay_deliveries WHERE sign = %s",
+                (sign, sign),
+            )
+            owners = {(row[0], row[1]) for row in cursor.fetchall()}
+            if owners - {key}:
+                return Claim(REUSED_SIGN, *key)
+            cursor.execute(_NOW)
+            (now,) = cursor.fetchone() or (time.time(),)
+            cursor.execute(
+                "INSERT INTO gatepay_notifies (appkey, order_id, out_order_id, status, raw, "
+                "sign, received_at, remote_addr, updated_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (*key, notification.out_order_id, RECEIVED, raw, sign, now, remote_addr, now),
+            )
+            if cursor.rowcount == 1:
+                return self._take(cursor, key, now, took_over=False)
+            cursor.execute(  # another host may hold it: wait for its row lock, then decide
+                f"SELECT status, raw, lease_until FROM gatepay_notifies WHERE {_KEY} FOR UPDATE",
+                key,
+            )
+            row = cursor.fetchone()
+            if row is None:  # deleted between the insert and the lock: nothing to hold
+                raise InboxUnavailable("postgres inbox: the notify's row vanished")
+            status, stored_raw, lease_until = row
+            new_delivery = stored_raw != raw
+            if new_delivery and not owners:
+                cursor.execute(f"SELECT count(*) FROM gatepay_deliveries WHERE {_KEY}", key)
+                (kept,) = cursor.fetchone() or (0,)
+                if kept < MAX_DELIVERIES:
+                    cursor.execute(
+                        "INSERT INTO gatepay_deliveries (appkey, order_id, raw, sign, "
+                        "received_at, remote_addr) VALUES (%s, %s, %s, %s, %s, %s)",
+                        (*key, raw, sign, now, remote_addr),
+                    )
+            claim = self._decide(cursor, key, status, lease_until, now)
+        return replace(claim, new_delivery=new_delivery)
+
+    def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
+        key = (appkey, order_id)
+        with self._transaction("claim the notify") as cursor:
+            cursor.execute(f"SELECT {_COLUMNS} FROM gatepay_notifies WHERE {_KEY} FOR UPDATE", key)
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            record = self._record(cursor, row)
+            cursor.execute(_NOW)
+            (now,) = cursor.fetchone() or (time.time(),)
+            return self._decide(cursor, key, record.status, record.lease_until, now), record
+
+    def renew(self, claims: list[Claim]) -> None:
+        with self._transaction("renew claims") as cursor:
+            cursor.executemany(
+                "UPDATE gatepay_notifies SET lease_until = "
+                f"extract(epoch FROM clock_timestamp()) + %s WHERE {_KEY} AND claim_token = %s",
+                [(self.lease, c.appkey, c.order_id, c.token) for c in claims],
+            )
+
+    def finish(self, claim: Claim, *, ok: bool, error: str | None = None) -> bool:
+        with self._transaction("record the outcome") as cursor:
+            cursor.execute(
+                "UPDATE gatepay_notifies SET status = %s, last_error = %s, claim_token = NULL, "
+                "lease_until = NULL, updated_at = extract(epoch FROM clock_timestamp()) "
+                f"WHERE {_KEY} AND claim_token = %s",
+                (DONE if ok else FAILED, error, claim.appkey, claim.order_id, claim.token),
+            )
+            return cursor.rowcount == 1
+
+    def status(self, appkey: str, order_id: int) -> str | None:
+        with self._transaction("read") as cursor:
+            cursor.execute(f"SELECT status FROM gatepay_notifies WHERE {_KEY}", (appkey, order_id))
+            row = cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _record(
+        self, cursor: Any, row: tuple[Any, ...], with_deliveries: bool = False
+    ) -> InboxRecord:
+        appkey, order_id, out_order_id, status, raw, received_at, remote_addr = row[:7]
+        attempts, last_error, updated_at, lease_until = row[7:]
+        others: tuple[dict[str, Any], ...] = ()
+        if with_deliveries:
+            cursor.execute(
+                "SELECT raw, received_at, remote_addr FROM gatepay_deliveries "
+                f"WHERE {_KEY} ORDER BY id",
+                (appkey, order_id),
+            )
+            others = tuple(
+                {"raw": json.loads(r), "received_at": at, "remote_addr": addr}
+                for r, at, addr in cursor.fetchall()
+            )
+        return InboxRecord(
+            appkey=appkey,
+            order_id=order_id,
+            out_order_id=out_order_id,
+            status=status,
+            raw=json.loads(raw),
+            received_at=received_at,
+            remote_addr=remote_addr,
+            attempts=attempts,
+            last_error=last_error,
+            updated_at=updated_at,
+            lease_until=lease_until,
+            deliveries=1 + len(others),
+            other_deliveries=others,
+        )
+
+    def get(self, order_id: int, appkey: str | None = None) -> list[InboxRecord]:
+        with self._transaction("read") as cursor:
+            cursor.execute(
+                f"SELECT {_COLUMNS} FROM gatepay_notifies WHERE order_id = %s "
+                "AND (%s::text IS NULL OR appkey = %s) ORDER BY appkey",
+                (order_id, appkey, appkey),
+            )
+            rows = cursor.fetchall()
+            return [self._record(cursor, row, with_deliveries=True) for row in rows]
+
+    def records(self, status: str | None = None, limit: int = 100) -> list[InboxRecord]:
+        with self._transaction("read") as cursor:
+            cursor.execute(
+                f"SELECT {_COLUMNS} FROM gatepay_notifies WHERE (%s::text IS NULL OR status = %s) "
+                "ORDER BY updated_at DESC LIMIT %s",
+                (status, status, limit),
+            )
+            return [self._record(cursor, row) for row in cursor.fetchall()]
+
+    # -- refusals ---------------------------------------------------------------------
+
+    def record_rejection(
+        self,
+        reason: str,
+        *,
+        field: str | None = None,
+        remote_addr: str | None = None,
+        order_id: str | None = None,
+        out_order_id: str | None = None,
+    ) -> None:
+        # Buffered and written in batches, as in the SQLite inbox: probes are cheap.
+        self._refusals.append((time.time(), reason, field, remote_addr, order_id, out_order_id))
+        since = time.monotonic() - self._refusals_written
+        if len(self._refusals) >= _FLUSH_REFUSALS_AFTER[0] or since >= _FLUSH_REFUSALS_AFTER[1]:
+            with suppress(InboxUnavailable):
+                self._flush_refusals()
+
+    def _flush_refusals(self) -> None:
+        batch, self._refusals = self._refusals, []
+        self._refusals_written = time.monotonic()
+        if not batch:
+            return
+        with self._transaction("record refusals") as cursor:
+            cursor.executemany(
+                "INSERT INTO gatepay_rejections (at, reason, field, remote_addr, order_id, "
+                "out_order_id) VALUES (%s, %s, %s, %s, %s, %s)",
+                batch,
+            )
+            cursor.execute(
+                "DELETE FROM gatepay_rejections WHERE id <= "
+                "(SELECT max(id) FROM gatepay_rejections) - %s",
+                (self.keep_rejections,),
+            )
+            cursor.executemany(
+                "INSERT INTO gatepay_rejection_counts (reason, count) VALUES (%s, %s) "
+                "ON CONFLICT (reason) DO UPDATE "
+                "SET count = gatepay_rejection_counts.count + excluded.count",
+                list(Counter(row[1] for row in batch).items()),
+            )
+
+    def rejections(self, limit: int = 100) -> list[Rejection]:
+        self._flush_refusals()
+        with self._transaction("read") as cursor:
+            cursor.execute(
+                "SELECT at, reason, field, remote_addr, order_id, out_order_id "
+                "FROM gatepay_rejections ORDER BY id DESC LIMIT %s",
+                (limit,),
+            )
+            return [Rejection(*row) for row in cursor.fetchall()]
+
+    def stats(self) -> InboxStats:
+        self._flush_refusals()
+        with self._transaction("read") as cursor:
+            cursor.execute("SELECT status, count(*) FROM gatepay_notifies GROUP BY status")
+            by_status = {status: count for status, count in cursor.fetchall()}
+            cursor.execute(
+                "SELECT count(*) FROM gatepay_notifies WHERE status = %s AND lease_until <= "
+                "extract(epoch FROM clock_timestamp())",
+                (PROCESSING,),
+            )
+            (stale,) = cursor.fetchone() or (0,)
+            cursor.execute("SELECT reason, count FROM gatepay_rejection_counts")
+            rejections = {reason: count for reason, count in cursor.fetchall()}
+        return InboxStats(by_status, stale, rejections)

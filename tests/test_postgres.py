@@ -1,0 +1,111 @@
+"""The PostgreSQL inbox across "hosts" and through a server restart.
+
+(The whole inbox contract runs on PostgreSQL too: test_inbox.py is parametrized.)
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from werkzeug.test import Client
+
+from gatepay_wsgi import GatePayMiddleware, Notify
+from gatepay_wsgi.inbox import open_inbox
+
+from .gateway import APPKEY, APPSECRET, Recorder, notify_fields
+from .servers import free_port, gunicorn, post
+
+pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+ORDERS, COPIES = 1000, 10
+
+
+def test_two_hosts_share_one_inbox(postgres_url, tmp_path):
+    """Two gunicorn servers (two "hosts", 2 workers each) over one database."""
+    pytest.importorskip("gunicorn")
+    calls = tmp_path / "calls.txt"
+    env = {"GATEPAY_TEST_CALLS": str(calls), "GATEPAY_TEST_INBOX": postgres_url}
+    open_inbox(postgres_url).close()  # the schema, as a deployment's first start would
+    ports = [free_port(), free_port()]
+    servers = [gunicorn("load_app:app", port, env, workers=2) for port in ports]
+    try:
+        bodies = [
+            urlencode(
+                notify_fields(order_id=str(50_000 + n), out_order_id=f"H{n}", paytime="1700000000")
+            ).encode()
+            for n in range(ORDERS)
+        ] * COPIES
+        random.Random(11).shuffle(bodies)  # noqa: S311  # a repeatable order, not a secret
+        jobs = [(ports[i % 2], body) for i, body in enumerate(bodies)]  # split across hosts
+        with ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(lambda job: post(*job), jobs))
+    finally:
+        for server in servers:
+            server.terminate()
+            server.communicate(timeout=30)
+    assert {body for _, body in answers} <= {b"success", b"fail"}
+    assert [status for status, _ in answers if status >= 500] == []
+    handled = calls.read_text().split()
+    assert len(handled) == ORDERS, f"{len(handled)} handler calls for {ORDERS} orders"
+    assert len(set(handled)) == ORDERS
+
+
+@pytest.fixture
+def own_server(postgres_server):
+    """A PostgreSQL server of this test's own, free to be stopped and started."""
+    from .pg import PostgresServer
+
+    folder = Path(tempfile.mkdtemp(prefix="gatepay-pg-"))
+    server = PostgresServer(folder, postgres_server.bin).start()
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_server_restart_means_fail_meanwhile_and_nothing_lost(own_server):
+    url = own_server.new_database()
+    handler = Recorder()
+    app = GatePayMiddleware(
+        lambda e, s: [],
+        appkey=APPKEY,
+        appsecret=APPSECRET,
+        paths={"/n": Notify(handler)},
+        inbox=url + "?timeout=2",
+    )
+    client = Client(app)
+
+    def deliver(fields):
+        response = client.post(
+            "/n", data=urlencode(fields), content_type="application/x-www-form-urlencoded"
+        )
+        return response.status_code, response.get_data()
+
+    before, during = notify_fields(order_id="1"), notify_fields(order_id="2")
+    assert deliver(before) == (200, b"success")
+    own_server.stop()
+    for _ in range(3):  # the gateway's retries while the database is down
+        assert deliver(during) == (503, b"fail")
+    assert [n.order_id for n in handler.calls] == [1]
+    own_server.start()
+    assert deliver(during) == (200, b"success")  # the retry after the outage
+    assert deliver(during) == (200, b"success")
+    assert deliver(before) == (200, b"success")
+    assert sorted(n.order_id for n in handler.calls) == [1, 2]  # each handled once
+    inbox = open_inbox(url)
+    assert {r.order_id: r.status for r in inbox.records()} == {1: "done", 2: "done"}
+    inbox.close()
+
+
+def test_postgres_urls_split_our_options_from_libpq_s(postgres_url, capsys):
+    inbox = open_inbox(postgres_url + "?lease=7&busy_wait=1&connect_timeout=3")
+    assert (inbox.lease, inbox.busy_wait) == (7.0, 1.0)
+    inbox.close()
+    from gatepay_wsgi.cli import main
+
+    assert main(["inbox", "migrate", "--inbox", postgres_url]) == 0
+    assert "PostgresInbox(" in capsys.readouterr().out
