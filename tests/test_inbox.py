@@ -474,3 +474,41 @@ def test_many_refusals_are_all_counted(make_inbox):
         deliver(client, notify_fields(secret=f"guess{i}"))
     assert inbox.stats().rejections == {"bad_signature": 250}
     assert len(inbox.rejections(limit=1000)) == 250
+
+
+def test_a_short_lease_is_renewed_while_a_long_one_is_also_held():
+    long_lived, short = MemoryInbox(lease=120), MemoryInbox(lease=0.6, busy_wait=5)
+    held = long_lived.claim(parse_notification(notify_fields(order_id="1"), appkey=APPKEY))
+    started, calls = threading.Event(), []
+
+    def slow(notification):
+        calls.append(notification.order_id)
+        started.set()
+        time.sleep(2.0)  # three short leases long
+
+    with long_lived.holding(held):  # the keeper now sleeps toward a 40 s renewal
+        client = client_for(slow, short)
+        first = threading.Thread(target=deliver, args=(client, notify_fields(order_id="2")))
+        first.start()
+        assert started.wait(5)
+        time.sleep(1.0)  # past the short lease
+        assert deliver(client, notify_fields(order_id="2")) == (200, b"success")
+        first.join(5)
+    assert calls == [2]
+
+
+def test_the_lease_keeper_survives_a_renewal_that_raises():
+    from gatepay_wsgi.inbox.base import LeaseKeeper
+
+    class Broken(MemoryInbox):
+        def renew(self, claims):
+            raise RuntimeError("a bug in a backend")
+
+    broken, healthy = Broken(lease=0.3), MemoryInbox(lease=0.3)
+    bad = broken.claim(parse_notification(notify_fields(order_id="1"), appkey=APPKEY))
+    good = healthy.claim(parse_notification(notify_fields(order_id="2"), appkey=APPKEY))
+    with broken.holding(bad), healthy.holding(good):
+        time.sleep(1.0)  # several renewals: the broken one fails each time
+        assert LeaseKeeper.for_this_process().thread.is_alive()
+        assert healthy.status(APPKEY, 2) == PROCESSING
+        assert healthy.reclaim(APPKEY, 2)[0].outcome == "busy"  # still renewed, not stale

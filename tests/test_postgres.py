@@ -109,3 +109,26 @@ def test_postgres_urls_split_our_options_from_libpq_s(postgres_url, capsys):
 
     assert main(["inbox", "migrate", "--inbox", postgres_url]) == 0
     assert "PostgresInbox(" in capsys.readouterr().out
+
+
+def test_a_genuine_notify_and_its_re_split_copy_at_once_never_both_run(postgres_url):
+    from gatepay_wsgi.inbox.postgres import PostgresInbox
+    from gatepay_wsgi.messages import parse_notification
+
+    hosts = [PostgresInbox(postgres_url), PostgresInbox(postgres_url)]
+    try:
+        for trial in range(30):
+            genuine = notify_fields(order_id=f"7{trial:03d}", out_order_id=f"0X{trial}")
+            shifted = {**genuine, "order_id": f"7{trial:03d}0", "out_order_id": f"X{trial}"}
+            notifications = [parse_notification(f, appkey=APPKEY) for f in (genuine, shifted)]
+            with ThreadPoolExecutor(2) as pool:
+                claims = list(
+                    pool.map(
+                        lambda pair: pair[0].claim(pair[1]), zip(hosts, notifications, strict=True)
+                    )
+                )
+            outcomes = sorted(claim.outcome for claim in claims)
+            assert outcomes == ["reused_sign", "run"], (trial, outcomes)
+    finally:
+        for inbox in hosts:
+            inbox.close()

@@ -187,41 +187,65 @@ class LeaseKeeper:
     @classmethod
     def for_this_process(cls) -> LeaseKeeper:
         with cls._process_lock:
-            if cls._process is None or cls._process.pid != os.getpid():  # none, or forked
-                cls._process = cls()
-            return cls._process
+            keeper = cls._process
+            if keeper is None or keeper.pid != os.getpid() or not keeper.thread.is_alive():
+                cls._process = keeper = cls()  # none yet, forked, or died: a new one
+            return keeper
 
     def __init__(self) -> None:
-        self.held: dict[tuple[int, str], tuple[Inbox, Claim]] = {}
+        # (inbox id, token) -> [inbox, claim, when its lease is next renewed]
+        self.held: dict[tuple[int, str], list[Any]] = {}
         self.changed = threading.Condition()
         self.pid = os.getpid()
-        threading.Thread(target=self._run, name="gatepay-lease", daemon=True).start()
+        self.thread = threading.Thread(target=self._run, name="gatepay-lease", daemon=True)
+        self.thread.start()
 
     def hold(self, inbox: Inbox, claim: Claim) -> None:
+        due = time.monotonic() + inbox.lease / 3
         with self.changed:
-            if not self.held:
-                self.changed.notify()  # the thread sleeps until something is held
-            self.held[(id(inbox), claim.token or "")] = (inbox, claim)
+            soonest = min((entry[2] for entry in self.held.values()), default=None)
+            self.held[(id(inbox), claim.token or "")] = [inbox, claim, due]
+            if soonest is None or due < soonest:
+                self.changed.notify()  # the thread sleeps until the soonest renewal
 
     def release(self, inbox: Inbox, claim: Claim) -> None:
         with self.changed:
             self.held.pop((id(inbox), claim.token or ""), None)
 
+    def _due(self) -> dict[int, tuple[Inbox, list[Claim]]]:
+        """Wait for the soonest renewal; the claims due by then, by inbox."""
+        with self.changed:
+            while True:
+                now = time.monotonic()
+                soonest = min((entry[2] for entry in self.held.values()), default=None)
+                if soonest is not None and soonest <= now:
+                    break
+                self.changed.wait(None if soonest is None else soonest - now)
+            due: dict[int, tuple[Inbox, list[Claim]]] = {}
+            for entry in self.held.values():
+                inbox, claim, when = entry
+                if when <= now:
+                    due.setdefault(id(inbox), (inbox, []))[1].append(claim)
+                    entry[2] = now + inbox.lease / 3
+            return due
+
     def _run(self) -> None:
         while True:
-            with self.changed:
-                while not self.held:
-                    self.changed.wait()
-                interval = min(inbox.lease for inbox, _ in self.held.values()) / 3
-                self.changed.wait(interval)
-                by_inbox: dict[int, tuple[Inbox, list[Claim]]] = {}
-                for inbox, claim in self.held.values():
-                    by_inbox.setdefault(id(inbox), (inbox, []))[1].append(claim)
-            for inbox, claims in by_inbox.values():
+            for inbox, claims in self._due().values():
                 try:
                     inbox.renew(claims)
-                except InboxUnavailable as error:
+                except Exception as error:  # this thread must outlive any error
                     logger.error("could not renew %d claim(s): %s", len(claims), error)
+                    self._retry_soon(inbox, claims)
+
+    def _retry_soon(self, inbox: Inbox, claims: list[Claim]) -> None:
+        """A failed renewal is tried again within a tenth of the lease, not a third."""
+        retry = time.monotonic() + inbox.lease / 10
+        with self.changed:
+            for claim in claims:
+                entry = self.held.get((id(inbox), claim.token or ""))
+                if entry is not None:
+                    entry[2] = min(entry[2], retry)
 
 
 class Holding:

@@ -17,6 +17,8 @@ in ``gatepay_schema``.
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 import uuid
 from collections import Counter
@@ -123,30 +125,54 @@ class PostgresInbox(Inbox):
         if (conninfo is None) == (pool is None):
             raise ValueError("give PostgresInbox a conninfo URL or a pool, not both")
         self.lease, self.busy_wait, self.keep_rejections = lease, busy_wait, keep_rejections
-        self.timeout = timeout
-        self._own_pool = pool is None
-        self.pool = pool or ConnectionPool(
-            conninfo or "",
-            min_size=1,
-            max_size=max_size,
-            timeout=timeout,
-            open=False,
-            # A pooled connection may have died with the server (a restart, a failover):
-            # checked on the way out, so the first request after an outage succeeds.
-            check=ConnectionPool.check_connection,
-            kwargs={"autocommit": False, "connect_timeout": max(1, int(timeout))},
-        )
+        self.timeout, self.max_size = timeout, max_size
+        self.conninfo = conninfo or ""
+        self._given_pool = pool
+        self._pool: ConnectionPool | None = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
         self._refusals: list[tuple[Any, ...]] = []
         self._refusals_written = float("-inf")
-        try:
-            if self._own_pool:
-                self.pool.open(wait=True, timeout=timeout)
-            self.migrate()
-        except (psycopg.Error, PoolTimeout) as error:
-            raise InboxUnavailable(f"postgres inbox: cannot open: {error}") from error
+        self.migrate()
 
     def __repr__(self) -> str:
-        return f"PostgresInbox({self.pool.name!r})"
+        return f"PostgresInbox({'your pool' if self._given_pool else 'own pool'})"
+
+    def _settings(self) -> dict[str, Any]:
+        """Connection settings: no wait without end (locks, statements, dead peers)."""
+        milliseconds = int(self.timeout * 1000)
+        return {
+            "connect_timeout": max(1, int(self.timeout)),
+            "options": f"-c lock_timeout={milliseconds} -c statement_timeout={2 * milliseconds}",
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+        }
+
+    @property
+    def pool(self) -> ConnectionPool:
+        """This process's pool, opened on first use: a pool must never cross a fork (its
+        sockets would be shared with the parent and its threads would not survive)."""
+        if self._given_pool is not None:
+            return self._given_pool
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                self._pid = os.getpid()  # the parent's pool, if any, is left alone
+                self._pool = ConnectionPool(
+                    self.conninfo,
+                    min_size=1,
+                    max_size=self.max_size,
+                    timeout=self.timeout,
+                    open=False,
+                    # A pooled connection may have died with the server (a restart, a
+                    # failover): checked on the way out, so the first request after an
+                    # outage succeeds.
+                    check=ConnectionPool.check_connection,
+                    kwargs={"autocommit": False, **self._settings()},
+                )
+                self._pool.open(wait=False)
+            return self._pool
 
     @contextmanager
     def _transaction(self, action: str) -> Iterator[psycopg.Cursor[Any]]:
@@ -162,26 +188,51 @@ class PostgresInbox(Inbox):
             raise InboxUnavailable(f"postgres inbox: cannot {action}: {error}") from error
 
     def migrate(self) -> None:
-        """Create or check the schema (``gatepay-wsgi inbox migrate`` calls this)."""
-        with self._transaction("create the schema") as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-            for statement in SCHEMA:
-                cursor.execute(statement)
-            cursor.execute("SELECT version FROM gatepay_schema")
-            row = cursor.fetchone()
-            if row is None:
-                cursor.execute("INSERT INTO gatepay_schema VALUES (%s)", (SCHEMA_VERSION,))
-            elif row[0] > SCHEMA_VERSION:
-                raise InboxUnavailable(
-                    f"postgres inbox has schema {row[0]}, newer than this gatepay_wsgi's "
-                    f"{SCHEMA_VERSION}: upgrade gatepay_wsgi"
-                )
+        """Create or check the schema (``gatepay-wsgi inbox migrate`` calls this).
+
+        On a connection of its own, closed at once (no pool is opened before a server
+        forks its workers); DDL only when the schema is missing or older, so an app role
+        with only data grants can start over tables created ahead.
+        """
+        try:
+            opener = (
+                self._given_pool.connection(timeout=self.timeout)
+                if self._given_pool is not None
+                else psycopg.connect(self.conninfo, **self._settings())
+            )
+            with opener as connection, connection.transaction(), connection.cursor() as cursor:
+                if self._schema_version(cursor) == SCHEMA_VERSION:
+                    return
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+                version = self._schema_version(cursor)
+                if version is not None and version > SCHEMA_VERSION:
+                    raise InboxUnavailable(
+                        f"postgres inbox has schema {version}, newer than this "
+                        f"gatepay_wsgi's {SCHEMA_VERSION}: upgrade gatepay_wsgi"
+                    )
+                for statement in SCHEMA:
+                    cursor.execute(statement)
+                if version is None:
+                    cursor.execute("INSERT INTO gatepay_schema VALUES (%s)", (SCHEMA_VERSION,))
+        except (psycopg.Error, PoolTimeout) as error:
+            raise InboxUnavailable(f"postgres inbox: cannot open: {error}") from error
+
+    @staticmethod
+    def _schema_version(cursor: Any) -> int | None:
+        cursor.execute("SELECT to_regclass('gatepay_schema') IS NOT NULL")
+        (exists,) = cursor.fetchone() or (False,)
+        if not exists:
+            return None
+        cursor.execute("SELECT max(version) FROM gatepay_schema")
+        (version,) = cursor.fetchone() or (None,)
+        return None if version is None else int(version)
 
     def close(self) -> None:
         with suppress(InboxUnavailable):
             self._flush_refusals()
-        if self._own_pool:
-            self.pool.close()
+        if self._given_pool is None and self._pool is not None and self._pid == os.getpid():
+            self._pool.close()
+            self._pool = None
 
     # -- claims -----------------------------------------------------------------------
 
@@ -212,7 +263,13 @@ class PostgresInbox(Inbox):
             cursor.execute(f"SELECT status, raw FROM gatepay_notifies WHERE {_KEY}", key)
             if cursor.fetchone() == (DONE, raw):
                 return Claim(ALREADY_DONE, *key)
+        if self._refusals and time.monotonic() - self._refusals_written >= 1.0:
+            with suppress(InboxUnavailable):  # the tail of a burst of refusals
+                self._flush_refusals()
         with self._transaction("record the notify") as cursor:
+            # One claim per sign at a time across hosts: a genuine notify and a re-split
+            # copy of it (same sign, other ids) must not both pass the check below.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (sign,))
             cursor.execute(
                 "SELECT appkey, order_id FROM gatepay_notifies WHERE sign = %s UNION "
                 "SELECT appkey, order_id FROM gatepay_deliveries WHERE sign = %s",
@@ -353,15 +410,22 @@ class PostgresInbox(Inbox):
         out_order_id: str | None = None,
     ) -> None:
         # Buffered and written in batches, as in the SQLite inbox: probes are cheap.
-        self._refusals.append((time.time(), reason, field, remote_addr, order_id, out_order_id))
-        since = time.monotonic() - self._refusals_written
-        if len(self._refusals) >= _FLUSH_REFUSALS_AFTER[0] or since >= _FLUSH_REFUSALS_AFTER[1]:
+        # PostgreSQL text cannot hold NUL, which a probe may well send.
+        row = tuple(
+            None if v is None else str(v).replace("\x00", "\\x00")
+            for v in (reason, field, remote_addr, order_id, out_order_id)
+        )
+        with self._lock:
+            self._refusals.append((time.time(), *row))
+            count, since = len(self._refusals), time.monotonic() - self._refusals_written
+        if count >= _FLUSH_REFUSALS_AFTER[0] or since >= _FLUSH_REFUSALS_AFTER[1]:
             with suppress(InboxUnavailable):
                 self._flush_refusals()
 
     def _flush_refusals(self) -> None:
-        batch, self._refusals = self._refusals, []
-        self._refusals_written = time.monotonic()
+        with self._lock:
+            batch, self._refusals = self._refusals, []
+            self._refusals_written = time.monotonic()
         if not batch:
             return
         with self._transaction("record refusals") as cursor:
