@@ -25,7 +25,7 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -133,6 +133,49 @@ class ReplayResult:
     # | unavailable (the inbox could not be read; the handler did not run)
     outcome: str
     error: str | None = None
+
+
+#: The columns the SQL inboxes read a record from, in ``record_from_row``'s order.
+RECORD_COLUMNS = (
+    "appkey, order_id, out_order_id, status, raw, received_at, remote_addr, attempts, "
+    "last_error, updated_at, lease_until"
+)
+
+
+def settle(status: str, lease_until: float | None, now: float) -> str | None:
+    """What a stored notify means for a new claim: ``ALREADY_DONE``, ``BUSY``, or ``None``
+    (free to take: new, failed, or a dead worker's claim whose lease ran out)."""
+    if status == DONE:
+        return ALREADY_DONE
+    if status == PROCESSING and (lease_until or 0) > now:
+        return BUSY
+    return None
+
+
+def record_from_row(row: Sequence[Any], deliveries: Iterable[Sequence[Any]] = ()) -> InboxRecord:
+    """An ``InboxRecord`` from a row of ``RECORD_COLUMNS`` and its later deliveries'
+    ``(raw, received_at, remote_addr)`` rows."""
+    appkey, order_id, out_order_id, status, raw, received_at, remote_addr = row[:7]
+    attempts, last_error, updated_at, lease_until = row[7:]
+    others = tuple(
+        {"raw": json.loads(text), "received_at": at, "remote_addr": addr}
+        for text, at, addr in deliveries
+    )
+    return InboxRecord(
+        appkey=appkey,
+        order_id=order_id,
+        out_order_id=out_order_id,
+        status=status,
+        raw=json.loads(raw),
+        received_at=received_at,
+        remote_addr=remote_addr,
+        attempts=attempts,
+        last_error=last_error,
+        updated_at=updated_at,
+        lease_until=lease_until,
+        deliveries=1 + len(others),
+        other_deliveries=others,
+    )
 
 
 def stored_fields(raw: Mapping[str, str]) -> dict[str, str]:

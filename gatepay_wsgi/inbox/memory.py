@@ -17,8 +17,6 @@ from typing import Any
 
 from ..messages import Notification
 from .base import (
-    ALREADY_DONE,
-    BUSY,
     DEFAULT_BUSY_WAIT,
     DEFAULT_KEEP_REJECTIONS,
     DEFAULT_LEASE,
@@ -34,6 +32,7 @@ from .base import (
     InboxRecord,
     InboxStats,
     Rejection,
+    settle,
     stored_fields,
 )
 
@@ -108,10 +107,9 @@ class MemoryInbox(Inbox):
         return Claim(RUN, entry.appkey, entry.order_id, entry.token, took_over=took_over)
 
     def _decide(self, entry: _Entry, now: float) -> Claim:
-        if entry.status == DONE:
-            return Claim(ALREADY_DONE, entry.appkey, entry.order_id)
-        if entry.status == PROCESSING and (entry.lease_until or 0) > now:
-            return Claim(BUSY, entry.appkey, entry.order_id)
+        outcome = settle(entry.status, entry.lease_until, now)
+        if outcome is not None:
+            return Claim(outcome, entry.appkey, entry.order_id)
         return self._take(entry, now)
 
     def _forget_oldest(self) -> None:

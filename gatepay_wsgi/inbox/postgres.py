@@ -16,7 +16,6 @@ in ``gatepay_schema``.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -33,7 +32,6 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..messages import Notification
 from .base import (
     ALREADY_DONE,
-    BUSY,
     DEFAULT_BUSY_WAIT,
     DEFAULT_KEEP_REJECTIONS,
     DEFAULT_LEASE,
@@ -42,6 +40,7 @@ from .base import (
     MAX_DELIVERIES,
     PROCESSING,
     RECEIVED,
+    RECORD_COLUMNS,
     REUSED_SIGN,
     RUN,
     Claim,
@@ -51,6 +50,8 @@ from .base import (
     InboxUnavailable,
     Rejection,
     dump_fields,
+    record_from_row,
+    settle,
 )
 
 SCHEMA_VERSION = 1
@@ -98,10 +99,6 @@ SCHEMA = [
         reason text PRIMARY KEY,
         count bigint NOT NULL)""",
 ]
-_COLUMNS = (
-    "appkey, order_id, out_order_id, status, raw, received_at, remote_addr, attempts, "
-    "last_error, updated_at, lease_until"
-)
 _KEY = "appkey = %s AND order_id = %s"
 _NOW = "SELECT extract(epoch FROM clock_timestamp())::double precision"
 _LOCK_ID = 0x6761_7465  # the advisory lock that serialises schema creation across hosts
@@ -248,10 +245,9 @@ class PostgresInbox(Inbox):
     def _decide(
         self, cursor: Any, key: tuple[str, int], status: str, lease_until: float | None, now: float
     ) -> Claim:
-        if status == DONE:
-            return Claim(ALREADY_DONE, *key)
-        if status == PROCESSING and (lease_until or 0) > now:
-            return Claim(BUSY, *key)
+        outcome = settle(status, lease_until, now)
+        if outcome is not None:
+            return Claim(outcome, *key)
         return self._take(cursor, key, now, took_over=status == PROCESSING)
 
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
@@ -312,7 +308,10 @@ class PostgresInbox(Inbox):
     def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
         key = (appkey, order_id)
         with self._transaction("claim the notify") as cursor:
-            cursor.execute(f"SELECT {_COLUMNS} FROM gatepay_notifies WHERE {_KEY} FOR UPDATE", key)
+            cursor.execute(
+                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE {_KEY} FOR UPDATE",
+                key,
+            )
             row = cursor.fetchone()
             if row is None:
                 return None
@@ -350,39 +349,20 @@ class PostgresInbox(Inbox):
     def _record(
         self, cursor: Any, row: tuple[Any, ...], with_deliveries: bool = False
     ) -> InboxRecord:
-        appkey, order_id, out_order_id, status, raw, received_at, remote_addr = row[:7]
-        attempts, last_error, updated_at, lease_until = row[7:]
-        others: tuple[dict[str, Any], ...] = ()
+        deliveries: list[tuple[Any, ...]] = []
         if with_deliveries:
             cursor.execute(
                 "SELECT raw, received_at, remote_addr FROM gatepay_deliveries "
                 f"WHERE {_KEY} ORDER BY id",
-                (appkey, order_id),
+                row[:2],
             )
-            others = tuple(
-                {"raw": json.loads(r), "received_at": at, "remote_addr": addr}
-                for r, at, addr in cursor.fetchall()
-            )
-        return InboxRecord(
-            appkey=appkey,
-            order_id=order_id,
-            out_order_id=out_order_id,
-            status=status,
-            raw=json.loads(raw),
-            received_at=received_at,
-            remote_addr=remote_addr,
-            attempts=attempts,
-            last_error=last_error,
-            updated_at=updated_at,
-            lease_until=lease_until,
-            deliveries=1 + len(others),
-            other_deliveries=others,
-        )
+            deliveries = cursor.fetchall()
+        return record_from_row(row, deliveries)
 
     def get(self, order_id: int, appkey: str | None = None) -> list[InboxRecord]:
         with self._transaction("read") as cursor:
             cursor.execute(
-                f"SELECT {_COLUMNS} FROM gatepay_notifies WHERE order_id = %s "
+                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE order_id = %s "
                 "AND (%s::text IS NULL OR appkey = %s) ORDER BY appkey",
                 (order_id, appkey, appkey),
             )
@@ -392,7 +372,8 @@ class PostgresInbox(Inbox):
     def records(self, status: str | None = None, limit: int = 100) -> list[InboxRecord]:
         with self._transaction("read") as cursor:
             cursor.execute(
-                f"SELECT {_COLUMNS} FROM gatepay_notifies WHERE (%s::text IS NULL OR status = %s) "
+                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies "
+                "WHERE (%s::text IS NULL OR status = %s) "
                 "ORDER BY updated_at DESC LIMIT %s",
                 (status, status, limit),
             )

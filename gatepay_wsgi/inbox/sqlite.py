@@ -12,7 +12,6 @@ with payments for the write lock.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -27,7 +26,6 @@ from typing import Any
 from ..messages import Notification
 from .base import (
     ALREADY_DONE,
-    BUSY,
     DEFAULT_BUSY_WAIT,
     DEFAULT_KEEP_REJECTIONS,
     DEFAULT_LEASE,
@@ -36,6 +34,7 @@ from .base import (
     MAX_DELIVERIES,
     PROCESSING,
     RECEIVED,
+    RECORD_COLUMNS,
     REUSED_SIGN,
     RUN,
     Claim,
@@ -45,6 +44,8 @@ from .base import (
     InboxUnavailable,
     Rejection,
     dump_fields,
+    record_from_row,
+    settle,
 )
 
 SCHEMA_VERSION = 1
@@ -94,10 +95,6 @@ CREATE TABLE gatepay_rejection_counts (
 );
 """
 SYNCHRONOUS = ("full", "normal", "extra")
-_COLUMNS = (
-    "appkey, order_id, out_order_id, status, raw, received_at, remote_addr, attempts, "
-    "last_error, updated_at, lease_until"
-)
 _KEY = "appkey = ? AND order_id = ?"
 _MAX_IDLE = 16  # connections kept open per process for reuse
 _FLUSH_REFUSALS_AFTER = (100, 1.0)  # refusals buffered, or seconds since the last write
@@ -275,10 +272,9 @@ class SQLiteInbox(Inbox):
         lease_until: float | None,
         now: float,
     ) -> Claim:
-        if status == DONE:
-            return Claim(ALREADY_DONE, *key)
-        if status == PROCESSING and (lease_until or 0) > now:
-            return Claim(BUSY, *key)
+        outcome = settle(status, lease_until, now)
+        if outcome is not None:
+            return Claim(outcome, *key)
         return self._take(connection, key, now, took_over=status == PROCESSING)
 
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
@@ -330,7 +326,7 @@ class SQLiteInbox(Inbox):
         key = (appkey, order_id)
         with self._write("claim the notify") as connection:
             row = connection.execute(
-                f"SELECT {_COLUMNS} FROM gatepay_notifies WHERE {_KEY}", key
+                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE {_KEY}", key
             ).fetchone()
             if row is None:
                 return None
@@ -375,39 +371,19 @@ class SQLiteInbox(Inbox):
     def _record(
         self, connection: sqlite3.Connection, row: tuple[Any, ...], with_deliveries: bool = False
     ) -> InboxRecord:
-        appkey, order_id, out_order_id, status, raw, received_at, remote_addr = row[:7]
-        attempts, last_error, updated_at, lease_until = row[7:]
-        others: tuple[dict[str, Any], ...] = ()
+        deliveries: list[tuple[Any, ...]] = []
         if with_deliveries:
-            rows = connection.execute(
+            deliveries = connection.execute(
                 "SELECT raw, received_at, remote_addr FROM gatepay_deliveries "
                 f"WHERE {_KEY} ORDER BY id",
-                (appkey, order_id),
-            )
-            others = tuple(
-                {"raw": json.loads(r), "received_at": at, "remote_addr": addr}
-                for r, at, addr in rows
-            )
-        return InboxRecord(
-            appkey=appkey,
-            order_id=order_id,
-            out_order_id=out_order_id,
-            status=status,
-            raw=json.loads(raw),
-            received_at=received_at,
-            remote_addr=remote_addr,
-            attempts=attempts,
-            last_error=last_error,
-            updated_at=updated_at,
-            lease_until=lease_until,
-            deliveries=1 + len(others),
-            other_deliveries=others,
-        )
+                row[:2],
+            ).fetchall()
+        return record_from_row(row, deliveries)
 
     def get(self, order_id: int, appkey: str | None = None) -> list[InboxRecord]:
         with self._use("read") as connection:
             rows = connection.execute(
-                f"SELECT {_COLUMNS} FROM gatepay_notifies WHERE order_id = ? "
+                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE order_id = ? "
                 "AND (? IS NULL OR appkey = ?) ORDER BY appkey",
                 (order_id, appkey, appkey),
             ).fetchall()
@@ -416,7 +392,7 @@ class SQLiteInbox(Inbox):
     def records(self, status: str | None = None, limit: int = 100) -> list[InboxRecord]:
         with self._use("read") as connection:
             rows = connection.execute(
-                f"SELECT {_COLUMNS} FROM gatepay_notifies WHERE (? IS NULL OR status = ?) "
+                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE (? IS NULL OR status = ?) "
                 "ORDER BY updated_at DESC LIMIT ?",
                 (status, status, limit),
             ).fetchall()
