@@ -26,6 +26,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -213,6 +214,54 @@ def run_handler(
         logger.warning("notify failed reason=handler_declined %s%s", ids, context)
         return False, "handler returned False"
     return True, None
+
+
+class RefusalBuffer:
+    """Refused requests held in memory and written in batches: ``buffer.add(row)``.
+
+    A probe must neither fill the disk, nor fail a request, nor take a durable inbox's
+    write lock once per forgery (payments need it). ``write(batch)`` runs once ``size``
+    rows wait or ``seconds`` after the last write (so the first refusal is written at
+    once); a failed write is dropped quietly, the endpoint having logged each refusal.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[list[tuple[Any, ...]]], None],
+        size: int = 100,
+        seconds: float = 1.0,
+    ) -> None:
+        self._write, self._size, self._seconds = write, size, seconds
+        self._rows: list[tuple[Any, ...]] = []
+        self._written = float("-inf")
+        self._lock = threading.Lock()
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._rows.append(row)
+            due = len(self._rows) >= self._size or self._stale()
+        if due:
+            self._flush_quietly()
+
+    def flush_stale(self) -> None:
+        """Write the tail of a burst, if it has waited long enough (cheap otherwise)."""
+        if self._rows and self._stale():
+            self._flush_quietly()
+
+    def flush(self) -> None:
+        """Write what waits; ``InboxUnavailable`` if the inbox cannot take it."""
+        with self._lock:
+            batch, self._rows = self._rows, []
+            self._written = time.monotonic()
+        if batch:
+            self._write(batch)
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._written >= self._seconds
+
+    def _flush_quietly(self) -> None:
+        with suppress(InboxUnavailable):
+            self.flush()
 
 
 class LeaseKeeper:

@@ -48,6 +48,7 @@ from .base import (
     InboxRecord,
     InboxStats,
     InboxUnavailable,
+    RefusalBuffer,
     Rejection,
     dump_fields,
     record_from_row,
@@ -102,7 +103,6 @@ SCHEMA = [
 _KEY = "appkey = %s AND order_id = %s"
 _NOW = "SELECT extract(epoch FROM clock_timestamp())::double precision"
 _LOCK_ID = 0x6761_7465  # the advisory lock that serialises schema creation across hosts
-_FLUSH_REFUSALS_AFTER = (100, 1.0)
 
 
 class PostgresInbox(Inbox):
@@ -128,8 +128,7 @@ class PostgresInbox(Inbox):
         self._pool: ConnectionPool | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
-        self._refusals: list[tuple[Any, ...]] = []
-        self._refusals_written = float("-inf")
+        self._refusals = RefusalBuffer(self._write_refusals)
         self.migrate()
 
     def __repr__(self) -> str:
@@ -226,7 +225,7 @@ class PostgresInbox(Inbox):
 
     def close(self) -> None:
         with suppress(InboxUnavailable):
-            self._flush_refusals()
+            self._refusals.flush()
         if self._given_pool is None and self._pool is not None and self._pid == os.getpid():
             self._pool.close()
             self._pool = None
@@ -259,9 +258,7 @@ class PostgresInbox(Inbox):
             cursor.execute(f"SELECT status, raw FROM gatepay_notifies WHERE {_KEY}", key)
             if cursor.fetchone() == (DONE, raw):
                 return Claim(ALREADY_DONE, *key)
-        if self._refusals and time.monotonic() - self._refusals_written >= 1.0:
-            with suppress(InboxUnavailable):  # the tail of a burst of refusals
-                self._flush_refusals()
+        self._refusals.flush_stale()
         with self._transaction("record the notify") as cursor:
             # One claim per sign at a time across hosts: a genuine notify and a re-split
             # copy of it (same sign, other ids) must not both pass the check below.
@@ -390,25 +387,14 @@ class PostgresInbox(Inbox):
         order_id: str | None = None,
         out_order_id: str | None = None,
     ) -> None:
-        # Buffered and written in batches, as in the SQLite inbox: probes are cheap.
         # PostgreSQL text cannot hold NUL, which a probe may well send.
         row = tuple(
             None if v is None else str(v).replace("\x00", "\\x00")
             for v in (reason, field, remote_addr, order_id, out_order_id)
         )
-        with self._lock:
-            self._refusals.append((time.time(), *row))
-            count, since = len(self._refusals), time.monotonic() - self._refusals_written
-        if count >= _FLUSH_REFUSALS_AFTER[0] or since >= _FLUSH_REFUSALS_AFTER[1]:
-            with suppress(InboxUnavailable):
-                self._flush_refusals()
+        self._refusals.add((time.time(), *row))
 
-    def _flush_refusals(self) -> None:
-        with self._lock:
-            batch, self._refusals = self._refusals, []
-            self._refusals_written = time.monotonic()
-        if not batch:
-            return
+    def _write_refusals(self, batch: list[tuple[Any, ...]]) -> None:
         with self._transaction("record refusals") as cursor:
             cursor.executemany(
                 "INSERT INTO gatepay_rejections (at, reason, field, remote_addr, order_id, "
@@ -428,7 +414,7 @@ class PostgresInbox(Inbox):
             )
 
     def rejections(self, limit: int = 100) -> list[Rejection]:
-        self._flush_refusals()
+        self._refusals.flush()
         with self._transaction("read") as cursor:
             cursor.execute(
                 "SELECT at, reason, field, remote_addr, order_id, out_order_id "
@@ -438,7 +424,7 @@ class PostgresInbox(Inbox):
             return [Rejection(*row) for row in cursor.fetchall()]
 
     def stats(self) -> InboxStats:
-        self._flush_refusals()
+        self._refusals.flush()
         with self._transaction("read") as cursor:
             cursor.execute("SELECT status, count(*) FROM gatepay_notifies GROUP BY status")
             by_status = {status: count for status, count in cursor.fetchall()}

@@ -42,6 +42,7 @@ from .base import (
     InboxRecord,
     InboxStats,
     InboxUnavailable,
+    RefusalBuffer,
     Rejection,
     dump_fields,
     record_from_row,
@@ -97,7 +98,6 @@ CREATE TABLE gatepay_rejection_counts (
 SYNCHRONOUS = ("full", "normal", "extra")
 _KEY = "appkey = ? AND order_id = ?"
 _MAX_IDLE = 16  # connections kept open per process for reuse
-_FLUSH_REFUSALS_AFTER = (100, 1.0)  # refusals buffered, or seconds since the last write
 _SIGN_OWNERS = (
     "SELECT appkey, order_id FROM gatepay_notifies WHERE sign = ? "
     "UNION SELECT appkey, order_id FROM gatepay_deliveries WHERE sign = ?"
@@ -137,8 +137,7 @@ class SQLiteInbox(Inbox):
         self._pid = os.getpid()
         if not create and not os.path.exists(self.path):
             raise InboxUnavailable(f"no inbox at {self.path}")
-        self._refusals: list[tuple[Any, ...]] = []
-        self._refusals_written = float("-inf")  # the first refusal is written at once
+        self._refusals = RefusalBuffer(self._write_refusals)
         try:
             self._migrate()
         except sqlite3.Error as error:
@@ -241,7 +240,7 @@ class SQLiteInbox(Inbox):
         if self._pid != os.getpid():
             return  # a forked child: the parent's connections are not ours to close
         with suppress(InboxUnavailable):
-            self._flush_refusals()
+            self._refusals.flush()
         with self._pool_lock:
             idle, self._idle = self._idle, []
         for connection in idle:
@@ -287,9 +286,7 @@ class SQLiteInbox(Inbox):
             ).fetchone()
         if row == (DONE, raw):
             return Claim(ALREADY_DONE, *key)
-        if self._refusals and time.monotonic() - self._refusals_written >= _FLUSH_REFUSALS_AFTER[1]:
-            with suppress(InboxUnavailable):  # the tail of a burst of refusals
-                self._flush_refusals()
+        self._refusals.flush_stale()
         sign = notification.raw["sign"].lower()
         with self._write("record the notify") as connection:
             owners = set(connection.execute(_SIGN_OWNERS, (sign, sign)))
@@ -409,21 +406,9 @@ class SQLiteInbox(Inbox):
         order_id: str | None = None,
         out_order_id: str | None = None,
     ) -> None:
-        # Best effort and bounded: a probe must neither fill the disk, nor fail a request,
-        # nor take the write lock once per forgery (payments need it).
-        with self._pool_lock:
-            self._refusals.append((time.time(), reason, field, remote_addr, order_id, out_order_id))
-            count, since = len(self._refusals), time.monotonic() - self._refusals_written
-        if count >= _FLUSH_REFUSALS_AFTER[0] or since >= _FLUSH_REFUSALS_AFTER[1]:
-            with suppress(InboxUnavailable):  # the endpoint has logged each refusal
-                self._flush_refusals()
+        self._refusals.add((time.time(), reason, field, remote_addr, order_id, out_order_id))
 
-    def _flush_refusals(self) -> None:
-        with self._pool_lock:
-            batch, self._refusals = self._refusals, []
-            self._refusals_written = time.monotonic()
-        if not batch:
-            return
+    def _write_refusals(self, batch: list[tuple[Any, ...]]) -> None:
         with self._write("record refusals", relaxed=True) as connection:
             connection.executemany(
                 "INSERT INTO gatepay_rejections (at, reason, field, remote_addr, order_id, "
@@ -442,7 +427,7 @@ class SQLiteInbox(Inbox):
             )
 
     def rejections(self, limit: int = 100) -> list[Rejection]:
-        self._flush_refusals()
+        self._refusals.flush()
         with self._use("read") as connection:
             rows = connection.execute(
                 "SELECT at, reason, field, remote_addr, order_id, out_order_id "
@@ -452,7 +437,7 @@ class SQLiteInbox(Inbox):
             return [Rejection(*row) for row in rows.fetchall()]
 
     def stats(self) -> InboxStats:
-        self._flush_refusals()
+        self._refusals.flush()
         with self._use("read") as connection:
             by_status = dict(
                 connection.execute("SELECT status, COUNT(*) FROM gatepay_notifies GROUP BY status")
