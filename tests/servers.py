@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import http.client
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -52,7 +55,7 @@ def free_port() -> int:
 def post(port: int, body: bytes, path: str = "/gatepay/notify") -> tuple[int, bytes]:
     """POST a form over a new connection; a few retries while a backlog is full."""
     for attempt in range(5):
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection = HTTPConnection("127.0.0.1", port, timeout=30)
         try:
             connection.request(
                 "POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"}
@@ -101,3 +104,19 @@ def gunicorn(app: str, port: int, env: dict[str, str], workers: int = 4) -> subp
                     f"gunicorn did not start: {server.communicate()[1][-500:]}"
                 ) from None
             time.sleep(0.1)
+
+
+def http(method: str, url: str, data: dict | None = None) -> tuple[int, str, str | None]:
+    """One request, a form body if ``data``, redirects not followed: (status, body, Location)."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object) -> None:
+            return None
+
+    body = urlencode(data).encode() if data is not None else None
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.build_opener(NoRedirect).open(request, timeout=10) as response:
+            return response.status, response.read().decode(), response.headers.get("Location")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), error.headers.get("Location")

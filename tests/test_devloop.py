@@ -10,9 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -22,7 +21,7 @@ from gatepay_wsgi.client import GatePayClient, GatewayError, money
 from gatepay_wsgi.testing import BAD_SIGN, return_url, send_notify, signed_notify
 
 from .gateway import APPKEY, APPSECRET, Recorder, md5
-from .servers import serving
+from .servers import http, serving
 
 
 def shop(environ, start_response):
@@ -94,22 +93,6 @@ def demo(tmp_path) -> Iterator:
 
     with Demo(tmp_path, port=0, retry_interval=0.2) as running:
         yield running
-
-
-def http(method: str, url: str, data: dict | None = None) -> tuple[int, str, str | None]:
-    """One request, redirects not followed: (status, body, Location)."""
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args):
-            return None
-
-    body = urlencode(data).encode() if data is not None else None
-    request = urllib.request.Request(url, data=body, method=method)
-    try:
-        with urllib.request.build_opener(NoRedirect).open(request, timeout=10) as response:
-            return response.status, response.read().decode(), response.headers.get("Location")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode(), error.headers.get("Location")
 
 
 def buy(demo, product="tea", pay_type="alipay") -> str:

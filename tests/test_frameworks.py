@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 
 from .gateway import RETURN_ORDER, gateway_sign, notify_fields
-from .servers import serving
+from .servers import http, serving
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 APPKEY, APPSECRET = "shop-key", "shop-secret"
@@ -72,33 +70,20 @@ class Shop:
     def __init__(self, base: str) -> None:
         self.base = base
 
-    def request(self, method: str, path: str, data: bytes | None = None) -> tuple[int, str, dict]:
-        request = urllib.request.Request(self.base + path, data=data, method=method)
-
-        class NoRedirect(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *args: Any) -> None:
-                return None
-
-        opener = urllib.request.build_opener(NoRedirect)
-        try:
-            with opener.open(request, timeout=10) as response:
-                return response.status, response.read().decode(), dict(response.headers)
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode(), dict(error.headers)
+    def request(self, method: str, path: str, data: dict | None = None) -> tuple:
+        return http(method, self.base + path, data)
 
     def buy(self, product: str = "tea") -> str:
-        status, _, headers = self.request(
-            "POST", "/orders", urlencode({"product": product}).encode()
-        )
+        status, _, location = self.request("POST", "/orders", {"product": product})
         assert status in (302, 303), status
-        return re.search(r"/orders/(\w+)$", headers["Location"]).group(1)
+        return re.search(r"/orders/(\w+)$", location).group(1)
 
     def state(self, out_order_id: str) -> str:
         _, body, _ = self.request("GET", f"/orders/{out_order_id}")
         return re.search(r"Status: <b>(\w+)</b>", body).group(1)
 
     def notify(self, **fields: str) -> tuple[int, str]:
-        status, body, _ = self.request("POST", "/gatepay/notify", urlencode(fields).encode())
+        status, body, _ = self.request("POST", "/gatepay/notify", fields)
         return status, body
 
 
