@@ -14,18 +14,21 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from .endpoints import Endpoint, clip, log_refused, status_for
-from .errors import GatePayError, MethodNotAllowed, ReusedSign
+from .errors import GatePayError, MethodNotAllowed
 from .inbox import (
     ALREADY_DONE,
     BUSY,
     DONE,
+    PROCESSING,
     REUSED_SIGN,
+    Claim,
     Inbox,
     InboxUnavailable,
     MemoryInbox,
     open_inbox,
 )
-from .inbox.base import run_handler
+from .inbox.base import LOST, run_handler
+from .inbox.outcomes import OutcomeWriter
 from .messages import DEFAULT_CLOCK_SKEW, Notification, read_notification
 from .pages import send
 from .request_fields import body_fields, query_fields
@@ -47,6 +50,7 @@ _SUCCESS_HEADERS = (
     ("Cache-Control", "no-store"),
 )
 _HANDLER_FAILED = "500 Internal Server Error"
+_FORBIDDEN = "403 Forbidden"
 _UNAVAILABLE = "503 Service Unavailable"
 _FALLBACK_LOCK = threading.Lock()
 NOT_DURABLE = (
@@ -153,46 +157,75 @@ class Notify(Endpoint):
                 f"out_order_id={clip(notification.out_order_id)} remote={remote_addr or '-'}"
             )
 
-        try:
-            claim = inbox.claim(notification, remote_addr=remote_addr)
-        except InboxUnavailable as error:
-            logger.error("notify failed reason=inbox_unavailable %s: %s", where(), error)
-            return _UNAVAILABLE
+        kept = OutcomeWriter.outcome(inbox, notification.appkey, notification.order_id)
+        if kept:  # handled here, its outcome not written yet: never run it again
+            return _OK
+        for _ in range(2):  # a second time after waiting for another field set's outcome
+            try:
+                claim = inbox.claim(notification, remote_addr=remote_addr)
+            except InboxUnavailable as error:
+                logger.error("notify failed reason=inbox_unavailable %s: %s", where(), error)
+                return _UNAVAILABLE
+            if claim.outcome != BUSY or claim.other is None:
+                break
+            try:  # the same sign, other signed fields, being handled: wait, then decide
+                if inbox.wait(*claim.other[:2]) == PROCESSING:
+                    break
+            except InboxUnavailable as error:
+                logger.error("notify failed reason=inbox_unavailable %s: %s", where(), error)
+                return _UNAVAILABLE
         if claim.new_delivery:
             logger.warning("notify delivered again with other signed fields, kept: %s", where())
         if claim.took_over:
             logger.warning("notify stale claim taken over (a worker died mid-handler): %s", where())
         if claim.outcome == REUSED_SIGN:
-            self.refuse(ReusedSign("this sign already came with other ids"), fields, environ)
-            return status_for(ReusedSign(""))
+            return self.refuse_forgery(inbox, claim, notification, environ)
         if claim.outcome == ALREADY_DONE:
             return _OK
         if claim.outcome == BUSY:
-            try:
-                outcome = inbox.wait(claim.appkey, claim.order_id)
-            except InboxUnavailable as error:
-                logger.error("notify failed reason=inbox_unavailable %s: %s", where(), error)
-                return _UNAVAILABLE
-            if outcome == DONE:
-                return _OK
-            logger.warning("notify failed reason=busy %s (another worker has it)", where())
-            return _UNAVAILABLE
+            return self.wait_for_other_worker(inbox, claim, where)
         # A slow handler keeps its claim (the lease is renewed); a dead worker's expires.
         with inbox.holding(claim):
             ok, error_text = run_handler(
                 self.handler, notification, f" remote={remote_addr or '-'}"
             )
-            try:
-                kept = inbox.record_outcome(claim, ok=ok, error=error_text)
-            except InboxUnavailable as error:
-                logger.error(
-                    "notify outcome NOT recorded (handler %s): %s: %s; it stays processing: "
-                    "check the order before replaying it",
-                    "succeeded" if ok else "failed",
-                    where(),
-                    error,
-                )
-                kept = True
-        if not kept:
+        # If the inbox refuses this write, the outcome is kept and written in the
+        # background, the claim held meanwhile: the handler never runs again either way.
+        if inbox.record_outcome(claim, ok=ok, error=error_text) == LOST:
             logger.error("notify claim was lost before the handler finished: %s", where())
         return _OK if ok else _HANDLER_FAILED
+
+    def wait_for_other_worker(self, inbox: Inbox, claim: Claim, where: Callable[[], str]) -> str:
+        """Another worker runs this order's handler: its outcome is the answer."""
+        if claim.other is None:
+            try:
+                if inbox.wait(claim.appkey, claim.order_id) == DONE:
+                    return _OK
+            except InboxUnavailable as error:
+                logger.error("notify failed reason=inbox_unavailable %s: %s", where(), error)
+                return _UNAVAILABLE
+        logger.warning("notify failed reason=busy %s (another worker has it)", where())
+        return _UNAVAILABLE
+
+    def refuse_forgery(
+        self, inbox: Inbox, claim: Claim, notification: Notification, environ: WSGIEnvironment
+    ) -> str:
+        """A sign already handled with other signed fields: a field boundary was moved."""
+        _appkey, order_id, out_order_id = claim.other or ("-", 0, "-")
+        remote_addr = environ.get("REMOTE_ADDR")
+        logger.error(
+            "notify refused reason=reused_sign: attempted forgery: this sign was handled for "
+            "order_id=%s out_order_id=%s; refused order_id=%s out_order_id=%s remote=%s",
+            order_id,
+            clip(out_order_id),
+            notification.order_id,
+            clip(notification.out_order_id),
+            remote_addr or "-",
+        )
+        inbox.record_rejection(
+            REUSED_SIGN,
+            remote_addr=remote_addr,
+            order_id=str(notification.order_id),
+            out_order_id=notification.out_order_id[:40],
+        )
+        return _FORBIDDEN

@@ -23,6 +23,7 @@ from gatepay_wsgi.inbox import (
     SQLiteInbox,
     open_inbox,
 )
+from gatepay_wsgi.inbox.sqlite import SCHEMA_VERSION
 from gatepay_wsgi.messages import parse_notification
 
 from .gateway import APPKEY, APPSECRET, Recorder, notify_fields
@@ -317,7 +318,7 @@ def test_sqlite_settings(tmp_path):
         with inbox._use("inspect") as connection:  # the pooled connections' settings
             assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
             assert connection.execute("PRAGMA synchronous").fetchone() == (level,)
-            assert connection.execute("PRAGMA user_version").fetchone() == (1,)
+            assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     full.record_rejection("probe")  # written relaxed, then the connection is FULL again
     with full._use("inspect") as connection:
         assert connection.execute("PRAGMA synchronous").fetchone() == (2,)
@@ -512,3 +513,147 @@ def test_the_lease_keeper_survives_a_renewal_that_raises():
         assert LeaseKeeper.for_this_process().thread.is_alive()
         assert healthy.status(APPKEY, 2) == PROCESSING
         assert healthy.reclaim(APPKEY, 2)[0].outcome == "busy"  # still renewed, not stale
+
+
+# -- a sign with another field set: never a lock-out, never a second winner ------------
+
+GENUINE_IDS = {"order_id": "9876543", "out_order_id": "12345"}
+SHIFTED_IDS = {"order_id": "98765431", "out_order_id": "2345"}  # same sign input
+
+
+class Shop:
+    """A handler that checks its own orders, as the README asks: unknown orders decline."""
+
+    def __init__(self, orders=("12345",), extend="张三 13800138000") -> None:
+        self.orders, self.extend = set(orders), extend
+        self.calls: list = []
+
+    def __call__(self, notification):
+        self.calls.append((notification.order_id, notification.out_order_id))
+        return notification.out_order_id in self.orders and notification.extend == self.extend
+
+
+def test_a_forged_re_split_arriving_first_never_locks_out_the_genuine_notify(make_inbox, caplog):
+    shop_handler, inbox = Shop(), make_inbox()
+    client = client_for(shop_handler, inbox)
+    genuine = notify_fields(**GENUINE_IDS)
+    shifted = {**genuine, **SHIFTED_IDS}
+    assert deliver(client, shifted) == (500, b"fail")  # the shop declines an unknown order
+    assert deliver(client, genuine) == (200, b"success")  # ... and the genuine one goes through
+    with caplog.at_level(logging.ERROR, logger="gatepay_wsgi"):
+        assert deliver(client, shifted) == (403, b"fail")  # once handled, the sign is taken
+    assert shop_handler.calls == [(98765431, "2345"), (9876543, "12345")]
+    forgery = [r for r in caplog.records if "attempted forgery" in r.getMessage()]
+    assert len(forgery) == 1
+    assert forgery[0].levelno == logging.ERROR
+    assert "98765431" in forgery[0].getMessage()
+    assert "9876543 " in forgery[0].getMessage()
+    assert inbox.get(9876543)[0].status == DONE
+    assert inbox.stats().rejections == {"reused_sign": 1}
+
+
+def test_a_sign_handled_once_refuses_a_boundary_moved_within_the_same_order(make_inbox):
+    shop_handler, inbox = Shop(extend=""), make_inbox()
+    client = client_for(shop_handler, inbox)
+    genuine = notify_fields(out_order_id="12345", paytime="1700000001", extend="")
+    shifted = {**genuine, "paytime": "170000000", "extend": "1"}  # paytime|extend moved
+    assert deliver(client, shifted) == (500, b"fail")  # the shop checks extend: declined
+    assert deliver(client, genuine) == (200, b"success")
+    assert deliver(client, genuine) == (200, b"success")  # a plain duplicate
+    assert deliver(client, shifted) == (403, b"fail")
+    assert len(shop_handler.calls) == 2
+    (record,) = inbox.get(100001)
+    assert (record.status, record.attempts) == (DONE, 2)
+
+
+def test_a_re_split_copy_waits_while_the_genuine_runs_and_is_then_refused(make_inbox):
+    inbox = make_inbox(busy_wait=10)
+    started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def slow(notification):
+        calls.append(notification.order_id)
+        started.set()
+        release.wait(10)
+
+    client = client_for(slow, inbox)
+    genuine = notify_fields(**GENUINE_IDS)
+    answers = []
+    first = threading.Thread(target=lambda: answers.append(deliver(client, genuine)))
+    first.start()
+    assert started.wait(5)
+    shifted = {**genuine, **SHIFTED_IDS}
+    second = threading.Thread(target=lambda: answers.append(deliver(client, shifted)))
+    second.start()
+    time.sleep(0.2)
+    assert second.is_alive()  # waiting for the genuine one's outcome, not running beside it
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert answers == [(200, b"success"), (403, b"fail")]
+    assert calls == [9876543]
+
+
+# -- an outcome that cannot be written is not lost, and never runs the handler twice ---
+
+
+def test_an_outcome_that_cannot_be_written_yet_lands_later_and_is_never_run_twice(
+    make_inbox, monkeypatch, caplog
+):
+    inbox = make_inbox(lease=0.5, busy_wait=0.1)
+    handler = Recorder()
+    client = client_for(handler, inbox)
+    real_finish, failures = inbox.finish, []
+
+    def flaky_finish(claim, *, ok, error=None, **more):
+        if len(failures) < 4:  # the inbox is locked, full or restarting for a while
+            failures.append(claim.order_id)
+            raise InboxUnavailable("database is locked")
+        return real_finish(claim, ok=ok, error=error, **more)
+
+    monkeypatch.setattr(inbox, "finish", flaky_finish)
+    with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
+        assert deliver(client, notify_fields()) == (200, b"success")  # the handler did succeed
+        # A re-send meanwhile: answered from that outcome, never a second run.
+        assert deliver(client, notify_fields())[1] in (b"success", b"fail")
+        deadline = time.monotonic() + 10
+        while inbox.status(APPKEY, 100001) != DONE:
+            assert time.monotonic() < deadline, "the outcome never landed"
+            time.sleep(0.05)
+        time.sleep(0.6)  # past the lease: a manual re-send must not take anything over
+        assert deliver(client, notify_fields(paytime="1700000999")) == (200, b"success")
+    assert len(handler.calls) == 1
+    assert len(failures) == 4
+    (record,) = inbox.get(100001)
+    assert (record.status, record.attempts) == (DONE, 1)
+    assert "late" in (record.note or "")
+    assert "database is locked" in (record.note or "")
+    failed_writes = [r for r in caplog.records if "could not be recorded" in r.getMessage()]
+    assert len(failed_writes) == 1
+    assert failed_writes[0].levelno == logging.ERROR
+
+
+def test_an_inbox_of_schema_1_is_upgraded_and_knows_what_was_handled(tmp_path):
+    """A file written by the previous release: its done notifies keep their sign."""
+    from gatepay_wsgi.inbox import sqlite as sqlite_inbox
+    from gatepay_wsgi.inbox.base import dump_fields
+
+    path = tmp_path / "old.sqlite3"
+    genuine = notify_fields(**GENUINE_IDS)
+    with sqlite3.connect(path) as db:
+        db.executescript(sqlite_inbox.SCHEMA + "PRAGMA user_version = 1;")
+        db.execute(
+            "INSERT INTO gatepay_notifies (appkey, order_id, out_order_id, status, raw, sign, "
+            "received_at, attempts, updated_at) VALUES (?, 9876543, '12345', 'done', ?, ?, 1, 1, 1)",
+            (APPKEY, dump_fields(genuine), genuine["sign"]),
+        )
+    db.close()
+    handler = Recorder()
+    inbox = SQLiteInbox(path)
+    client = client_for(handler, inbox)
+    assert deliver(client, genuine) == (200, b"success")
+    assert deliver(client, {**genuine, **SHIFTED_IDS}) == (403, b"fail")
+    assert handler.calls == []
+    with inbox._use("inspect") as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    inbox.close()

@@ -112,6 +112,8 @@ def test_postgres_urls_split_our_options_from_libpq_s(postgres_url, capsys):
 
 
 def test_a_genuine_notify_and_its_re_split_copy_at_once_never_both_run(postgres_url):
+    """Claimed at once on two hosts: one runs, the other waits (``busy``); once the first
+    succeeded the other is refused, and if it failed the other may run."""
     from gatepay_wsgi.inbox.postgres import PostgresInbox
     from gatepay_wsgi.messages import parse_notification
 
@@ -121,14 +123,56 @@ def test_a_genuine_notify_and_its_re_split_copy_at_once_never_both_run(postgres_
             genuine = notify_fields(order_id=f"7{trial:03d}", out_order_id=f"0X{trial}")
             shifted = {**genuine, "order_id": f"7{trial:03d}0", "out_order_id": f"X{trial}"}
             notifications = [parse_notification(f, appkey=APPKEY) for f in (genuine, shifted)]
+            pairs = list(zip(hosts, notifications, strict=True))
             with ThreadPoolExecutor(2) as pool:
-                claims = list(
-                    pool.map(
-                        lambda pair: pair[0].claim(pair[1]), zip(hosts, notifications, strict=True)
-                    )
-                )
-            outcomes = sorted(claim.outcome for claim in claims)
-            assert outcomes == ["reused_sign", "run"], (trial, outcomes)
+                claims = list(pool.map(lambda pair: pair[0].claim(pair[1]), pairs))
+            assert sorted(claim.outcome for claim in claims) == ["busy", "run"], trial
+            ran = [c.outcome for c in claims].index("run")
+            succeeded = trial % 2 == 0
+            assert hosts[ran].finish(claims[ran], ok=succeeded)
+            waiting_host, waiting = pairs[1 - ran]
+            again = waiting_host.claim(waiting)
+            assert again.outcome == ("reused_sign" if succeeded else "run"), trial
+            if not succeeded:
+                assert waiting_host.finish(again, ok=True)
     finally:
         for inbox in hosts:
             inbox.close()
+
+
+def test_a_schema_1_database_is_upgraded_and_knows_what_was_handled(postgres_url):
+    import psycopg
+
+    from gatepay_wsgi.inbox.base import dump_fields
+    from gatepay_wsgi.inbox.postgres import SCHEMA
+
+    genuine = notify_fields(order_id="9876543", out_order_id="12345")
+    with psycopg.connect(postgres_url) as connection:
+        for statement in SCHEMA:
+            if "run_sign" not in statement and "ADD COLUMN" not in statement:
+                connection.execute(statement)  # what the previous release created
+        connection.execute("INSERT INTO gatepay_schema VALUES (1)")
+        connection.execute(
+            "INSERT INTO gatepay_notifies (appkey, order_id, out_order_id, status, raw, sign, "
+            "received_at, attempts, updated_at) VALUES (%s, 9876543, '12345', 'done', %s, %s, "
+            "1, 1, 1)",
+            (APPKEY, dump_fields(genuine), genuine["sign"]),
+        )
+    handler = Recorder()
+    app = GatePayMiddleware(
+        lambda e, s: [],
+        appkey=APPKEY,
+        appsecret=APPSECRET,
+        paths={"/n": Notify(handler)},
+        inbox=postgres_url,
+    )
+    client = Client(app)
+    shifted = {**genuine, "order_id": "98765431", "out_order_id": "2345"}
+    for fields, answer in ((genuine, 200), (shifted, 403)):
+        response = client.post(
+            "/n", data=urlencode(fields), content_type="application/x-www-form-urlencoded"
+        )
+        assert response.status_code == answer
+    assert handler.calls == []
+    with psycopg.connect(postgres_url) as connection:
+        assert connection.execute("SELECT version FROM gatepay_schema").fetchall() == [(2,)]

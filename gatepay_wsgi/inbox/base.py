@@ -8,13 +8,18 @@ remote address) and answers what to do:
 - ``ALREADY_DONE``: handled before; answer ``success`` without running anything.
 - ``BUSY``: another worker holds a live claim; ``wait`` for its outcome.
 
-- ``REUSED_SIGN``: the same sign already came with other ids: someone slid characters
-  across a field boundary of a genuine notify (the sign input has no separators); refuse.
+- ``REUSED_SIGN``: this sign was already handled with other signed fields: someone slid
+  characters across a field boundary of a genuine notify (the sign input has no
+  separators); refuse. While no field set under a sign has succeeded, another may still
+  run (a forged copy that arrives first must never lock the genuine notify out), one at
+  a time: a claim under a sign that another field set holds is ``BUSY`` until it ends.
 
 While a handler runs, its claim's lease is renewed (``holding``); a claim whose lease
 ran out because its worker was killed mid-handler is taken over by the next delivery
-or replay. Backends implement the primitives; replay, the lease keeper and the waiting
-loop live here, once.
+or replay. An outcome that cannot be written when the handler returns is kept and
+retried in the background (``outcomes.py``), the claim held meanwhile, so a handler that
+succeeded never runs again. Backends implement the primitives; replay, the lease keeper
+and the waiting loop live here, once.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ logger = logging.getLogger("gatepay_wsgi")
 RECEIVED, PROCESSING, DONE, FAILED = "received", "processing", "done", "failed"
 STATUSES = (RECEIVED, PROCESSING, DONE, FAILED)
 RUN, ALREADY_DONE, BUSY, REUSED_SIGN = "run", "already_done", "busy", "reused_sign"
+#: What ``Inbox.record_outcome`` did: written, lost (the claim was taken over meanwhile),
+#: or pending (the inbox refused the write; retried in the background until it lands).
+RECORDED, LOST, PENDING = "recorded", "lost", "pending"
 
 #: Seconds a claim stays live; past it, a killed worker's claim is taken over.
 DEFAULT_LEASE = 120.0
@@ -49,7 +57,6 @@ DEFAULT_KEEP_REJECTIONS = 1000
 #: Later deliveries kept per order when their signed fields differ (manual re-sends).
 MAX_DELIVERIES = 20
 _POLL = 0.02
-_FINISH_RETRIES = (0.05, 0.2, 0.75)  # seconds between tries, then a last one
 _MAX_ERROR = 2000
 
 
@@ -67,6 +74,9 @@ class Claim:
     token: str | None = None
     took_over: bool = False  # a stale claim (killed worker) was taken over
     new_delivery: bool = False  # the signed fields differ from the stored ones
+    #: ``REUSED_SIGN``, or ``BUSY`` because of it: (appkey, order_id, out_order_id) of the
+    #: notify that holds this sign with other signed fields.
+    other: tuple[str, int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,8 @@ class InboxRecord:
     lease_until: float | None
     deliveries: int = 1  # every verified delivery whose fields differed counts once more
     other_deliveries: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    #: What happened beyond the status, e.g. an outcome that was written late.
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``--json``)."""
@@ -130,8 +142,9 @@ class ReplayResult:
     appkey: str
     order_id: int
     # done | failed | skipped (already done) | busy | missing | lost (claim taken over)
-    # | unrecorded (the handler ran but its outcome could not be written)
+    # | unrecorded (the handler ran; its outcome is still being retried in the background)
     # | unavailable (the inbox could not be read; the handler did not run)
+    # | reused_sign (its sign was handled with other signed fields: a forgery, not run)
     outcome: str
     error: str | None = None
 
@@ -139,7 +152,7 @@ class ReplayResult:
 #: The columns the SQL inboxes read a record from, in ``record_from_row``'s order.
 RECORD_COLUMNS = (
     "appkey, order_id, out_order_id, status, raw, received_at, remote_addr, attempts, "
-    "last_error, updated_at, lease_until"
+    "last_error, updated_at, lease_until, note"
 )
 
 
@@ -153,11 +166,44 @@ def settle(status: str, lease_until: float | None, now: float) -> str | None:
     return None
 
 
+def sign_conflict(status: str, lease_until: float | None, now: float) -> str | None:
+    """What another field set under the same sign means for a claim: ``REUSED_SIGN`` once
+    it was handled, ``BUSY`` while it runs, ``None`` if it failed (or its worker died)."""
+    if status == DONE:
+        return REUSED_SIGN
+    if status == PROCESSING and (lease_until or 0) > now:
+        return BUSY
+    return None
+
+
+def signed_values(raw: Mapping[str, str]) -> tuple[str, ...]:
+    """The signed fields' values in sign order: what one sign vouches for."""
+    return tuple(raw[name] for name in NOTIFY_SIGNED_FIELDS)
+
+
+def dump_signed(raw: Mapping[str, str]) -> str:
+    """``signed_values`` as the SQL inboxes store them (JSON: unambiguous, any text)."""
+    return json.dumps(signed_values(raw), ensure_ascii=False)
+
+
+def backfill_handled(done_rows: Iterable[Sequence[Any]]) -> list[tuple[str, str, str, int]]:
+    """The schema 2 upgrade: ``(run_sign, run_fields, appkey, order_id)`` for records done
+    before the inbox kept each claim's sign, taken as handled with their first field set.
+
+    ``done_rows``: ``(appkey, order_id, raw)`` of the done records.
+    """
+    runs = []
+    for appkey, order_id, text in done_rows:
+        raw = json.loads(text)
+        runs.append((raw["sign"], dump_signed(raw), appkey, order_id))
+    return runs
+
+
 def record_from_row(row: Sequence[Any], deliveries: Iterable[Sequence[Any]] = ()) -> InboxRecord:
     """An ``InboxRecord`` from a row of ``RECORD_COLUMNS`` and its later deliveries'
     ``(raw, received_at, remote_addr)`` rows."""
     appkey, order_id, out_order_id, status, raw, received_at, remote_addr = row[:7]
-    attempts, last_error, updated_at, lease_until = row[7:]
+    attempts, last_error, updated_at, lease_until, note = row[7:]
     others = tuple(
         {"raw": json.loads(text), "received_at": at, "remote_addr": addr}
         for text, at, addr in deliveries
@@ -176,6 +222,7 @@ def record_from_row(row: Sequence[Any], deliveries: Iterable[Sequence[Any]] = ()
         lease_until=lease_until,
         deliveries=1 + len(others),
         other_deliveries=others,
+        note=note,
     )
 
 
@@ -373,7 +420,9 @@ class Inbox(ABC):
         """Claim a stored notify again (replay); ``None`` if there is none."""
 
     @abstractmethod
-    def finish(self, claim: Claim, *, ok: bool, error: str | None = None) -> bool:
+    def finish(
+        self, claim: Claim, *, ok: bool, error: str | None = None, note: str | None = None
+    ) -> bool:
         """Mark a claimed notify done or failed; ``False`` if the claim was lost meanwhile."""
 
     @abstractmethod
@@ -415,16 +464,17 @@ class Inbox(ABC):
     def close(self) -> None:  # noqa: B027  # optional for backends
         """Release connections held by this thread."""
 
-    def record_outcome(self, claim: Claim, *, ok: bool, error: str | None = None) -> bool:
-        """``finish``, retried for about a second: an outcome, above all a success, that
-        is not written leaves the notify looking unfinished, and so handled again later."""
-        for delay in _FINISH_RETRIES:
-            try:
-                return self.finish(claim, ok=ok, error=error)
-            except InboxUnavailable:
-                logger.warning("could not record the outcome of order_id=%s yet", claim.order_id)
-                time.sleep(delay)
-        return self.finish(claim, ok=ok, error=error)
+    def record_outcome(self, claim: Claim, *, ok: bool, error: str | None = None) -> str:
+        """``finish`` the claim: ``RECORDED``, ``LOST``, or ``PENDING`` when the inbox refused
+        the write (it is then retried in the background, the claim held, until it lands: an
+        outcome not written would leave the notify looking unfinished, to be run again)."""
+        try:
+            return RECORDED if self.finish(claim, ok=ok, error=error) else LOST
+        except InboxUnavailable as failure:
+            from .outcomes import OutcomeWriter  # it builds on this module
+
+            OutcomeWriter.for_this_process().defer(self, claim, ok=ok, error=error, failure=failure)
+            return PENDING
 
     def holding(self, claim: Claim) -> Holding:
         """``with inbox.holding(claim): handler(n)``: keep the lease alive meanwhile."""
@@ -489,6 +539,10 @@ class Inbox(ABC):
             return ReplayResult(appkey, order_id, "skipped")
         if claim.outcome == BUSY:
             return ReplayResult(appkey, order_id, "busy")
+        if claim.outcome == REUSED_SIGN:
+            other = claim.other or ("-", 0, "-")
+            why = f"its sign was handled for order_id={other[1]} out_order_id={other[2]!r}"
+            return ReplayResult(appkey, order_id, REUSED_SIGN, why)
         error_text: str | None
         with self.holding(claim):
             try:
@@ -497,10 +551,14 @@ class Inbox(ABC):
                 ok, error_text = False, f"stored fields no longer parse: {error}"
             else:
                 ok, error_text = run_handler(handler, notification, " (replay)")
-            try:
-                kept = self.record_outcome(claim, ok=ok, error=error_text)
-            except InboxUnavailable as error:
-                return ReplayResult(appkey, order_id, "unrecorded", f"handler ok={ok}; {error}")
-        if not kept:
+        written = self.record_outcome(claim, ok=ok, error=error_text)
+        if written == PENDING:
+            from .outcomes import OutcomeWriter
+
+            if not OutcomeWriter.for_this_process().wait(self, appkey, order_id, self.busy_wait):
+                why = f"handler ok={ok}; the outcome is retried in the background"
+                return ReplayResult(appkey, order_id, "unrecorded", why)
+            written = RECORDED if self.status(appkey, order_id) in (DONE, FAILED) else LOST
+        if written == LOST:
             return ReplayResult(appkey, order_id, "lost", "another worker took the claim over")
         return ReplayResult(appkey, order_id, DONE if ok else FAILED, error_text)

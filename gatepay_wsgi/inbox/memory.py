@@ -25,7 +25,6 @@ from .base import (
     MAX_DELIVERIES,
     PROCESSING,
     RECEIVED,
-    REUSED_SIGN,
     RUN,
     Claim,
     Inbox,
@@ -33,6 +32,8 @@ from .base import (
     InboxStats,
     Rejection,
     settle,
+    sign_conflict,
+    signed_values,
     stored_fields,
 )
 
@@ -56,7 +57,9 @@ class _Entry:
     lease_until: float | None = None
     token: str | None = None
     other_deliveries: list[dict[str, Any]] = field(default_factory=list)
-    signs: list[str] = field(default_factory=list)  # to forget them with the entry
+    note: str | None = None
+    run_sign: str | None = None  # the sign and signed fields of the latest claim
+    run_values: tuple[str, ...] = ()
 
     def record(self) -> InboxRecord:
         return InboxRecord(
@@ -73,6 +76,7 @@ class _Entry:
             lease_until=self.lease_until,
             deliveries=1 + len(self.other_deliveries),
             other_deliveries=tuple(self.other_deliveries),
+            note=self.note,
         )
 
 
@@ -93,67 +97,91 @@ class MemoryInbox(Inbox):
         self.busy_wait = busy_wait
         self.max_records = max_records
         self._entries: dict[Key, _Entry] = {}
-        self._signs: dict[str, Key] = {}
+        # sign -> the record that claimed it last. Older claimers under a sign have all
+        # failed (a claim under a sign that another holds or handled waits or is refused).
+        self._runs: dict[str, Key] = {}
         self._tokens = itertools.count(1)
         self._changed = threading.Condition()
         self._rejections: deque[Rejection] = deque(maxlen=keep_rejections)
         self._rejection_counts: Counter[str] = Counter()
 
-    def _take(self, entry: _Entry, now: float) -> Claim:
+    def _take(self, entry: _Entry, now: float, sign: str, values: tuple[str, ...]) -> Claim:
         took_over = entry.status == PROCESSING
+        if entry.run_sign is not None and self._runs.get(entry.run_sign) == (
+            entry.appkey,
+            entry.order_id,
+        ):
+            del self._runs[entry.run_sign]
+        entry.run_sign, entry.run_values = sign, values
+        self._runs[sign] = (entry.appkey, entry.order_id)
         entry.token = str(next(self._tokens))
         entry.status, entry.attempts = PROCESSING, entry.attempts + 1
         entry.lease_until, entry.updated_at = now + self.lease, now
         return Claim(RUN, entry.appkey, entry.order_id, entry.token, took_over=took_over)
 
-    def _decide(self, entry: _Entry, now: float) -> Claim:
+    def _decide(self, entry: _Entry, now: float, sign: str, values: tuple[str, ...]) -> Claim:
         outcome = settle(entry.status, entry.lease_until, now)
         if outcome is not None:
             return Claim(outcome, entry.appkey, entry.order_id)
-        return self._take(entry, now)
+        return self._take(entry, now, sign, values)
+
+    def _sign_held(self, sign: str, values: tuple[str, ...], key: Key, now: float) -> Claim | None:
+        """``REUSED_SIGN`` or ``BUSY`` if another field set holds this sign, else ``None``."""
+        owner_key = self._runs.get(sign)
+        owner = None if owner_key is None else self._entries.get(owner_key)
+        if owner is None or owner.run_sign != sign or owner.run_values == values:
+            return None
+        outcome = sign_conflict(owner.status, owner.lease_until, now)
+        if outcome is None:
+            return None
+        return Claim(outcome, *key, other=(owner.appkey, owner.order_id, owner.out_order_id))
 
     def _forget_oldest(self) -> None:
         finished = sorted(
             (e for e in self._entries.values() if e.status == DONE), key=lambda e: e.updated_at
         )
         for entry in finished[: max(1, len(finished) // 10)]:
-            del self._entries[(entry.appkey, entry.order_id)]
-            for sign in entry.signs:
-                self._signs.pop(sign, None)
+            key = (entry.appkey, entry.order_id)
+            del self._entries[key]
+            if entry.run_sign is not None and self._runs.get(entry.run_sign) == key:
+                del self._runs[entry.run_sign]
 
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
         key = (notification.appkey, notification.order_id)
         raw = stored_fields(notification.raw)
         now = time.time()
         sign = raw["sign"]
+        values = signed_values(raw)
         with self._changed:
-            owner = self._signs.get(sign)
-            if owner is not None and owner != key:
-                return Claim(REUSED_SIGN, *key)
+            held = self._sign_held(sign, values, key, now)
+            if held is not None:
+                return held
             entry = self._entries.get(key)
             if entry is None:
                 if len(self._entries) >= self.max_records:
                     self._forget_oldest()
                 entry = _Entry(key[0], key[1], notification.out_order_id, raw, now, remote_addr)
                 self._entries[key] = entry
-            if owner is None:
-                self._signs[sign] = key
-                entry.signs.append(sign)
-            if entry.status == RECEIVED:
-                return self._take(entry, now)
+                return self._take(entry, now, sign, values)
             new_delivery = entry.raw != raw
-            if new_delivery and len(entry.other_deliveries) < MAX_DELIVERIES:
-                delivery = {"raw": raw, "received_at": now, "remote_addr": remote_addr}
-                entry.other_deliveries.append(delivery)
-            return replace(self._decide(entry, now), new_delivery=new_delivery)
+            kept = entry.other_deliveries
+            if new_delivery and len(kept) < MAX_DELIVERIES and all(d["raw"] != raw for d in kept):
+                kept.append({"raw": raw, "received_at": now, "remote_addr": remote_addr})
+            return replace(self._decide(entry, now, sign, values), new_delivery=new_delivery)
 
     def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
         with self._changed:
             entry = self._entries.get((appkey, order_id))
             if entry is None:
                 return None
-            record = entry.record()
-            return self._decide(entry, time.time()), record
+            record, now = entry.record(), time.time()
+            sign, values = entry.raw["sign"], signed_values(entry.raw)
+            held = (
+                None
+                if entry.status == DONE
+                else self._sign_held(sign, values, (appkey, order_id), now)
+            )
+            return held or self._decide(entry, now, sign, values), record
 
     def renew(self, claims: list[Claim]) -> None:
         until = time.time() + self.lease
@@ -163,13 +191,16 @@ class MemoryInbox(Inbox):
                 if entry is not None and entry.token == claim.token:
                     entry.lease_until = until
 
-    def finish(self, claim: Claim, *, ok: bool, error: str | None = None) -> bool:
+    def finish(
+        self, claim: Claim, *, ok: bool, error: str | None = None, note: str | None = None
+    ) -> bool:
         with self._changed:
             entry = self._entries.get((claim.appkey, claim.order_id))
             if entry is None or claim.token is None or entry.token != claim.token:
                 return False
             entry.token, entry.lease_until = None, None
             entry.status, entry.last_error = (DONE if ok else FAILED), error
+            entry.note = note or entry.note
             entry.updated_at = time.time()
             self._changed.notify_all()
             return True

@@ -41,7 +41,6 @@ from .base import (
     PROCESSING,
     RECEIVED,
     RECORD_COLUMNS,
-    REUSED_SIGN,
     RUN,
     Claim,
     Inbox,
@@ -50,12 +49,15 @@ from .base import (
     InboxUnavailable,
     RefusalBuffer,
     Rejection,
+    backfill_handled,
     dump_fields,
+    dump_signed,
     record_from_row,
     settle,
+    sign_conflict,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS gatepay_schema (version integer NOT NULL)",
     f"""CREATE TABLE IF NOT EXISTS gatepay_notifies (
@@ -99,6 +101,12 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gatepay_rejection_counts (
         reason text PRIMARY KEY,
         count bigint NOT NULL)""",
+    # Schema 2: the sign and signed fields of each record's latest claim (the sign rule:
+    # once one field set under a sign was handled, every other one is refused), a note.
+    "ALTER TABLE gatepay_notifies ADD COLUMN IF NOT EXISTS run_sign text",
+    "ALTER TABLE gatepay_notifies ADD COLUMN IF NOT EXISTS run_fields text",
+    "ALTER TABLE gatepay_notifies ADD COLUMN IF NOT EXISTS note text",
+    "CREATE INDEX IF NOT EXISTS gatepay_notifies_by_run_sign ON gatepay_notifies (run_sign)",
 ]
 _KEY = "appkey = %s AND order_id = %s"
 _NOW = "SELECT extract(epoch FROM clock_timestamp())::double precision"
@@ -208,8 +216,17 @@ class PostgresInbox(Inbox):
                     )
                 for statement in SCHEMA:
                     cursor.execute(statement)
-                if version is None:
-                    cursor.execute("INSERT INTO gatepay_schema VALUES (%s)", (SCHEMA_VERSION,))
+                if version == 1:
+                    cursor.execute(
+                        "SELECT appkey, order_id, raw FROM gatepay_notifies WHERE status = %s",
+                        (DONE,),
+                    )
+                    cursor.executemany(
+                        "UPDATE gatepay_notifies SET run_sign = %s, run_fields = %s WHERE " + _KEY,
+                        backfill_handled(cursor.fetchall()),
+                    )
+                cursor.execute("DELETE FROM gatepay_schema")
+                cursor.execute("INSERT INTO gatepay_schema VALUES (%s)", (SCHEMA_VERSION,))
         except (psycopg.Error, PoolTimeout) as error:
             raise InboxUnavailable(f"postgres inbox: cannot open: {error}") from error
 
@@ -232,47 +249,72 @@ class PostgresInbox(Inbox):
 
     # -- claims -----------------------------------------------------------------------
 
-    def _take(self, cursor: Any, key: tuple[str, int], now: float, took_over: bool) -> Claim:
+    def _take(
+        self, cursor: Any, key: tuple[str, int], now: float, took_over: bool, run: tuple[str, str]
+    ) -> Claim:
         token = uuid.uuid4().hex
         cursor.execute(
             "UPDATE gatepay_notifies SET status = %s, claim_token = %s, lease_until = %s, "
-            f"attempts = attempts + 1, updated_at = %s WHERE {_KEY}",
-            (PROCESSING, token, now + self.lease, now, *key),
+            f"attempts = attempts + 1, updated_at = %s, run_sign = %s, run_fields = %s "
+            f"WHERE {_KEY}",
+            (PROCESSING, token, now + self.lease, now, *run, *key),
         )
         return Claim(RUN, key[0], key[1], token, took_over=took_over)
 
     def _decide(
-        self, cursor: Any, key: tuple[str, int], status: str, lease_until: float | None, now: float
+        self,
+        cursor: Any,
+        key: tuple[str, int],
+        row: tuple[str, float | None],
+        now: float,
+        run: tuple[str, str],
     ) -> Claim:
+        status, lease_until = row
         outcome = settle(status, lease_until, now)
         if outcome is not None:
             return Claim(outcome, *key)
-        return self._take(cursor, key, now, took_over=status == PROCESSING)
+        return self._take(cursor, key, now, status == PROCESSING, run)
+
+    @staticmethod
+    def _sign_held(
+        cursor: Any, key: tuple[str, int], run: tuple[str, str], now: float
+    ) -> Claim | None:
+        """``REUSED_SIGN`` or ``BUSY`` if another field set holds this sign, else ``None``.
+
+        Call it under the sign's advisory lock: claims under one sign are taken one at a
+        time across hosts, so two field sets under a sign never both pass this check.
+        """
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run[0],))
+        cursor.execute(
+            "SELECT appkey, order_id, out_order_id, status, lease_until, run_fields "
+            "FROM gatepay_notifies WHERE run_sign = %s",
+            (run[0],),
+        )
+        for appkey, order_id, out_order_id, status, lease_until, fields in cursor.fetchall():
+            outcome = None if fields == run[1] else sign_conflict(status, lease_until, now)
+            if outcome is not None:
+                return Claim(outcome, *key, other=(appkey, order_id, out_order_id))
+        return None
 
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
         key = (notification.appkey, notification.order_id)
         raw = dump_fields(notification.raw)
         sign = notification.raw["sign"].lower()
+        run = (sign, dump_signed(notification.raw))
         with self._transaction("read") as cursor:
-            # A repeat of a notify already done, fields unchanged: no write needed.
-            cursor.execute(f"SELECT status, raw FROM gatepay_notifies WHERE {_KEY}", key)
-            if cursor.fetchone() == (DONE, raw):
+            # A repeat of the notify that was handled: no write needed.
+            cursor.execute(
+                f"SELECT status, run_sign, run_fields FROM gatepay_notifies WHERE {_KEY}", key
+            )
+            if cursor.fetchone() == (DONE, *run):
                 return Claim(ALREADY_DONE, *key)
         self._refusals.flush_stale()
         with self._transaction("record the notify") as cursor:
-            # One claim per sign at a time across hosts: a genuine notify and a re-split
-            # copy of it (same sign, other ids) must not both pass the check below.
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (sign,))
-            cursor.execute(
-                "SELECT appkey, order_id FROM gatepay_notifies WHERE sign = %s UNION "
-                "SELECT appkey, order_id FROM gatepay_deliveries WHERE sign = %s",
-                (sign, sign),
-            )
-            owners = {(row[0], row[1]) for row in cursor.fetchall()}
-            if owners - {key}:
-                return Claim(REUSED_SIGN, *key)
             cursor.execute(_NOW)
             (now,) = cursor.fetchone() or (time.time(),)
+            held = self._sign_held(cursor, key, run, now)
+            if held is not None:
+                return held
             cursor.execute(
                 "INSERT INTO gatepay_notifies (appkey, order_id, out_order_id, status, raw, "
                 "sign, received_at, remote_addr, updated_at) "
@@ -280,26 +322,29 @@ class PostgresInbox(Inbox):
                 (*key, notification.out_order_id, RECEIVED, raw, sign, now, remote_addr, now),
             )
             if cursor.rowcount == 1:
-                return self._take(cursor, key, now, took_over=False)
+                return self._take(cursor, key, now, False, run)
             cursor.execute(  # another host may hold it: wait for its row lock, then decide
-                f"SELECT status, raw, lease_until FROM gatepay_notifies WHERE {_KEY} FOR UPDATE",
+                f"SELECT status, lease_until, raw FROM gatepay_notifies WHERE {_KEY} FOR UPDATE",
                 key,
             )
             row = cursor.fetchone()
             if row is None:  # deleted between the insert and the lock: nothing to hold
                 raise InboxUnavailable("postgres inbox: the notify's row vanished")
-            status, stored_raw, lease_until = row
-            new_delivery = stored_raw != raw
-            if new_delivery and not owners:
-                cursor.execute(f"SELECT count(*) FROM gatepay_deliveries WHERE {_KEY}", key)
-                (kept,) = cursor.fetchone() or (0,)
-                if kept < MAX_DELIVERIES:
+            new_delivery = row[2] != raw
+            if new_delivery:
+                cursor.execute(
+                    "SELECT count(*), count(*) FILTER (WHERE raw = %s) "
+                    f"FROM gatepay_deliveries WHERE {_KEY}",
+                    (raw, *key),
+                )
+                (kept, seen) = cursor.fetchone() or (0, 0)
+                if kept < MAX_DELIVERIES and not seen:
                     cursor.execute(
                         "INSERT INTO gatepay_deliveries (appkey, order_id, raw, sign, "
                         "received_at, remote_addr) VALUES (%s, %s, %s, %s, %s, %s)",
                         (*key, raw, sign, now, remote_addr),
                     )
-            claim = self._decide(cursor, key, status, lease_until, now)
+            claim = self._decide(cursor, key, row[:2], now, run)
         return replace(claim, new_delivery=new_delivery)
 
     def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
@@ -315,7 +360,10 @@ class PostgresInbox(Inbox):
             record = self._record(cursor, row)
             cursor.execute(_NOW)
             (now,) = cursor.fetchone() or (time.time(),)
-            return self._decide(cursor, key, record.status, record.lease_until, now), record
+            run = (record.raw["sign"], dump_signed(record.raw))
+            held = None if record.status == DONE else self._sign_held(cursor, key, run, now)
+            state = (record.status, record.lease_until)
+            return held or self._decide(cursor, key, state, now, run), record
 
     def renew(self, claims: list[Claim]) -> None:
         with self._transaction("renew claims") as cursor:
@@ -325,13 +373,15 @@ class PostgresInbox(Inbox):
                 [(self.lease, c.appkey, c.order_id, c.token) for c in claims],
             )
 
-    def finish(self, claim: Claim, *, ok: bool, error: str | None = None) -> bool:
+    def finish(
+        self, claim: Claim, *, ok: bool, error: str | None = None, note: str | None = None
+    ) -> bool:
         with self._transaction("record the outcome") as cursor:
             cursor.execute(
                 "UPDATE gatepay_notifies SET status = %s, last_error = %s, claim_token = NULL, "
-                "lease_until = NULL, updated_at = extract(epoch FROM clock_timestamp()) "
-                f"WHERE {_KEY} AND claim_token = %s",
-                (DONE if ok else FAILED, error, claim.appkey, claim.order_id, claim.token),
+                "lease_until = NULL, updated_at = extract(epoch FROM clock_timestamp()), "
+                f"note = coalesce(%s, note) WHERE {_KEY} AND claim_token = %s",
+                (DONE if ok else FAILED, error, note, claim.appkey, claim.order_id, claim.token),
             )
             return cursor.rowcount == 1
 

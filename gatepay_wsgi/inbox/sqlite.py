@@ -35,7 +35,6 @@ from .base import (
     PROCESSING,
     RECEIVED,
     RECORD_COLUMNS,
-    REUSED_SIGN,
     RUN,
     Claim,
     Inbox,
@@ -44,12 +43,15 @@ from .base import (
     InboxUnavailable,
     RefusalBuffer,
     Rejection,
+    backfill_handled,
     dump_fields,
+    dump_signed,
     record_from_row,
     settle,
+    sign_conflict,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = f"""
 CREATE TABLE gatepay_notifies (
     appkey        TEXT    NOT NULL,
@@ -95,12 +97,20 @@ CREATE TABLE gatepay_rejection_counts (
     count   INTEGER NOT NULL
 );
 """
+#: Schema 2: the sign and signed fields of each record's latest claim (the sign rule: once
+#: one field set under a sign was handled, every other one is refused) and a note.
+UPGRADE_TO_2 = """
+ALTER TABLE gatepay_notifies ADD COLUMN run_sign TEXT;
+ALTER TABLE gatepay_notifies ADD COLUMN run_fields TEXT;
+ALTER TABLE gatepay_notifies ADD COLUMN note TEXT;
+CREATE INDEX gatepay_notifies_by_run_sign ON gatepay_notifies (run_sign);
+"""
 SYNCHRONOUS = ("full", "normal", "extra")
 _KEY = "appkey = ? AND order_id = ?"
 _MAX_IDLE = 16  # connections kept open per process for reuse
-_SIGN_OWNERS = (
-    "SELECT appkey, order_id FROM gatepay_notifies WHERE sign = ? "
-    "UNION SELECT appkey, order_id FROM gatepay_deliveries WHERE sign = ?"
+_SIGN_HOLDERS = (
+    "SELECT appkey, order_id, out_order_id, status, lease_until, run_fields "
+    "FROM gatepay_notifies WHERE run_sign = ?"
 )
 
 
@@ -226,11 +236,20 @@ class SQLiteInbox(Inbox):
                     f"inbox {self.path} has schema {version}, newer than this "
                     f"gatepay_wsgi's {SCHEMA_VERSION}: upgrade gatepay_wsgi"
                 )
-            if version == 0:
-                for statement in SCHEMA.split(";"):
+            steps = ([SCHEMA] if version == 0 else []) + ([UPGRADE_TO_2] if version < 2 else [])
+            for script in steps:
+                for statement in script.split(";"):
                     if statement.strip():
                         connection.execute(statement)
-                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if version == 1:
+                done = connection.execute(
+                    f"SELECT appkey, order_id, raw FROM gatepay_notifies WHERE status = '{DONE}'"
+                )
+                connection.executemany(
+                    "UPDATE gatepay_notifies SET run_sign = ?, run_fields = ? WHERE " + _KEY,
+                    backfill_handled(done.fetchall()),
+                )
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             connection.execute("COMMIT")
         finally:
             connection.close()
@@ -253,13 +272,18 @@ class SQLiteInbox(Inbox):
     # -- claims -----------------------------------------------------------------------
 
     def _take(
-        self, connection: sqlite3.Connection, key: tuple[str, int], now: float, took_over: bool
+        self,
+        connection: sqlite3.Connection,
+        key: tuple[str, int],
+        now: float,
+        took_over: bool,
+        run: tuple[str, str],
     ) -> Claim:
         token = uuid.uuid4().hex
         connection.execute(
             "UPDATE gatepay_notifies SET status = ?, claim_token = ?, lease_until = ?, "
-            f"attempts = attempts + 1, updated_at = ? WHERE {_KEY}",
-            (PROCESSING, token, now + self.lease, now, *key),
+            f"attempts = attempts + 1, updated_at = ?, run_sign = ?, run_fields = ? WHERE {_KEY}",
+            (PROCESSING, token, now + self.lease, now, *run, *key),
         )
         return Claim(RUN, key[0], key[1], token, took_over=took_over)
 
@@ -267,34 +291,49 @@ class SQLiteInbox(Inbox):
         self,
         connection: sqlite3.Connection,
         key: tuple[str, int],
-        status: str,
-        lease_until: float | None,
+        row: tuple[str, float | None],
         now: float,
+        run: tuple[str, str],
     ) -> Claim:
+        status, lease_until = row
         outcome = settle(status, lease_until, now)
         if outcome is not None:
             return Claim(outcome, *key)
-        return self._take(connection, key, now, took_over=status == PROCESSING)
+        return self._take(connection, key, now, status == PROCESSING, run)
+
+    @staticmethod
+    def _sign_held(
+        connection: sqlite3.Connection, key: tuple[str, int], run: tuple[str, str], now: float
+    ) -> Claim | None:
+        """``REUSED_SIGN`` or ``BUSY`` if another field set holds this sign, else ``None``."""
+        for appkey, order_id, out_order_id, status, lease_until, fields in connection.execute(
+            _SIGN_HOLDERS, (run[0],)
+        ):
+            outcome = None if fields == run[1] else sign_conflict(status, lease_until, now)
+            if outcome is not None:
+                return Claim(outcome, *key, other=(appkey, order_id, out_order_id))
+        return None
 
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
         key = (notification.appkey, notification.order_id)
         raw = dump_fields(notification.raw)
+        sign = notification.raw["sign"].lower()
+        run = (sign, dump_signed(notification.raw))
         with self._use("read") as connection:
-            # A repeat of a notify already done, fields unchanged: no write needed.
+            # A repeat of the notify that was handled: no write needed.
             row = connection.execute(
-                f"SELECT status, raw FROM gatepay_notifies WHERE {_KEY}", key
+                f"SELECT status, run_sign, run_fields FROM gatepay_notifies WHERE {_KEY}", key
             ).fetchone()
-        if row == (DONE, raw):
+        if row == (DONE, *run):
             return Claim(ALREADY_DONE, *key)
         self._refusals.flush_stale()
-        sign = notification.raw["sign"].lower()
         with self._write("record the notify") as connection:
-            owners = set(connection.execute(_SIGN_OWNERS, (sign, sign)))
-            if owners - {key}:
-                return Claim(REUSED_SIGN, *key)
             now = time.time()
+            held = self._sign_held(connection, key, run, now)
+            if held is not None:
+                return held
             row = connection.execute(
-                f"SELECT status, raw, lease_until FROM gatepay_notifies WHERE {_KEY}", key
+                f"SELECT status, lease_until, raw FROM gatepay_notifies WHERE {_KEY}", key
             ).fetchone()
             if row is None:
                 connection.execute(
@@ -303,20 +342,21 @@ class SQLiteInbox(Inbox):
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (*key, notification.out_order_id, RECEIVED, raw, sign, now, remote_addr, now),
                 )
-                return self._take(connection, key, now, took_over=False)
-            status, stored_raw, lease_until = row
-            new_delivery = stored_raw != raw
-            if new_delivery and not owners:
-                (kept,) = connection.execute(
-                    f"SELECT COUNT(*) FROM gatepay_deliveries WHERE {_KEY}", key
+                return self._take(connection, key, now, False, run)
+            new_delivery = row[2] != raw
+            if new_delivery:
+                (kept, seen) = connection.execute(
+                    "SELECT COUNT(*), COUNT(CASE WHEN raw = ? THEN 1 END) "
+                    f"FROM gatepay_deliveries WHERE {_KEY}",
+                    (raw, *key),
                 ).fetchone()
-                if kept < MAX_DELIVERIES:
+                if kept < MAX_DELIVERIES and not seen:
                     connection.execute(
                         "INSERT INTO gatepay_deliveries (appkey, order_id, raw, sign, "
                         "received_at, remote_addr) VALUES (?, ?, ?, ?, ?, ?)",
                         (*key, raw, sign, now, remote_addr),
                     )
-            claim = self._decide(connection, key, status, lease_until, now)
+            claim = self._decide(connection, key, row[:2], now, run)
         return replace(claim, new_delivery=new_delivery)
 
     def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
@@ -327,20 +367,25 @@ class SQLiteInbox(Inbox):
             ).fetchone()
             if row is None:
                 return None
-            record = self._record(connection, row)
-            return self._decide(
-                connection, key, record.status, record.lease_until, time.time()
-            ), record
+            record, now = self._record(connection, row), time.time()
+            run = (record.raw["sign"], dump_signed(record.raw))
+            held = None if record.status == DONE else self._sign_held(connection, key, run, now)
+            state = (record.status, record.lease_until)
+            return held or self._decide(connection, key, state, now, run), record
 
-    def finish(self, claim: Claim, *, ok: bool, error: str | None = None) -> bool:
+    def finish(
+        self, claim: Claim, *, ok: bool, error: str | None = None, note: str | None = None
+    ) -> bool:
         with self._use("record the outcome") as connection:
             cursor = connection.execute(
                 "UPDATE gatepay_notifies SET status = ?, last_error = ?, claim_token = NULL, "
-                f"lease_until = NULL, updated_at = ? WHERE {_KEY} AND claim_token = ?",
+                "lease_until = NULL, updated_at = ?, note = coalesce(?, note) "
+                f"WHERE {_KEY} AND claim_token = ?",
                 (
                     DONE if ok else FAILED,
                     error,
                     time.time(),
+                    note,
                     claim.appkey,
                     claim.order_id,
                     claim.token,
