@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -216,3 +217,34 @@ def test_migrate_creates_the_schema(tmp_path, capsys):
     assert out.startswith("inbox ready: SQLiteInbox(")
     assert (tmp_path / "new.sqlite3").exists()
     assert run(capsys, "inbox", "stats", "--inbox", url)[0] == 0
+
+
+def test_show_says_when_an_outcome_was_written_late(tmp_path, capsys):
+    from gatepay_wsgi.inbox import InboxUnavailable, open_inbox
+
+    url = f"sqlite:///{tmp_path}/inbox.sqlite3"
+    inbox = open_inbox(url)
+    real_finish, tries = inbox.finish, []
+
+    def locked_once(claim, **outcome):
+        tries.append(claim.order_id)
+        if len(tries) == 1:
+            raise InboxUnavailable("database is locked")
+        return real_finish(claim, **outcome)
+
+    inbox.finish = locked_once
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={"/n": Notify(Recorder())}, inbox=inbox
+    )
+    body = urlencode(notify_fields(order_id="7"))
+    Client(app).post("/n", data=body, content_type="application/x-www-form-urlencoded")
+    deadline = time.monotonic() + 10
+    while inbox.status(APPKEY, 7) != "done":
+        assert time.monotonic() < deadline, "the outcome never landed"
+        time.sleep(0.02)
+    code, out, _ = run(capsys, "inbox", "show", "7", "--inbox", url)
+    assert code == 0
+    assert "note:" in out
+    assert "late" in out
+    assert "database is locked" in out
+    inbox.close()

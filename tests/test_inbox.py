@@ -644,7 +644,8 @@ def test_an_inbox_of_schema_1_is_upgraded_and_knows_what_was_handled(tmp_path):
         db.executescript(sqlite_inbox.SCHEMA + "PRAGMA user_version = 1;")
         db.execute(
             "INSERT INTO gatepay_notifies (appkey, order_id, out_order_id, status, raw, sign, "
-            "received_at, attempts, updated_at) VALUES (?, 9876543, '12345', 'done', ?, ?, 1, 1, 1)",
+            "received_at, attempts, updated_at) "
+            "VALUES (?, 9876543, '12345', 'done', ?, ?, 1, 1, 1)",
             (APPKEY, dump_fields(genuine), genuine["sign"]),
         )
     db.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
@@ -176,3 +177,41 @@ def test_a_schema_1_database_is_upgraded_and_knows_what_was_handled(postgres_url
     assert handler.calls == []
     with psycopg.connect(postgres_url) as connection:
         assert connection.execute("SELECT version FROM gatepay_schema").fetchall() == [(2,)]
+
+
+def test_a_restart_as_the_handler_returns_keeps_the_outcome_until_the_server_is_back(
+    own_server,
+):
+    url = own_server.new_database()
+    calls = []
+
+    def mark_paid(notification):
+        calls.append(notification.order_id)
+        own_server.stop()  # the database restarts just as the handler returns
+
+    inbox = open_inbox(url + "?timeout=1&lease=2&busy_wait=0.2")
+    app = GatePayMiddleware(
+        lambda e, s: [],
+        appkey=APPKEY,
+        appsecret=APPSECRET,
+        paths={"/n": Notify(mark_paid)},
+        inbox=inbox,
+    )
+    client = Client(app)
+    body = urlencode(notify_fields(paytime="1700000000"))
+    ctype = "application/x-www-form-urlencoded"
+    assert client.post("/n", data=body, content_type=ctype).get_data() == b"success"
+    assert client.post("/n", data=body, content_type=ctype).get_data() == b"success"  # kept
+    time.sleep(2.5)  # longer than the lease
+    own_server.start()
+    deadline = time.monotonic() + 20
+    while inbox.status(APPKEY, 100001) != "done":
+        assert time.monotonic() < deadline, "the outcome never landed"
+        time.sleep(0.1)
+    resent = urlencode(notify_fields(paytime="1700000999"))
+    assert client.post("/n", data=resent, content_type=ctype).get_data() == b"success"
+    assert calls == [100001]
+    (record,) = inbox.get(100001)
+    assert record.attempts == 1
+    assert "late" in (record.note or "")
+    inbox.close()

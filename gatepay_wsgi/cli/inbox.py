@@ -65,6 +65,8 @@ def _show(inbox: Inbox, args: argparse.Namespace) -> int:
         print(f"remote address: {shown(record.remote_addr or '-')}")
         print(f"lease until:    {when(record.lease_until)}")
         print(f"deliveries:     {record.deliveries}")
+        if record.note:
+            print(f"note:           {shown(record.note)}")
         for name, value in sorted(record.raw.items()):
             text = value[:6] + "..." if name == "sign" else value
             print(f"  {name} = {shown(text)}")
