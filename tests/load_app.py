@@ -1,7 +1,9 @@
 """The app the load tests serve with gunicorn: ``gunicorn load_app:app``.
 
 GATEPAY_TEST_INBOX names the inbox; every handler call appends the order id to
-GATEPAY_TEST_CALLS (one line each, O_APPEND, so processes do not mix lines).
+GATEPAY_TEST_CALLS (one line each, O_APPEND, so processes do not mix lines). With
+GATEPAY_TEST_ORDERS (a file of out_order_ids, one a line), the handler declines any other
+out_order_id, as a shop checking its own orders does.
 """
 
 from __future__ import annotations
@@ -13,15 +15,21 @@ from gatepay_wsgi import GatePayMiddleware, Notify
 
 APPKEY, APPSECRET = "key123", "secret456"  # tests/gateway.py's
 CALLS = os.environ["GATEPAY_TEST_CALLS"]
+ORDERS = os.environ.get("GATEPAY_TEST_ORDERS")
 
 
-def mark_paid(notification) -> None:
+def mark_paid(notification) -> bool:
+    if ORDERS is not None:
+        with open(ORDERS) as known:
+            if notification.out_order_id not in known.read().split():
+                return False
     time.sleep(0.002)  # a shop's database write: wide enough for two workers to race
     fd = os.open(CALLS, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         os.write(fd, f"{notification.order_id}\n".encode())
     finally:
         os.close(fd)
+    return True
 
 
 def shop(environ, start_response):

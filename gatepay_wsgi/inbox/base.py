@@ -24,16 +24,18 @@ and the waiting loop live here, once.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import threading
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import GatePayError
 from ..messages import Notification, parse_notification
@@ -270,7 +272,16 @@ class RefusalBuffer:
     write lock once per forgery (payments need it). ``write(batch)`` runs once ``size``
     rows wait or ``seconds`` after the last write (so the first refusal is written at
     once); a failed write is dropped quietly, the endpoint having logged each refusal.
+    What waits is written when the process exits, too (a worker stopped by its server).
     """
+
+    _live: ClassVar[weakref.WeakSet[RefusalBuffer]] = weakref.WeakSet()
+
+    @classmethod
+    def flush_all(cls) -> None:
+        """At exit: write what every buffer of this process still holds."""
+        for buffer in list(cls._live):
+            buffer._flush_quietly()
 
     def __init__(
         self,
@@ -282,6 +293,7 @@ class RefusalBuffer:
         self._rows: list[tuple[Any, ...]] = []
         self._written = float("-inf")
         self._lock = threading.Lock()
+        RefusalBuffer._live.add(self)
 
     def add(self, row: tuple[Any, ...]) -> None:
         with self._lock:
@@ -309,6 +321,9 @@ class RefusalBuffer:
     def _flush_quietly(self) -> None:
         with suppress(InboxUnavailable):
             self.flush()
+
+
+atexit.register(RefusalBuffer.flush_all)
 
 
 class LeaseKeeper:
