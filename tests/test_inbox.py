@@ -658,3 +658,17 @@ def test_an_inbox_of_schema_1_is_upgraded_and_knows_what_was_handled(tmp_path):
     with inbox._use("inspect") as connection:
         assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     inbox.close()
+
+
+def test_replay_refuses_a_forged_copy_once_the_genuine_notify_was_handled(make_inbox):
+    shop_handler, inbox = Shop(), make_inbox()
+    client = client_for(shop_handler, inbox)
+    genuine = notify_fields(**GENUINE_IDS)
+    assert deliver(client, {**genuine, **SHIFTED_IDS}) == (500, b"fail")
+    assert deliver(client, genuine) == (200, b"success")
+    accept_all = Recorder()
+    results = inbox.replay(accept_all)  # every failed notify: the forged copy is one
+    assert [(r.order_id, r.outcome) for r in results] == [(98765431, "reused_sign")]
+    assert "order_id=9876543 " in (results[0].error or "")
+    assert accept_all.calls == []
+    assert inbox.get(98765431)[0].status == FAILED

@@ -16,6 +16,7 @@ in ``gatepay_schema``.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -281,10 +282,9 @@ class PostgresInbox(Inbox):
     ) -> Claim | None:
         """``REUSED_SIGN`` or ``BUSY`` if another field set holds this sign, else ``None``.
 
-        Call it under the sign's advisory lock: claims under one sign are taken one at a
-        time across hosts, so two field sets under a sign never both pass this check.
+        Call it under ``_lock_sign``: claims under one sign are taken one at a time across
+        hosts, so two field sets under a sign never both pass this check.
         """
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run[0],))
         cursor.execute(
             "SELECT appkey, order_id, out_order_id, status, lease_until, run_fields "
             "FROM gatepay_notifies WHERE run_sign = %s",
@@ -295,6 +295,15 @@ class PostgresInbox(Inbox):
             if outcome is not None:
                 return Claim(outcome, *key, other=(appkey, order_id, out_order_id))
         return None
+
+    @staticmethod
+    def _lock_sign(cursor: Any, sign: str) -> float:
+        """Take the sign's advisory lock (always before a row's lock: no deadlock between a
+        claim and a replay); the database's clock once it is held."""
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (sign,))
+        cursor.execute(_NOW)
+        (now,) = cursor.fetchone() or (time.time(),)
+        return float(now)
 
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
         key = (notification.appkey, notification.order_id)
@@ -310,8 +319,7 @@ class PostgresInbox(Inbox):
                 return Claim(ALREADY_DONE, *key)
         self._refusals.flush_stale()
         with self._transaction("record the notify") as cursor:
-            cursor.execute(_NOW)
-            (now,) = cursor.fetchone() or (time.time(),)
+            now = self._lock_sign(cursor, sign)
             held = self._sign_held(cursor, key, run, now)
             if held is not None:
                 return held
@@ -350,6 +358,11 @@ class PostgresInbox(Inbox):
     def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
         key = (appkey, order_id)
         with self._transaction("claim the notify") as cursor:
+            cursor.execute(f"SELECT raw FROM gatepay_notifies WHERE {_KEY}", key)
+            found = cursor.fetchone()
+            if found is None:
+                return None
+            now = self._lock_sign(cursor, json.loads(found[0])["sign"])  # a record's raw is fixed
             cursor.execute(
                 f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE {_KEY} FOR UPDATE",
                 key,
@@ -358,8 +371,6 @@ class PostgresInbox(Inbox):
             if row is None:
                 return None
             record = self._record(cursor, row)
-            cursor.execute(_NOW)
-            (now,) = cursor.fetchone() or (time.time(),)
             run = (record.raw["sign"], dump_signed(record.raw))
             held = None if record.status == DONE else self._sign_held(cursor, key, run, now)
             state = (record.status, record.lease_until)
