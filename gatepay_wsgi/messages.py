@@ -1,11 +1,14 @@
 """Typed callbacks: ``read_notification(fields, appkey=..., appsecret=...)`` -> ``Notification``.
 
 Each reader checks that every field is present and in its strict format *before* the
-sign, because the gateway concatenates fields without separators: ``"10" + "0.01"``
-and ``"100" + ".01"`` hash alike, and only strict formats tell them apart. Money is a
-canonical decimal (no sign, exponent or leading zero, at most two decimals), ids and
-times are digits, the pay type is letters, and paytime may not lie in the future by
-more than ``clock_skew`` seconds. Pure standard library.
+sign, because the gateway concatenates fields without separators: ``"10.05" + "9.98"``
+and ``"10.0" + "59.98"`` hash alike, and only strict formats tell them apart. Money is
+a canonical decimal with exactly two decimals, as the gateway's page documents (精确小数点后2位,
+``10.23``; no sign, exponent or leading zero: "at most two" would let the split above
+through), ids and times are digits, the pay type is letters, and paytime may not lie in
+the future by more than ``clock_skew`` seconds. The shifts no format can close (between
+order_id, out_order_id and price, and between paytime and extend) are left to the inbox
+and the handler's own check: see the README's security notes. Pure standard library.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from .signing import NOTIFY_SIGNED_FIELDS, RETURN_SIGNED_FIELDS, verify
 #: Seconds a notify's paytime may lie ahead of this machine's clock.
 DEFAULT_CLOCK_SKEW = 600
 
-_MONEY = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")
+_MONEY = re.compile(r"(?:0|[1-9][0-9]{0,11})\.[0-9]{2}")  # exactly 2 decimals: "10.23"
 _ORDER_ID = re.compile(r"0|[1-9][0-9]{0,18}")  # canonical: "0100" would alias order 100
 _PAYTIME = re.compile(r"0|[1-9][0-9]{0,11}")
 _PAY_TYPE = re.compile(r"[A-Za-z]{1,32}")
@@ -86,11 +89,14 @@ def _match(fields: Mapping[str, str], name: str, pattern: re.Pattern[str], what:
 
 
 def _money(fields: Mapping[str, str], name: str) -> Decimal:
-    return Decimal(_match(fields, name, _MONEY, "canonical money with at most 2 decimals"))
+    return Decimal(_match(fields, name, _MONEY, "canonical money with exactly 2 decimals"))
 
 
 def read_money(text: str) -> Decimal | None:
-    """``read_money("10.50")`` -> ``Decimal("10.50")``; ``None`` unless canonical money."""
+    """``read_money("10.50")`` -> ``Decimal("10.50")``; ``None`` unless canonical money.
+
+    The callbacks' format: exactly two decimals, so ``"10"`` and ``"10.5"`` are ``None``.
+    """
     return Decimal(text) if _MONEY.fullmatch(text) else None
 
 

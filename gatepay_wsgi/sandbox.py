@@ -19,7 +19,10 @@ is a WSGI app that behaves like the gateway as its public pages describe it:
   answers code 204, and a payment into an unwatched account is never noticed: no notify.
 
 ``realprice`` is the price less a cent for each other open order of the same amount,
-as gateways of this kind do to tell concurrent payments apart. State lives in memory.
+as gateways of this kind do to tell concurrent payments apart. The create API takes a
+price with up to two decimals (``10``, ``10.5``, ``10.50``), but the notify and return
+always carry exactly two (``10.00``, ``10.50``), as the gateway's page documents and the
+verifier requires. State lives in memory.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import html
 import itertools
 import json
 import logging
+import re
 import threading
 import time
 import urllib.error
@@ -44,7 +48,6 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from .client import CREATE_PATH, PAY_TYPES, check_http_url
-from .messages import read_money
 from .sandbox_sessions import NO_PAYMENT_METHOD, ScanRefused, Sessions
 from .signing import create_sign, notify_sign, return_sign
 
@@ -54,6 +57,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger("gatepay_wsgi.sandbox")
 
 OPEN, PAID, CLOSED = "open", "paid", "closed"
+
+# What the create API takes from a shop: canonical, up to two decimals. Looser than the
+# callbacks' money (exactly two decimals): the sandbox re-formats what it sends back.
+_CREATE_PRICE = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")
+
+
+def read_create_price(text: str) -> Decimal | None:
+    """``read_create_price("10")`` -> ``Decimal("10")``; ``None`` unless up to 2 decimals."""
+    return Decimal(text) if _CREATE_PRICE.fullmatch(text) else None
 
 
 @dataclass
@@ -188,7 +200,7 @@ class Sandbox:
         fields = {name: form.get(name, "") for name in ("price", "type", "out_order_id", "custom")}
         if form["sign"].lower() != create_sign(fields, self.appkey, self.appsecret):
             return self._refuse(401, "sign error")
-        price = read_money(fields["price"])
+        price = read_create_price(fields["price"])
         if price is None or price <= 0 or fields["type"] not in PAY_TYPES:
             return self._refuse(400, "malformed field: price or type")
         refusal = self.refuse_payment_type(fields["type"])

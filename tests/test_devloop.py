@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import signal
 import subprocess
@@ -11,13 +12,22 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlsplit
+from decimal import Decimal
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 
 from gatepay_wsgi import GatePayMiddleware, Notify
 from gatepay_wsgi.cli import main
-from gatepay_wsgi.client import GatePayClient, GatewayError, money
+from gatepay_wsgi.client import (
+    OUT_ORDER_ID_LENGTH,
+    GatePayClient,
+    GatewayError,
+    money,
+    new_out_order_id,
+)
+from gatepay_wsgi.messages import read_return
+from gatepay_wsgi.signing import create_sign
 from gatepay_wsgi.testing import BAD_SIGN, return_url, send_notify, signed_notify
 
 from .gateway import APPKEY, APPSECRET, Recorder, md5
@@ -175,6 +185,117 @@ def test_client_errors():
     assert money("10") == "10.00"
     with pytest.raises(ValueError, match="positive"):
         money("-1")
+
+
+@pytest.mark.parametrize(
+    ("price", "sent"),
+    [("10", "10.00"), (10, "10.00"), ("10.5", "10.50"), (Decimal("10.500"), "10.50")],
+)
+def test_money_is_always_two_decimals(price, sent):
+    assert money(price) == sent
+
+
+@pytest.mark.parametrize("price", ["10.005", "0.001", Decimal("1.999"), "1e-3"])
+def test_money_with_more_than_two_decimals_is_refused_not_rounded(price):
+    with pytest.raises(ValueError, match="two decimals"):
+        money(price)
+
+
+@pytest.mark.parametrize("price", ["0", "0.00", "1e12", "NaN", "Infinity", "ten"])
+def test_money_out_of_range_is_refused(price):
+    with pytest.raises(ValueError, match="amount"):
+        money(price)
+
+
+# -- generated out_order_ids -------------------------------------------------------------
+
+ID_ENDS = re.compile(r"[A-Z]{2}.*[A-Z]", re.DOTALL)
+
+
+def looks_generated(text: str) -> bool:
+    """The shape every ``new_out_order_id()`` has: its length, letters at both ends."""
+    return len(text) == OUT_ORDER_ID_LENGTH and ID_ENDS.fullmatch(text) is not None
+
+
+def test_new_out_order_id_has_a_fixed_length_and_letter_ends():
+    ids = {new_out_order_id() for _ in range(2000)}
+    assert len(ids) == 2000  # random: no repeats
+    for out_order_id in ids:
+        assert re.fullmatch(r"GP[A-Z2-7]{12}[A-Z]", out_order_id), out_order_id
+        assert looks_generated(out_order_id)
+        assert len(out_order_id) == OUT_ORDER_ID_LENGTH == 15
+
+
+def test_no_boundary_shift_turns_a_generated_id_into_one_of_that_shape():
+    # The notify's sign input is ... + order_id + out_order_id + price + ...: a forger may
+    # move the order_id's trailing digits onto the id's front (front > 0) or the id's
+    # first characters into order_id (front < 0), and the price's leading characters onto
+    # the id's end (end > 0) or the id's last characters into price (end < 0). Even the
+    # shifts the order_id and money formats refuse never yield an id of the issued shape.
+    rng = random.Random(11)  # noqa: S311  # test data, not a secret
+    for _ in range(2000):
+        out_order_id = new_out_order_id()
+        order_id = str(rng.randrange(1, 10 ** rng.randint(1, 19)))
+        price = f"{rng.randrange(0, 10 ** rng.randint(1, 14)) / 100:.2f}"
+        joined = order_id + out_order_id + price
+        for front in range(-len(out_order_id), len(order_id) + 1):
+            for end in range(-len(out_order_id), len(price) + 1):
+                start = len(order_id) - front
+                stop = len(order_id) + len(out_order_id) + end
+                if (front, end) == (0, 0) or stop <= start:
+                    continue
+                shifted = joined[start:stop]
+                assert not looks_generated(shifted), (order_id, out_order_id, price, shifted)
+
+
+def test_create_without_an_out_order_id_generates_one(demo):
+    client = GatePayClient(demo.gateway_url, demo.appkey, demo.appsecret)
+    payment = client.create(price="3.00", type="alipay", custom="buyer 7")
+    assert re.fullmatch(r"GP[A-Z2-7]{12}[A-Z]", payment.out_order_id)
+    assert f"<code>{payment.out_order_id}</code>" in http("GET", payment.pay_url)[1]
+    given = client.create(price="3.00", type="alipay", out_order_id="MINE-1")
+    assert given.out_order_id == "MINE-1"
+
+
+def test_sandbox_callbacks_carry_two_decimals_whatever_price_the_shop_created(tmp_path):
+    from gatepay_wsgi.sandbox import Sandbox
+
+    handler = Recorder()
+    verifier = GatePayMiddleware(
+        shop,
+        appkey="k",
+        appsecret="s",
+        paths={"/n": Notify(handler)},
+        inbox="memory://",
+    )
+    with serving(verifier) as base:
+        sandbox = Sandbox(appkey="k", appsecret="s", notify_url=base + "/n", return_url=base + "/r")
+        with serving(sandbox) as gateway_url:
+            try:
+                created = []
+                for n, price in enumerate(["10", "10.5", "7.25"]):  # as a shop may send them
+                    fields = {"appkey": "k", "price": price, "type": "wechat"}
+                    fields.update(out_order_id=f"R{n}", custom="")
+                    fields["sign"] = create_sign(fields, "k", "s")
+                    _, body, _ = http("POST", gateway_url + "/api/anypay/create", fields)
+                    created.append(json.loads(body)["data"])
+                payment = GatePayClient(gateway_url, "k", "s").create(price=10, type="wechat")
+                created.append({"pay_url": payment.pay_url})
+                returns = [http("POST", c["pay_url"] + "/pay")[2] for c in created]
+            finally:
+                sandbox.close()
+    two_decimals = re.compile(r"(?:0|[1-9][0-9]*)\.[0-9]{2}")
+    assert [str(n.price) for n in handler.calls] == ["10.00", "10.50", "7.25", "10.00"]
+    assert [str(n.realprice) for n in handler.calls] == ["10.00", "10.50", "7.25", "9.99"]
+    for notification in handler.calls:  # verified by the library: exactly two decimals
+        assert two_decimals.fullmatch(notification.raw["price"])
+        assert two_decimals.fullmatch(notification.raw["realprice"])
+    for location in returns:
+        assert location is not None
+        assert location.startswith(base + "/r?")
+        query = dict(parse_qsl(urlsplit(location).query, keep_blank_values=True))
+        assert two_decimals.fullmatch(query["price"]), location
+        assert read_return(query, appkey="k", appsecret="s").price == Decimal(query["price"])
 
 
 def test_sandbox_retries_until_the_shop_answers_success(tmp_path):

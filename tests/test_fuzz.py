@@ -10,8 +10,10 @@ runs 100,000 or more.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
+import string
 import time
 from urllib.parse import quote, unquote_plus, urlencode
 
@@ -22,8 +24,18 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from gatepay_wsgi import GatePayMiddleware, Notify  # noqa: E402
+from gatepay_wsgi.errors import InvalidField  # noqa: E402
+from gatepay_wsgi.messages import read_return  # noqa: E402
 
-from .gateway import APPKEY, APPSECRET, NOTIFY_ORDER, gateway_sign, notify_fields  # noqa: E402
+from .gateway import (  # noqa: E402
+    APPKEY,
+    APPSECRET,
+    NOTIFY_ORDER,
+    RETURN_ORDER,
+    gateway_sign,
+    notify_fields,
+    return_fields,
+)
 
 EXAMPLES = int(os.environ.get("GATEPAY_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(
@@ -32,7 +44,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     database=None,
 )
-MONEY = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")
+MONEY = re.compile(r"(?:0|[1-9][0-9]{0,11})\.[0-9]{2}")  # exactly two decimals: 10.23
 
 
 class Handler:
@@ -271,3 +283,126 @@ def test_encodings(extend, encoding, declare, garbage):
         assert utf8_same  # only when the bytes were the UTF-8 ones the gateway signed
     else:
         assert handler.calls == 0
+
+
+# -- re-splits of genuine callbacks --------------------------------------------------------
+#
+# The sign input has no separators, so moving a field boundary keeps the sign. These are
+# the boundaries the README's security notes leave open (the formats cannot close them):
+# the inbox, the shop's ids and the handler's own check do. Every other re-split must be
+# refused by a format, before any handler or inbox sees it.
+NOTIFY_OPEN = {("order_id", "out_order_id"), ("out_order_id", "price"), ("paytime", "extend")}
+RETURN_OPEN = {("type", "product_id"), ("product_id", "order_id"), ("order_id", "out_order_id")}
+NOW = int(time.time())
+
+AMOUNTS = st.one_of(st.integers(0, 100_000), st.integers(0, 10**14 - 1)).map(
+    lambda cents: f"{cents // 100}.{cents % 100:02d}"
+)
+ORDER_IDS = st.one_of(st.integers(0, 10**7), st.integers(0, 2**63 - 1)).map(str)
+PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x2FFF, blacklist_characters="\x7f")
+OUT_ORDER_IDS = st.one_of(
+    st.builds(  # the shape of new_out_order_id()
+        lambda body, end: "GP" + body + end,
+        st.text(string.ascii_uppercase + "234567", min_size=12, max_size=12),
+        st.sampled_from(string.ascii_uppercase),
+    ),
+    st.from_regex(r"ORD-[0-9]{1,6}", fullmatch=True),
+    st.from_regex(r"[1-9][0-9]{0,8}", fullmatch=True),
+    st.text(PRINTABLE, min_size=1, max_size=20),
+)
+TEXT = st.one_of(
+    st.just(""),
+    st.from_regex(r"[0-9]{1,11}", fullmatch=True),  # a numeric extend: a user id, say
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
+)
+NOTIFY_VALUES = st.fixed_dictionaries(
+    {
+        "order_id": ORDER_IDS,
+        "out_order_id": OUT_ORDER_IDS,
+        "price": AMOUNTS,
+        "realprice": AMOUNTS,
+        "type": st.sampled_from(["alipay", "wechat"]),
+        "paytime": st.integers(NOW - 10 * 365 * 86400, NOW).map(str),  # late re-sends too
+        "extend": TEXT,
+    }
+)
+RETURN_VALUES = st.fixed_dictionaries(
+    {
+        "price": AMOUNTS,
+        "type": st.sampled_from(["alipay", "wechat"]),
+        "product_id": st.one_of(
+            st.just(""),
+            st.from_regex(r"P-[0-9]{1,4}", fullmatch=True),
+            st.from_regex(r"[0-9]{1,5}", fullmatch=True),
+            st.text(PRINTABLE, max_size=8),
+        ),
+        "order_id": ORDER_IDS,
+        "out_order_id": OUT_ORDER_IDS,
+    }
+)
+
+
+def re_split(fields, order, data):
+    """Move 1-3 boundaries of the sign input; (the new fields, {boundary: offset})."""
+    joined = "".join(fields[name] for name in order)
+    cuts = list(itertools.accumulate(len(fields[name]) for name in order))[:-1]
+    count = data.draw(st.sampled_from([1, 1, 1, 2, 3]), label="boundaries moved")
+    moved = data.draw(st.sets(st.integers(0, len(cuts) - 1), min_size=count, max_size=count))
+    new = list(cuts)
+    crossed = {}
+    for index in sorted(moved):  # each stays between its neighbours: no field is negative
+        low = new[index - 1] if index else 0
+        high = cuts[index + 1] if index + 1 < len(cuts) else len(joined)
+        offsets = [o for o in range(-8, 9) if o and low <= cuts[index] + o <= high]
+        if offsets:
+            offset = data.draw(st.sampled_from(offsets), label=f"move {order[index]}|")
+            new[index] += offset
+            crossed[order[index], order[index + 1]] = offset
+    hypothesis.assume(crossed)
+    bounds = [0, *new, len(joined)]
+    forged = {name: joined[bounds[i] : bounds[i + 1]] for i, name in enumerate(order)}
+    forged["sign"] = fields["sign"]
+    return forged, crossed
+
+
+def post_form(app, fields) -> tuple[int, bytes]:
+    return call(app, "POST", urlencode(fields).encode(), "application/x-www-form-urlencoded")
+
+
+@FUZZ
+@given(values=NOTIFY_VALUES, genuine_first=st.booleans(), data=st.data())
+def test_a_re_split_notify_passes_only_across_the_open_boundaries(values, genuine_first, data):
+    genuine = notify_fields(**values)
+    hypothesis.assume(oracle(list(genuine.items())))
+    forged, crossed = re_split(genuine, NOTIFY_ORDER, data)
+    assert gateway_sign(forged, NOTIFY_ORDER) == genuine["sign"]  # the same sign input
+    app, handler = make_app()
+    if genuine_first:
+        assert post_form(app, genuine) == (200, b"success")
+    status, answer = post_form(app, forged)
+    if not oracle(list(forged.items())):  # a format breaks: refused before the inbox
+        assert (status, answer) == (400, b"fail"), (genuine, forged)
+        assert handler.calls == int(genuine_first)
+        return
+    hypothesis.event(f"formats pass a shift across {sorted(crossed)}")
+    assert set(crossed) <= NOTIFY_OPEN, (genuine, forged)
+    assert crossed.get(("paytime", "extend"), -1) < 0  # only towards an older paytime
+    if genuine_first:  # the inbox: a sign once handled is never handled again
+        assert status < 500
+        assert handler.calls == 1
+    else:
+        assert (status, answer, handler.calls) == (200, b"success", 1)
+
+
+@FUZZ
+@given(values=RETURN_VALUES, data=st.data())
+def test_a_re_split_return_passes_only_across_the_open_boundaries(values, data):
+    genuine = return_fields(**values)
+    read_return(genuine, appkey=APPKEY, appsecret=APPSECRET)  # every generated one is valid
+    forged, crossed = re_split(genuine, RETURN_ORDER, data)
+    try:
+        read_return(forged, appkey=APPKEY, appsecret=APPSECRET)
+    except InvalidField:
+        return
+    hypothesis.event(f"formats pass a shift across {sorted(crossed)}")
+    assert set(crossed) <= RETURN_OPEN, (genuine, forged)

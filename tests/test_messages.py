@@ -42,7 +42,7 @@ def test_notification_is_frozen_and_raw_is_read_only():
         n.raw["price"] = "0"  # type: ignore[index]
 
 
-@pytest.mark.parametrize("price", ["0.01", "10", "10.5", "100.00", "999999999999.99", "0"])
+@pytest.mark.parametrize("price", ["0.01", "0.00", "10.50", "100.00", "999999999999.99"])
 def test_canonical_money_is_accepted(price):
     assert read(notify_fields(price=price)).price == Decimal(price)
 
@@ -75,14 +75,48 @@ def test_non_canonical_money_is_refused_even_when_signed(price):
     assert caught.value.reason == "invalid_field"
 
 
-def test_boundary_shift_between_price_and_realprice_is_refused():
-    # "10" + "0.01" and "100" + ".01" give the same sign input: the sign still verifies
-    genuine = notify_fields(price="10", realprice="0.01")
-    shifted = {**genuine, "price": "100", "realprice": ".01"}
-    assert read(genuine).price == Decimal("10")
+NOT_TWO_DECIMALS = ["10", "10.0", "10.000", ".50", "010.00", "1e1", "-1.00", "+1.00", "10.5"]
+TWO_DECIMALS = ["0.00", "10.00", "123456789012.99"]
+
+
+def _read_money_field(where: str, value: str):
+    if where == "return price":
+        return read_return(return_fields(price=value), appkey=APPKEY, appsecret=APPSECRET).price
+    name = where.split()[1]
+    return getattr(read(notify_fields(**{name: value})), name)
+
+
+MONEY_FIELDS = ["notify price", "notify realprice", "return price"]
+
+
+@pytest.mark.parametrize("where", MONEY_FIELDS)
+@pytest.mark.parametrize("value", NOT_TWO_DECIMALS)
+def test_money_without_exactly_two_decimals_is_refused_even_when_signed(where, value):
+    with pytest.raises(InvalidField) as caught:
+        _read_money_field(where, value)
+    assert caught.value.field == where.split()[1]
+    assert caught.value.reason == "invalid_field"
+    assert "exactly 2 decimals" in str(caught.value)
+
+
+@pytest.mark.parametrize("where", MONEY_FIELDS)
+@pytest.mark.parametrize("value", TWO_DECIMALS)
+def test_money_with_exactly_two_decimals_is_accepted(where, value):
+    assert _read_money_field(where, value) == Decimal(value)
+
+
+@pytest.mark.parametrize(
+    ("price", "realprice", "refused"),
+    [("10.0", "59.98", "price"), ("10.059", ".98", "price"), ("10.05998", "", "price")],
+)
+def test_boundary_shift_between_price_and_realprice_is_refused(price, realprice, refused):
+    # "10.05" + "9.98" is the sign input of every split: the sign still verifies
+    genuine = notify_fields(price="10.05", realprice="9.98")
+    shifted = {**genuine, "price": price, "realprice": realprice}
+    assert read(genuine).price == Decimal("10.05")
     with pytest.raises(InvalidField) as caught:
         read(shifted)
-    assert caught.value.field == "realprice"
+    assert caught.value.field == refused
 
 
 def test_boundary_shift_into_type_is_refused():

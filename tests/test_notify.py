@@ -11,7 +11,7 @@ from werkzeug.test import Client, EnvironBuilder, encode_multipart
 
 from gatepay_wsgi import GatePayMiddleware, Notify
 
-from .gateway import APPKEY, APPSECRET, Recorder, notify_fields
+from .gateway import APPKEY, APPSECRET, NOTIFY_ORDER, Recorder, gateway_sign, notify_fields
 
 PATH = "/gatepay/notify"
 
@@ -112,9 +112,7 @@ def _rejections():
     yield "too_many_fields", "&".join(f"f{i}=1" for i in range(100)), 400, "malformed_request"
     yield (
         "boundary_shift",
-        urlencode(
-            {**notify_fields(price="10", realprice="0.01"), "price": "100", "realprice": ".01"}
-        ),
+        urlencode({**notify_fields(price="10.05"), "price": "10.059", "realprice": "9.98"}),
         400,
         "invalid_field",
     )
@@ -134,6 +132,20 @@ def test_rejections_answer_fail_without_calling_the_handler(
     assert len(lines) == 1
     assert f"reason={reason}" in lines[0]
     assert APPSECRET not in lines[0]
+
+
+def test_money_re_split_with_one_decimal_is_refused_before_the_handler(recorder, caplog):
+    # "10.05" + "9.98" and "10.0" + "59.98" are the same sign input: the gateway's sign
+    # verifies both. Only "exactly two decimals" tells the forged split from the genuine.
+    genuine = notify_fields(price="10.05", realprice="9.98")
+    forged = {**genuine, "price": "10.0", "realprice": "59.98"}
+    assert gateway_sign(forged, NOTIFY_ORDER) == genuine["sign"]
+    caplog.set_level(logging.WARNING, logger="gatepay_wsgi")
+    response = post(make_client(recorder), forged)
+    assert (response.status_code, response.get_data()) == (400, b"fail")
+    assert recorder.calls == []
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "reason=invalid_field" in line
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"])

@@ -15,13 +15,12 @@ import sqlite3
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from ..client import GatePayClient, GatewayError
+from ..client import GatePayClient, GatewayError, new_out_order_id
 from ..messages import Notification
 
 logger = logging.getLogger("shop")
@@ -59,10 +58,11 @@ class Orders:
             db.close()
 
     def create(self, product: str) -> dict[str, Any]:
-        """A new pending order; its id starts with letters, so no digit can slide into it."""
+        """A new pending order, its id from ``new_out_order_id()``: fixed length, letters at
+        both ends, so no shift across the sign input's boundaries turns it into another."""
         if product not in PRODUCTS:
             raise KeyError(product)
-        out_order_id = "GP" + uuid.uuid4().hex[:12].upper()
+        out_order_id = new_out_order_id()
         with self._connect() as db:
             db.execute(
                 "INSERT INTO orders (out_order_id, product, price, created_at) VALUES (?, ?, ?, ?)",
