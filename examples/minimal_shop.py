@@ -42,7 +42,14 @@ APPKEY = os.environ.get("GATEPAY_APPKEY", "demo-appkey")
 APPSECRET = os.environ.get("GATEPAY_APPSECRET", "demo-appsecret")
 
 # The shop's own database, reduced to a dict: out_order_id -> order.
-ORDERS = {"A1001": {"price": Decimal("10.00"), "paid": False, "gateway_order_id": None}}
+ORDERS = {
+    "A1001": {
+        "price": Decimal("10.00"),
+        "custom": "buyer@example.com",  # sent to the gateway as custom, back as extend
+        "paid": False,
+        "gateway_order_id": None,
+    }
+}
 LOCK = threading.Lock()
 
 
@@ -50,11 +57,11 @@ def mark_paid(n: Notification) -> bool:
     """Fulfil an order once; refuse a notify that does not match what we sold."""
     with LOCK:
         order = ORDERS.get(n.out_order_id)
-        if order is None or n.price != order["price"]:
+        if order is None or n.price != order["price"] or n.extend != order["custom"]:
             return False  # answers "fail": someone must look at this notify
         if not order["paid"]:
             order.update(paid=True, gateway_order_id=n.order_id)
-        return True
+        return order["gateway_order_id"] == n.order_id  # paid twice? a person must look
 
 
 def order_page(out_order_id: str) -> str:

@@ -384,6 +384,7 @@ def test_send_notify_to_a_running_shop(demo, capsys):
         f"out_order_id={out_order_id}",
         "price=10.00",
         "realprice=10.00",
+        "extend=demo buyer",  # the custom the demo shop sent for the order
     )
     assert code == 0
     assert out.splitlines()[0] == f"POST {url}"

@@ -109,6 +109,7 @@ def paid(out_order_id: str, **overrides: str) -> dict[str, str]:
         "price": "10.00",
         "realprice": "9.98",
         "order_id": "777001",
+        "extend": "demo buyer",  # what the shops send as custom
         **overrides,
     }
     return notify_fields(appkey=APPKEY, secret=APPSECRET, **fields)
@@ -143,6 +144,18 @@ def test_a_signed_notify_with_the_wrong_price_is_refused_by_the_shop(shop):
     out_order_id = shop.buy("cake")  # 25.50
     assert shop.notify(**paid(out_order_id, price="0.01", realprice="0.01")) == (500, "fail")
     assert shop.state(out_order_id) == "pending"
+
+
+def test_a_notify_for_another_buyer_or_another_payment_is_refused_by_the_shop(shop):
+    out_order_id = shop.buy("tea")
+    # extend is the custom the shop sent: a shift across paytime|extend changes it
+    assert shop.notify(**paid(out_order_id, extend="1demo buyer")) == (500, "fail")
+    assert shop.state(out_order_id) == "pending"
+    assert shop.notify(**paid(out_order_id)) == (200, "success")
+    # the same order paid again under another gateway order: a person must look at it
+    assert shop.notify(**paid(out_order_id, order_id="777002")) == (500, "fail")
+    _, body, _ = shop.request("GET", f"/orders/{out_order_id}")
+    assert "gateway order 777001" in body
 
 
 def test_return_page_shows_the_real_state(shop):

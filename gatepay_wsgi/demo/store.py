@@ -25,6 +25,9 @@ from ..messages import Notification
 
 logger = logging.getLogger("shop")
 
+#: What the demo sends as ``custom`` (a real shop sends the buyer's contact or user id).
+DEMO_BUYER = "demo buyer"
+
 #: product id -> (name, price)
 PRODUCTS = {
     "tea": ("A pot of tea", Decimal("10.00")),
@@ -43,7 +46,8 @@ class Orders:
                 "CREATE TABLE IF NOT EXISTS orders ("
                 " out_order_id TEXT PRIMARY KEY, product TEXT NOT NULL, price TEXT NOT NULL,"
                 " status TEXT NOT NULL DEFAULT 'pending', gateway_order_id INTEGER,"
-                " paid_price TEXT, paid_at TEXT, created_at REAL NOT NULL)"
+                " paid_price TEXT, paid_at TEXT, created_at REAL NOT NULL,"
+                " custom TEXT NOT NULL DEFAULT '')"
             )
 
     @contextmanager
@@ -57,7 +61,7 @@ class Orders:
         finally:
             db.close()
 
-    def create(self, product: str) -> dict[str, Any]:
+    def create(self, product: str, custom: str = DEMO_BUYER) -> dict[str, Any]:
         """A new pending order, its id from ``new_out_order_id()``: fixed length, letters at
         both ends, so no shift across the sign input's boundaries turns it into another."""
         if product not in PRODUCTS:
@@ -65,8 +69,9 @@ class Orders:
         out_order_id = new_out_order_id()
         with self._connect() as db:
             db.execute(
-                "INSERT INTO orders (out_order_id, product, price, created_at) VALUES (?, ?, ?, ?)",
-                (out_order_id, product, str(PRODUCTS[product][1]), time.time()),
+                "INSERT INTO orders (out_order_id, product, price, created_at, custom)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (out_order_id, product, str(PRODUCTS[product][1]), time.time(), custom),
             )
         order = self.get(out_order_id)
         assert order is not None
@@ -85,18 +90,26 @@ class Orders:
             return [dict(row) for row in rows]
 
     def mark_paid(self, n: Notification) -> bool:
-        """The notify handler's work: check the order and its price, then mark it paid once.
+        """The notify handler's work: check the notify against the order, mark it paid once.
 
-        ``False`` (the answer ``fail``) for a notify that does not match an order of ours:
-        it stays in the inbox as failed, for a person to look at and replay.
+        The checks the README asks of every handler: the order exists, its price is
+        ``n.price``, ``n.extend`` is the ``custom`` sent for it (the sign input has no
+        separators: these close the boundary shifts the formats cannot), and an order
+        already paid was paid by this same gateway order. ``False`` (the answer ``fail``)
+        otherwise: the notify stays in the inbox as failed, for a person to look at.
         """
         order = self.get(n.out_order_id)
         if order is None:
             logger.warning("notify for unknown order %r", n.out_order_id)
             return False
-        if n.price != Decimal(order["price"]):
+        if n.price != Decimal(order["price"]) or n.extend != order["custom"]:
             logger.warning(
-                "notify for %s says %s, the order is %s", n.out_order_id, n.price, order["price"]
+                "notify for %s says %s for %r; the order is %s for %r",
+                n.out_order_id,
+                n.price,
+                n.extend,
+                order["price"],
+                order["custom"],
             )
             return False
         with self._lock, self._connect() as db:
@@ -105,6 +118,17 @@ class Orders:
                 " paid_at = ? WHERE out_order_id = ? AND status = 'pending'",
                 (n.order_id, str(n.realprice), n.paid_at.isoformat(), n.out_order_id),
             )
+            (paid_by,) = db.execute(
+                "SELECT gateway_order_id FROM orders WHERE out_order_id = ?", (n.out_order_id,)
+            ).fetchone()
+        if paid_by != n.order_id:
+            logger.warning(
+                "notify for %s from gateway order %s: already paid by gateway order %s",
+                n.out_order_id,
+                n.order_id,
+                paid_by,
+            )
+            return False
         return True
 
 
@@ -124,7 +148,7 @@ def checkout(
             price=order["price"],
             type=pay_type,
             out_order_id=order["out_order_id"],
-            custom="demo buyer",
+            custom=order["custom"],
         )
     except (GatewayError, ValueError) as error:
         message = getattr(error, "message", str(error))
