@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import operator
 import os
 import threading
 import time
@@ -178,9 +179,13 @@ def sign_conflict(status: str, lease_until: float | None, now: float) -> str | N
     return None
 
 
+_SIGNED_VALUES = operator.itemgetter(*NOTIFY_SIGNED_FIELDS)
+
+
 def signed_values(raw: Mapping[str, str]) -> tuple[str, ...]:
     """The signed fields' values in sign order: what one sign vouches for."""
-    return tuple(raw[name] for name in NOTIFY_SIGNED_FIELDS)
+    values: tuple[str, ...] = _SIGNED_VALUES(raw)  # in C: this runs on every claim
+    return values
 
 
 def dump_signed(raw: Mapping[str, str]) -> str:
