@@ -48,6 +48,7 @@ from .base import (
     record_from_row,
     settle,
 )
+from .startup import check_sqlite, prove_sqlite, sqlite_error
 
 SCHEMA_VERSION = 1
 SCHEMA = f"""
@@ -122,6 +123,7 @@ class SQLiteInbox(Inbox):
         busy_wait: float = DEFAULT_BUSY_WAIT,
         keep_rejections: int = DEFAULT_KEEP_REJECTIONS,
         create: bool = True,
+        writable: bool = True,
     ) -> None:
         self.path = os.fspath(path)
         if synchronous.lower() not in SYNCHRONOUS:
@@ -137,11 +139,15 @@ class SQLiteInbox(Inbox):
         self._pid = os.getpid()
         if not create and not os.path.exists(self.path):
             raise InboxUnavailable(f"no inbox at {self.path}")
+        if writable:  # proved at start-up, not found out by the first notify
+            check_sqlite(self.path)
         self._refusals = RefusalBuffer(self._write_refusals)
         try:
             self._migrate()
+            if writable:
+                prove_sqlite(self._open())
         except sqlite3.Error as error:
-            raise InboxUnavailable(f"inbox {self.path}: cannot open: {error}") from error
+            raise sqlite_error(error, self.path, busy_timeout) from error
 
     def __repr__(self) -> str:
         return f"SQLiteInbox({self.path!r}, synchronous={self.synchronous.lower()!r})"
