@@ -18,14 +18,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
 from gatepay_wsgi import GatePayMiddleware, Notify
 from gatepay_wsgi.cli import main as gatepay_wsgi_command
 from gatepay_wsgi.inbox import InboxUnavailable, SQLiteInbox, open_inbox
+from gatepay_wsgi.inbox.startup import explain_postgres_error
 from gatepay_wsgi.messages import parse_notification
 
 from .gateway import APPKEY, notify_fields
@@ -289,3 +291,210 @@ def test_gunicorn_workers_as_nobody_start_over_their_own_inbox(shared):
         server.terminate()
         server.communicate(timeout=30)
     assert (shared / "calls.txt").read_text() == "100001\n"
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+PASSWORD = "s3cret-never-shown"
+READS = "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"
+WRITES = "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+
+
+def _with_user(url: str, user: str, password: str = PASSWORD) -> str:
+    return url.replace("postgresql://postgres@", f"postgresql://{user}:{password}@")
+
+
+def _admin(url: str, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        for statement in statements:
+            connection.execute(statement)
+
+
+def _role(url: str, *grants: str) -> tuple[str, str]:
+    """A new login role with these grants in the database of ``url``: (name, its URL)."""
+    name = f"gp_{uuid.uuid4().hex[:10]}"
+    _admin(url, f"CREATE ROLE {name} LOGIN", *(g.format(role=name) for g in grants))
+    return name, _with_user(url, name)
+
+
+def _pg_refusal(url: str) -> str:
+    with pytest.raises(InboxUnavailable) as error:
+        open_inbox(url)
+    message = str(error.value)
+    assert PASSWORD not in message
+    return message
+
+
+def _where(url: str, user: str) -> str:
+    parts = urlsplit(url)
+    return (
+        f"postgres inbox (host {parts.hostname}, port {parts.port}, "
+        f"database {parts.path[1:]}, user {user})"
+    )
+
+
+def test_postgres_nobody_listening():
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+    url = f"postgresql://shop:{PASSWORD}@127.0.0.1:{free_port()}/shop"
+    message = _pg_refusal(url)
+    assert message.startswith(f"{_where(url, 'shop')}: cannot connect: ")
+    assert "Connection refused" in message
+
+
+class _LibpqError(Exception):
+    """What psycopg raises for a failed connection, as far as explain_postgres_error looks."""
+
+    sqlstate = None
+
+
+@pytest.mark.parametrize(
+    "conninfo",
+    [
+        "host=db.example port=5433 dbname=shop user=app password=hunter22",
+        "postgresql://app:hunter22@db.example:5433/shop?sslmode=require",
+    ],
+)
+def test_postgres_messages_name_the_server_never_the_password(conninfo):
+    error = _LibpqError(
+        'connection failed: connection to server at "db.example" (10.0.0.5), port 5433 '
+        'failed: FATAL:  password authentication failed for user "app"'
+    )
+    message = explain_postgres_error(error, conninfo)
+    assert message == (
+        "postgres inbox (host db.example, port 5433, database shop, user app): "
+        'authentication failed: password authentication failed for user "app": check '
+        "the user and password in the inbox URL (and the server's pg_hba.conf)"
+    )
+    assert "hunter22" not in explain_postgres_error(_LibpqError("echo hunter22"), conninfo)
+
+
+@pytest.fixture(scope="module")
+def password_role(postgres_server) -> str:
+    """A role that must give its password (the test server trusts every other role)."""
+    name = f"gp_pw_{uuid.uuid4().hex[:8]}"
+    hba = postgres_server.data / "pg_hba.conf"
+    hba.write_text(f"host all {name} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+    _admin(
+        postgres_server.url,
+        f"CREATE ROLE {name} LOGIN PASSWORD 'right-{PASSWORD}'",
+        "SELECT pg_reload_conf()",
+    )
+    return name
+
+
+def test_postgres_wrong_password(postgres_url, password_role):
+    url = _with_user(postgres_url, password_role)
+    message = _pg_refusal(url)
+    assert message.startswith(f"{_where(url, password_role)}: authentication failed: ")
+    assert f'password authentication failed for user "{password_role}"' in message
+    assert "check the user and password" in message
+
+
+def test_postgres_unknown_role(postgres_url):
+    url = _with_user(postgres_url, "no_such_role")
+    message = _pg_refusal(url)
+    assert message.startswith(f"{_where(url, 'no_such_role')}: authentication failed: ")
+    assert 'role "no_such_role" does not exist' in message
+
+
+def test_postgres_missing_database(postgres_url):
+    url = _with_user(postgres_url.rsplit("/", 1)[0] + "/no_such_db", "postgres")
+    message = _pg_refusal(url)
+    assert message.startswith(f"{_where(url, 'postgres')}: ")
+    assert 'database "no_such_db" does not exist' in message
+
+
+def test_postgres_role_that_may_not_create_the_tables(postgres_url):
+    _admin(postgres_url, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")  # PostgreSQL 15's default
+    name, url = _role(postgres_url)
+    message = _pg_refusal(url)
+    assert message.startswith(f"{_where(url, name)}: user {name} may not create the inbox's ")
+    assert "permission denied for schema public" in message
+    assert '"gatepay-wsgi inbox migrate --inbox URL"' in message
+    assert f"GRANT CREATE ON SCHEMA public TO {name}" in message
+
+
+def test_postgres_select_only_role_refuses_to_start(postgres_url):
+    open_inbox(postgres_url).close()  # the tables, created by their owner
+    name, url = _role(postgres_url, READS)
+    message = _pg_refusal(url)
+    assert message.startswith(
+        f"{_where(url, name)}: user {name} has no INSERT privilege on table gatepay_notifies"
+    )
+    assert "GRANT SELECT, INSERT, UPDATE, DELETE ON gatepay_notifies, " in message
+
+
+def test_postgres_role_without_grants_and_the_advice_is_enough(postgres_url):
+    open_inbox(postgres_url).close()
+    name, url = _role(postgres_url)  # nothing granted on the inbox's tables
+    message = _pg_refusal(url)
+    assert message.startswith(f"{_where(url, name)}: user {name} may not read the inbox's ")
+    grants = [g.strip() for g in message.split("; ") if g.strip().startswith("GRANT ")]
+    assert len(grants) == 3, message
+    _admin(postgres_url, *grants)  # what the message says to do is all it takes
+    inbox = open_inbox(url)
+    claim = inbox.claim(parse_notification(notify_fields(), appkey=APPKEY))
+    assert inbox.finish(claim, ok=True)
+    inbox.record_rejection("bad_sign")
+    assert inbox.stats().rejections == {"bad_sign": 1}
+    inbox.close()
+
+
+def test_postgres_role_without_the_sequences(postgres_url):
+    open_inbox(postgres_url).close()
+    name, url = _role(
+        postgres_url,
+        WRITES,
+    )
+    message = _pg_refusal(url)
+    assert f"user {name} has no USAGE privilege on sequence" in message
+    assert "gatepay_deliveries_id_seq" in message
+
+
+def test_postgres_read_only_session(postgres_url):
+    open_inbox(postgres_url).close()
+    name, url = _role(
+        postgres_url,
+        WRITES,
+        "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}",
+        "ALTER ROLE {role} SET default_transaction_read_only = on",  # as on a hot standby
+    )
+    message = _pg_refusal(url)
+    assert message.startswith(f"{_where(url, name)}: the database is read-only")
+    assert "cannot execute INSERT in a read-only transaction" in message
+
+
+def test_cli_reads_postgres_with_a_select_only_role(postgres_url, capsys):
+    inbox = open_inbox(postgres_url)
+    inbox.finish(inbox.claim(parse_notification(notify_fields(), appkey=APPKEY)), ok=True)
+    inbox.close()
+    name, url = _role(postgres_url, READS)
+    assert gatepay_wsgi_command(["inbox", "stats", "--inbox", url]) == 0
+    assert gatepay_wsgi_command(["inbox", "show", "100001", "--inbox", url]) == 0
+    assert gatepay_wsgi_command(["inbox", "migrate", "--inbox", url]) == 2
+    captured = capsys.readouterr()
+    assert "SHOP-1" in captured.out
+    assert f"user {name} has no INSERT privilege on table gatepay_notifies" in captured.err
+
+
+def test_gunicorn_refuses_a_select_only_postgres_role(postgres_url, tmp_path):
+    pytest.importorskip("gunicorn")
+    open_inbox(postgres_url).close()
+    name, url = _role(postgres_url, READS)
+    env = {"GATEPAY_TEST_INBOX": url, "GATEPAY_TEST_CALLS": str(tmp_path / "calls.txt")}
+    port = free_port()
+    server = booted_gunicorn("load_app:app", port, env, workers=2)
+    try:
+        if server.poll() is None:
+            answer = post(port, urlencode(notify_fields()).encode())
+            pytest.fail(f"gunicorn started with a SELECT-only role and answered {answer}")
+        _, log = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate(timeout=30)
+    assert server.returncode != 0
+    assert f"user {name} has no INSERT privilege on table gatepay_notifies" in log, log[-3000:]
+    assert PASSWORD not in log

@@ -99,14 +99,14 @@ def open_inbox(target: str | Inbox, *, create: bool = True, writable: bool = Tru
         check_sqlite_url(target, parts.path[1:])
         return SQLiteInbox(parts.path[1:], create=create, writable=writable, **options)  # type: ignore[arg-type]
     if parts.scheme in ("postgresql", "postgres"):
-        return _postgres(target)
+        return _postgres(target, writable)
     raise ValueError(
         f"inbox URL {target!r}: unsupported scheme {parts.scheme!r} "
         "(use sqlite:///, postgresql:// or memory://)"
     )
 
 
-def _postgres(url: str) -> Inbox:
+def _postgres(url: str, writable: bool = True) -> Inbox:
     """A ``PostgresInbox``; its own options leave the query, libpq's stay in the URL."""
     try:
         from .postgres import PostgresInbox
@@ -119,4 +119,4 @@ def _postgres(url: str) -> Inbox:
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     options = _options(urlencode([p for p in pairs if p[0] in ours]), ours, url)
     conninfo = parts._replace(query=urlencode([p for p in pairs if p[0] not in ours])).geturl()
-    return PostgresInbox(conninfo, **options)  # type: ignore[arg-type]
+    return PostgresInbox(conninfo, writable=writable, **options)  # type: ignore[arg-type]

@@ -54,6 +54,7 @@ from .base import (
     record_from_row,
     settle,
 )
+from .startup import explain_postgres_error, prove_postgres
 
 SCHEMA_VERSION = 1
 SCHEMA = [
@@ -118,6 +119,7 @@ class PostgresInbox(Inbox):
         keep_rejections: int = DEFAULT_KEEP_REJECTIONS,
         timeout: float = 5.0,
         max_size: int = 10,
+        writable: bool = True,
     ) -> None:
         if (conninfo is None) == (pool is None):
             raise ValueError("give PostgresInbox a conninfo URL or a pool, not both")
@@ -129,6 +131,7 @@ class PostgresInbox(Inbox):
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._refusals = RefusalBuffer(self._write_refusals)
+        self.writable = writable  # migrate() proves that this role can write
         self.migrate()
 
     def __repr__(self) -> str:
@@ -198,6 +201,8 @@ class PostgresInbox(Inbox):
             )
             with opener as connection, connection.transaction(), connection.cursor() as cursor:
                 if self._schema_version(cursor) == SCHEMA_VERSION:
+                    if self.writable:
+                        prove_postgres(cursor)
                     return
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
                 version = self._schema_version(cursor)
@@ -211,7 +216,8 @@ class PostgresInbox(Inbox):
                 if version is None:
                     cursor.execute("INSERT INTO gatepay_schema VALUES (%s)", (SCHEMA_VERSION,))
         except (psycopg.Error, PoolTimeout) as error:
-            raise InboxUnavailable(f"postgres inbox: cannot open: {error}") from error
+            conninfo = self.conninfo or str(getattr(self._given_pool, "conninfo", ""))
+            raise InboxUnavailable(explain_postgres_error(error, conninfo)) from error
 
     @staticmethod
     def _schema_version(cursor: Any) -> int | None:
