@@ -6,18 +6,27 @@ race DB ORDER_ID CALLS START_FILE THREADS
     line to CALLS for every call.
 hang DB STARTED_FILE
     deliver a notify whose handler writes STARTED_FILE and then hangs (to be killed).
-readonly DB
-    as an unprivileged user, start a middleware over an inbox file it cannot write,
-    deliver a notify, print the answer and the handler calls as JSON.
+start URL
+    as an unprivileged user (nobody, when we are root), build a middleware over the inbox
+    URL; print as JSON the user and either the start-up error or the answer to a notify
+    and the handler calls.
+cli ARG ...
+    as an unprivileged user, run ``gatepay-wsgi ARG ...``; print as JSON its exit code,
+    its output and its errors.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import pwd
+import shutil
 import sys
+import tempfile
 import threading
 import time
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -26,6 +35,7 @@ from werkzeug.test import Client
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gatepay_wsgi import GatePayMiddleware, Notify
+from gatepay_wsgi.cli import main as gatepay_wsgi_command
 from tests.gateway import APPKEY, APPSECRET, notify_fields
 
 NOBODY = 65534
@@ -89,19 +99,55 @@ def hang(db: str, started_file: str) -> None:
     deliver(client(handler, db, lease="1"), notify_fields(paytime="1700000000"))
 
 
-def readonly(db: str) -> None:
-    # Load every lazily imported module first: once we are nobody, /root (where the
-    # interpreter lives) is closed to us.
-    client(print, db.replace(".sqlite3", "-warm-up.sqlite3")).get("/warm-up")
+def become_nobody() -> str:
+    """Load every lazily imported module first, then become nobody (when root): once we
+    are nobody, /root (where the interpreter may live) is closed to us. Our user's name."""
+    warm = tempfile.mkdtemp(prefix="gatepay-warm-")
+    try:
+        client(print, f"{warm}/warm.sqlite3").get("/warm-up")
+        deliver(client(lambda notification: None, f"{warm}/warm.sqlite3"), notify_fields())
+        command(["inbox", "stats", "--inbox", f"sqlite:///{warm}/warm.sqlite3"])
+        command(["inbox", "stats", "--inbox", f"sqlite:///{warm}/missing/x.sqlite3"])
+    finally:
+        shutil.rmtree(warm, ignore_errors=True)
     if os.geteuid() == 0:
         # Root writes through any permission: become nobody, as a web worker would be.
         os.setgid(NOBODY)
         os.setuid(NOBODY)
+    return f"{pwd.getpwuid(os.geteuid()).pw_name} (uid {os.geteuid()})"
+
+
+def command(args: list[str]) -> dict:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = gatepay_wsgi_command(args)
+    return {"code": code, "out": out.getvalue(), "err": err.getvalue()}
+
+
+def start(url: str) -> None:
+    user = become_nobody()
     calls: list = []
-    http = client(calls.append, db, busy_timeout="0.2")  # starts: reading is allowed
+    try:
+        http = Client(
+            GatePayMiddleware(
+                shop,
+                appkey=APPKEY,
+                appsecret=APPSECRET,
+                paths={"/notify": Notify(calls.append)},
+                inbox=url,
+            )
+        )
+    except Exception as error:  # the test wants to see any of them
+        print(json.dumps({"user": user, "error": type(error).__name__, "message": str(error)}))
+        return
     answer = deliver(http, notify_fields())
-    print(json.dumps({"answer": answer, "calls": len(calls)}), flush=True)
+    print(json.dumps({"user": user, "answer": answer, "calls": len(calls)}), flush=True)
+
+
+def cli(*args: str) -> None:
+    user = become_nobody()
+    print(json.dumps({"user": user, **command(list(args))}))
 
 
 if __name__ == "__main__":
-    {"race": race, "hang": hang, "readonly": readonly}[sys.argv[1]](*sys.argv[2:])
+    {"race": race, "hang": hang, "start": start, "cli": cli}[sys.argv[1]](*sys.argv[2:])

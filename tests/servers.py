@@ -10,7 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from http.client import HTTPConnection
 from pathlib import Path
@@ -69,8 +69,22 @@ def post(port: int, body: bytes, path: str = "/gatepay/notify") -> tuple[int, by
     return 0, b"no connection"
 
 
-def gunicorn(app: str, port: int, env: dict[str, str], workers: int = 4) -> subprocess.Popen[str]:
+def gunicorn(
+    app: str, port: int, env: dict[str, str], workers: int = 4, extra: Sequence[str] = ()
+) -> subprocess.Popen[str]:
     """Start ``gunicorn -w N`` on 127.0.0.1:port for an app in tests/, and wait for it."""
+    server = booted_gunicorn(app, port, env, workers, extra)
+    if server.poll() is not None:
+        raise RuntimeError(f"gunicorn did not start: {server.communicate()[1][-500:]}")
+    return server
+
+
+def booted_gunicorn(
+    app: str, port: int, env: dict[str, str], workers: int = 4, extra: Sequence[str] = ()
+) -> subprocess.Popen[str]:
+    """Start gunicorn and wait until a worker answers or gunicorn has exited (a worker
+    failed to boot): ``poll()`` tells which. The master listens before its workers boot,
+    so only an answer says that they did. ``extra``: more options (``--user nobody``...)."""
     server = subprocess.Popen(
         [
             sys.executable,
@@ -86,6 +100,7 @@ def gunicorn(app: str, port: int, env: dict[str, str], workers: int = 4) -> subp
             "512",
             "--log-level",
             "warning",
+            *extra,
             app,
         ],
         env={**os.environ, **env},
@@ -95,13 +110,17 @@ def gunicorn(app: str, port: int, env: dict[str, str], workers: int = 4) -> subp
     deadline = time.monotonic() + 30
     while True:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).close()
             return server
+        except urllib.error.HTTPError:
+            return server  # an answer all the same
         except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
+            if server.poll() is not None:
+                return server
+            if time.monotonic() > deadline:
                 server.kill()
                 raise RuntimeError(
-                    f"gunicorn did not start: {server.communicate()[1][-500:]}"
+                    f"gunicorn neither started nor stopped: {server.communicate()[1][-500:]}"
                 ) from None
             time.sleep(0.1)
 

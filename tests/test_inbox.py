@@ -306,7 +306,7 @@ def test_locked_inbox_answers_fail_without_the_handler(tmp_path, caplog):
 
 
 def test_unwritable_directory_at_start_up_is_a_clear_error(tmp_path):
-    with pytest.raises(InboxUnavailable, match="cannot open"):
+    with pytest.raises(InboxUnavailable, match="missing-dir does not exist"):
         SQLiteInbox(tmp_path / "missing-dir" / "x.sqlite3")
 
 

@@ -117,13 +117,15 @@ def _migrate(inbox: Inbox, args: argparse.Namespace) -> int:
 
 
 def _with_inbox(
-    action: Callable[[Inbox, argparse.Namespace], int], create: bool = False
+    action: Callable[[Inbox, argparse.Namespace], int],
+    create: bool = False,
+    writable: bool = False,
 ) -> Callable[..., int]:
     def run(args: argparse.Namespace) -> int:
         if not args.inbox:
             raise CommandError("no inbox: pass --inbox URL or set GATEPAY_INBOX")
         try:
-            inbox = open_inbox(args.inbox, create=create)
+            inbox = open_inbox(args.inbox, create=create, writable=writable)
         except ValueError as error:
             raise CommandError(str(error)) from None
         return action(inbox, args)
@@ -160,7 +162,7 @@ def add_commands(commands: Any) -> None:
     replay.add_argument("--handler", required=True, help="package.module:function")
     replay.add_argument("order_ids", type=int, nargs="*", metavar="ORDER_ID")
     replay.add_argument("--failed", action="store_true", help="every failed or stale notify")
-    replay.set_defaults(run=_with_inbox(_replay))
+    replay.set_defaults(run=_with_inbox(_replay, writable=True))
 
     stats = actions.add_parser(
         "stats", help="counts by status and refusals by reason", parents=[common]
@@ -172,7 +174,7 @@ def add_commands(commands: Any) -> None:
         help="create the inbox's schema (or check it) before first use",
         parents=[common],
     )
-    migrate.set_defaults(run=_with_inbox(_migrate, create=True))
+    migrate.set_defaults(run=_with_inbox(_migrate, create=True, writable=True))
 
     for action in (show, replay):
         action.add_argument("--appkey", help="only this merchant's notifies")

@@ -35,6 +35,7 @@ from .base import (
 )
 from .memory import MemoryInbox
 from .sqlite import SQLiteInbox
+from .startup import check_sqlite_url
 
 __all__ = [
     "ALREADY_DONE",
@@ -72,11 +73,13 @@ def _options(query: str, allowed: tuple[str, ...], url: str) -> dict[str, object
     return options
 
 
-def open_inbox(target: str | Inbox, *, create: bool = True) -> Inbox:
+def open_inbox(target: str | Inbox, *, create: bool = True, writable: bool = True) -> Inbox:
     """``open_inbox("sqlite:////var/lib/shop/gatepay.sqlite3")`` -> an ``Inbox``.
 
     An ``Inbox`` object is returned as it is. ``create=False`` refuses to create a new
     SQLite file (the CLI uses it so that a typo does not show an empty inbox).
+    ``writable=False`` opens it only to read (the CLI's list, show and stats): otherwise
+    an inbox this process cannot write raises ``InboxNotWritable`` at once.
     """
     if isinstance(target, Inbox):
         return target
@@ -93,16 +96,17 @@ def open_inbox(target: str | Inbox, *, create: bool = True) -> Inbox:
                 "sqlite:////absolute/path.sqlite3"
             )
         options = _options(parts.query, ("synchronous", *_SECONDS), target)
-        return SQLiteInbox(parts.path[1:], create=create, **options)  # type: ignore[arg-type]
+        check_sqlite_url(target, parts.path[1:])
+        return SQLiteInbox(parts.path[1:], create=create, writable=writable, **options)  # type: ignore[arg-type]
     if parts.scheme in ("postgresql", "postgres"):
-        return _postgres(target)
+        return _postgres(target, writable)
     raise ValueError(
         f"inbox URL {target!r}: unsupported scheme {parts.scheme!r} "
         "(use sqlite:///, postgresql:// or memory://)"
     )
 
 
-def _postgres(url: str) -> Inbox:
+def _postgres(url: str, writable: bool = True) -> Inbox:
     """A ``PostgresInbox``; its own options leave the query, libpq's stay in the URL."""
     try:
         from .postgres import PostgresInbox
@@ -115,4 +119,4 @@ def _postgres(url: str) -> Inbox:
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     options = _options(urlencode([p for p in pairs if p[0] in ours]), ours, url)
     conninfo = parts._replace(query=urlencode([p for p in pairs if p[0] not in ours])).geturl()
-    return PostgresInbox(conninfo, **options)  # type: ignore[arg-type]
+    return PostgresInbox(conninfo, writable=writable, **options)  # type: ignore[arg-type]

@@ -57,6 +57,7 @@ from .base import (
     settle,
     sign_conflict,
 )
+from .startup import explain_postgres_error, prove_postgres
 
 SCHEMA_VERSION = 2
 SCHEMA = [
@@ -127,6 +128,7 @@ class PostgresInbox(Inbox):
         keep_rejections: int = DEFAULT_KEEP_REJECTIONS,
         timeout: float = 5.0,
         max_size: int = 10,
+        writable: bool = True,
     ) -> None:
         if (conninfo is None) == (pool is None):
             raise ValueError("give PostgresInbox a conninfo URL or a pool, not both")
@@ -138,6 +140,7 @@ class PostgresInbox(Inbox):
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._refusals = RefusalBuffer(self._write_refusals)
+        self.writable = writable  # migrate() proves that this role can write
         self.migrate()
 
     def __repr__(self) -> str:
@@ -207,6 +210,8 @@ class PostgresInbox(Inbox):
             )
             with opener as connection, connection.transaction(), connection.cursor() as cursor:
                 if self._schema_version(cursor) == SCHEMA_VERSION:
+                    if self.writable:
+                        prove_postgres(cursor)
                     return
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
                 version = self._schema_version(cursor)
@@ -229,7 +234,8 @@ class PostgresInbox(Inbox):
                 cursor.execute("DELETE FROM gatepay_schema")
                 cursor.execute("INSERT INTO gatepay_schema VALUES (%s)", (SCHEMA_VERSION,))
         except (psycopg.Error, PoolTimeout) as error:
-            raise InboxUnavailable(f"postgres inbox: cannot open: {error}") from error
+            conninfo = self.conninfo or str(getattr(self._given_pool, "conninfo", ""))
+            raise InboxUnavailable(explain_postgres_error(error, conninfo)) from error
 
     @staticmethod
     def _schema_version(cursor: Any) -> int | None:

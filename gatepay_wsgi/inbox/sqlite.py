@@ -50,6 +50,7 @@ from .base import (
     settle,
     sign_conflict,
 )
+from .startup import check_sqlite, prove_sqlite, sqlite_error
 
 SCHEMA_VERSION = 2
 SCHEMA = f"""
@@ -106,6 +107,8 @@ ALTER TABLE gatepay_notifies ADD COLUMN note TEXT;
 CREATE INDEX gatepay_notifies_by_run_sign ON gatepay_notifies (run_sign);
 """
 SYNCHRONOUS = ("full", "normal", "extra")
+#: Seconds opening an inbox waits for another process's write lock (at least).
+STARTUP_LOCK_WAIT = 10.0
 _KEY = "appkey = ? AND order_id = ?"
 _MAX_IDLE = 16  # connections kept open per process for reuse
 _SIGN_HOLDERS = (
@@ -132,6 +135,7 @@ class SQLiteInbox(Inbox):
         busy_wait: float = DEFAULT_BUSY_WAIT,
         keep_rejections: int = DEFAULT_KEEP_REJECTIONS,
         create: bool = True,
+        writable: bool = True,
     ) -> None:
         self.path = os.fspath(path)
         if synchronous.lower() not in SYNCHRONOUS:
@@ -147,11 +151,18 @@ class SQLiteInbox(Inbox):
         self._pid = os.getpid()
         if not create and not os.path.exists(self.path):
             raise InboxUnavailable(f"no inbox at {self.path}")
+        if writable:  # proved at start-up, not found out by the first notify
+            check_sqlite(self.path)
         self._refusals = RefusalBuffer(self._write_refusals)
+        # At start-up a lock is waited for longer than a notify would: a worker booting
+        # while another process briefly holds the write lock must not halt the server.
+        wait = max(busy_timeout, STARTUP_LOCK_WAIT)
         try:
-            self._migrate()
+            self._migrate(wait)
+            if writable:
+                prove_sqlite(self._open(wait))
         except sqlite3.Error as error:
-            raise InboxUnavailable(f"inbox {self.path}: cannot open: {error}") from error
+            raise sqlite_error(error, self.path, wait) from error
 
     def __repr__(self) -> str:
         return f"SQLiteInbox({self.path!r}, synchronous={self.synchronous.lower()!r})"
@@ -160,10 +171,13 @@ class SQLiteInbox(Inbox):
     # A small pool rather than one connection per thread: servers that start a thread per
     # request would otherwise open (and leak) a connection per request.
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, busy_timeout: float | None = None) -> sqlite3.Connection:
         # connect's timeout is SQLite's busy timeout: how long a write waits for the lock
         connection = sqlite3.connect(
-            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            self.path,
+            timeout=self.busy_timeout if busy_timeout is None else busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
         )
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute(f"PRAGMA synchronous = {self.synchronous}")
@@ -221,10 +235,10 @@ class SQLiteInbox(Inbox):
             if relaxed:
                 connection.execute(f"PRAGMA synchronous = {self.synchronous}")
 
-    def _migrate(self) -> None:
+    def _migrate(self, busy_timeout: float) -> None:
         # On a connection of its own, closed at once: a server that forks after
         # building the app (gunicorn --preload, uWSGI) must not inherit a pooled one.
-        connection = self._open()
+        connection = self._open(busy_timeout)
         try:
             (version,) = connection.execute("PRAGMA user_version").fetchone()
             if version == SCHEMA_VERSION:
