@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -232,7 +233,7 @@ def test_a_writable_inbox_starts_and_the_proof_leaves_no_trace(tmp_path):
     db = make_inbox(tmp_path / "gatepay.sqlite3", order_id="7")
     for _ in range(3):
         open_inbox(f"sqlite:///{db}").close()
-    with sqlite3.connect(db) as connection:
+    with closing(sqlite3.connect(db)) as connection:
         assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert connection.execute("SELECT * FROM gatepay_rejection_counts").fetchall() == []
         assert connection.execute("SELECT order_id FROM gatepay_notifies").fetchall() == [(7,)]

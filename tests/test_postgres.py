@@ -215,3 +215,28 @@ def test_a_restart_as_the_handler_returns_keeps_the_outcome_until_the_server_is_
     assert record.attempts == 1
     assert "late" in (record.note or "")
     inbox.close()
+
+
+def test_a_table_locked_briefly_at_start_up_only_delays_the_start(postgres_url):
+    """A worker booting while another session holds a lock for a moment must still boot."""
+    import threading
+
+    import psycopg
+
+    open_inbox(postgres_url).close()
+    locked, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(postgres_url) as connection:
+            connection.execute("LOCK TABLE gatepay_notifies IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            time.sleep(1.5)
+        done.set()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(10)
+    inbox = open_inbox(postgres_url + "?timeout=0.3")  # waits past its 0.3 s for the lock
+    assert done.is_set()
+    inbox.close()
+    holder.join()

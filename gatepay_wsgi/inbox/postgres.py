@@ -112,6 +112,8 @@ SCHEMA = [
 ]
 _KEY = "appkey = %s AND order_id = %s"
 _NOW = "SELECT extract(epoch FROM clock_timestamp())::double precision"
+#: Seconds opening an inbox waits for another session's lock (at least).
+STARTUP_LOCK_WAIT = 10.0
 _LOCK_ID = 0x6761_7465  # the advisory lock that serialises schema creation across hosts
 
 
@@ -209,6 +211,11 @@ class PostgresInbox(Inbox):
                 else psycopg.connect(self.conninfo, **self._settings())
             )
             with opener as connection, connection.transaction(), connection.cursor() as cursor:
+                # A lock is waited for longer at start-up than by a notify: a worker booting
+                # while another session briefly locks a table must not halt the server.
+                wait = int(max(self.timeout, STARTUP_LOCK_WAIT) * 1000)
+                cursor.execute(f"SET LOCAL lock_timeout = {wait}")
+                cursor.execute(f"SET LOCAL statement_timeout = {2 * wait}")
                 if self._schema_version(cursor) == SCHEMA_VERSION:
                     if self.writable:
                         prove_postgres(cursor)
