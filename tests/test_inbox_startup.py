@@ -9,6 +9,7 @@ real gunicorn with two workers as nobody.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import pwd
@@ -515,3 +516,13 @@ def test_gunicorn_refuses_a_select_only_postgres_role(postgres_url, tmp_path):
     assert server.returncode != 0
     assert f"user {name} has no INSERT privilege on table gatepay_notifies" in log, log[-3000:]
     assert PASSWORD not in log
+
+
+def test_a_refused_open_leaves_no_connection_behind(tmp_path):
+    """Python 3.13 warns about a connection left open; the suite turns that into a failure."""
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(b"this is not a database\n" * 200)
+    for _ in range(3):
+        with pytest.raises(InboxUnavailable):
+            open_inbox(f"sqlite:///{garbage}")
+    gc.collect()  # an unclosed connection would warn here, inside this test

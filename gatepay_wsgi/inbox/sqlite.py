@@ -179,8 +179,12 @@ class SQLiteInbox(Inbox):
             isolation_level=None,
             check_same_thread=False,
         )
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute(f"PRAGMA synchronous = {self.synchronous}")
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute(f"PRAGMA synchronous = {self.synchronous}")
+        except BaseException:  # not a database, locked, read-only: never leak the handle
+            connection.close()
+            raise
         return connection
 
     def _checkout(self) -> sqlite3.Connection:
