@@ -11,6 +11,7 @@ import copy
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -137,7 +138,7 @@ class _PageEndpoint(Endpoint):
         super().__init__(handler, appkey=appkey, appsecret=appsecret)
         self.error_page = error_page
 
-    def visit(self, fields: dict[str, str], encoding: str) -> object:
+    def visit(self, fields: dict[str, str], encoding: str) -> ReturnVisit | TimeoutVisit:
         raise NotImplementedError
 
     def _error_page(self, error: GatePayError) -> Page:
@@ -160,7 +161,11 @@ class _PageEndpoint(Endpoint):
             if environ.get("REQUEST_METHOD", "GET") != "GET":
                 raise MethodNotAllowed("only GET")
             fields, encoding = query_fields(environ)
-            visit = self.visit(fields, encoding)
+            visit = replace(
+                self.visit(fields, encoding),
+                script_name=environ.get("SCRIPT_NAME", ""),
+                environ=environ,
+            )
         except GatePayError as error:
             log_refused(self.what, error, fields, environ)
             status = status_for(error) if isinstance(error, MalformedRequest) else "400 Bad Request"

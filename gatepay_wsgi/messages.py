@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from types import MappingProxyType
+from typing import Any
 
 from .errors import InvalidField, MissingField
 from .signing import NOTIFY_SIGNED_FIELDS, RETURN_SIGNED_FIELDS, verify
@@ -65,6 +66,14 @@ class ReturnVisit:
     out_order_id: str
     appkey: str
     raw: Mapping[str, str] = field(repr=False, compare=False)
+    #: Where the site is mounted (the request's ``SCRIPT_NAME``, ``""`` at the root).
+    script_name: str = ""
+    #: The WSGI environ of the visit (``{}`` when read outside a request).
+    environ: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def url(self, path: str) -> str:
+        """``visit.url("/orders/A7")`` -> ``"/shop/orders/A7"`` when mounted at /shop."""
+        return self.script_name + path
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,14 @@ class TimeoutVisit:
 
     fields: Mapping[str, str]
     out_order_id: str | None
+    #: Where the site is mounted (the request's ``SCRIPT_NAME``, ``""`` at the root).
+    script_name: str = ""
+    #: The WSGI environ of the visit (``{}`` when read outside a request).
+    environ: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def url(self, path: str) -> str:
+        """``visit.url("/orders/A7")`` -> ``"/shop/orders/A7"`` when mounted at /shop."""
+        return self.script_name + path
 
 
 def _require(fields: Mapping[str, str], names: tuple[str, ...]) -> None:

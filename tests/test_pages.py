@@ -55,6 +55,35 @@ def test_return_redirect():
     assert response.headers["Location"] == "/orders/SHOP-1"
 
 
+def mounted_at(prefix: str, **paths) -> Client:
+    """The middleware inside a werkzeug DispatcherMiddleware mount, as a legacy site has it."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    inner = GatePayMiddleware(bare, appkey=APPKEY, appsecret=APPSECRET, paths=paths)
+    return Client(DispatcherMiddleware(bare, {prefix: inner}))
+
+
+def test_return_and_timeout_visits_know_the_mount_point():
+    seen = []
+
+    def page(visit):
+        seen.append(visit)
+        return redirect(visit.url(f"/orders/{visit.out_order_id}"))
+
+    client = mounted_at("/shop", **{"/r": Return(page), "/t": Timeout(page)})
+    response = client.get("/shop/r", query_string=urlencode(return_fields()))
+    assert (response.status_code, response.headers["Location"]) == (303, "/shop/orders/SHOP-1")
+    response = client.get("/shop/t", query_string="out_order_id=SHOP-2")
+    assert (response.status_code, response.headers["Location"]) == (303, "/shop/orders/SHOP-2")
+    assert [v.script_name for v in seen] == ["/shop", "/shop"]
+    assert seen[0].environ["PATH_INFO"] == "/r"
+
+
+def test_visits_at_the_site_root_have_an_empty_script_name():
+    client = client_for(**{"/r": Return(lambda visit: visit.url("/") + "|" + visit.script_name)})
+    assert client.get("/r", query_string=urlencode(return_fields())).get_data() == b"/|"
+
+
 def test_redirect_refuses_header_injection():
     with pytest.raises(ValueError, match="line breaks"):
         redirect("/x\r\nSet-Cookie: a=b")

@@ -116,6 +116,25 @@ def _migrate(inbox: Inbox, args: argparse.Namespace) -> int:
     return 0
 
 
+#: What ``run_action`` can do, and the options each takes (besides ``json``).
+ACTIONS: dict[str, Callable[[Inbox, argparse.Namespace], int]] = {
+    "list": _list,
+    "show": _show,
+    "stats": _stats,
+}
+
+
+def run_action(action: str, inbox: Inbox, **options: Any) -> int:
+    """``run_action("list", inbox, status=None, limit=50, json=False)`` -> the exit code.
+
+    Prints exactly what ``gatepay-wsgi inbox list|show|stats`` prints, so that the
+    framework commands (``flask gatepay``, ``manage.py gatepay``) read the same. ``show``
+    takes ``order_id`` and ``appkey``. Raises ``CommandError`` (exit code 2) for the user.
+    """
+    defaults: dict[str, Any] = {"json": False, "status": None, "limit": 50, "appkey": None}
+    return ACTIONS[action](inbox, argparse.Namespace(**{**defaults, **options}))
+
+
 def _with_inbox(
     action: Callable[[Inbox, argparse.Namespace], int],
     create: bool = False,
