@@ -32,6 +32,7 @@ import itertools
 import json
 import logging
 import re
+import socket
 import threading
 import time
 import urllib.error
@@ -111,6 +112,11 @@ def _page(title: str, body: str, refresh: int | None = None) -> Response:
         "</body></html>"
     )
     return Response(text, content_type="text/html; charset=utf-8")
+
+
+def _text(body: bytes) -> str:
+    """A shop's answer as text; bytes that are not UTF-8 show as U+FFFD, never raise."""
+    return body.decode("utf-8", "replace")
 
 
 def _with_query(url: str, fields: dict[str, str]) -> str:
@@ -271,11 +277,11 @@ class Sandbox:
         request.add_header("Content-Type", "application/x-www-form-urlencoded")
         try:
             with urllib.request.urlopen(request, timeout=self.notify_timeout) as response:  # noqa: S310
-                attempt = Attempt(time.time(), kind, response.status, response.read(200).decode())
-        except urllib.error.HTTPError as error:
-            attempt = Attempt(time.time(), kind, error.code, error.read(200).decode("replace"))
+                attempt = Attempt(time.time(), kind, response.status, _text(response.read(200)))
+        except urllib.error.HTTPError as error:  # a 4xx/5xx answer: the shop's word all the same
+            attempt = Attempt(time.time(), kind, error.code, _text(error.read(200)))
         except (OSError, ValueError) as error:
-            attempt = Attempt(time.time(), kind, None, "", f"{type(error).__name__}: {error}")
+            attempt = Attempt(time.time(), kind, None, "", self._plain_words(error))
         with self.lock:
             order.attempts.append(attempt)
         logger.info(
@@ -286,6 +292,21 @@ class Sandbox:
             attempt.body,
         )
         return attempt
+
+    def _plain_words(self, error: Exception) -> str:
+        """What went wrong reaching the shop, as the console shows it to a person."""
+        reason = getattr(error, "reason", error)  # urllib wraps socket errors in URLError
+        if isinstance(reason, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(reason, TimeoutError):
+            return f"no answer within {self.notify_timeout:g} s"
+        if isinstance(reason, socket.gaierror):
+            return "host not found"
+        if isinstance(reason, ConnectionResetError):
+            return "connection reset"
+        if isinstance(reason, OSError) and reason.strerror:
+            return f"could not reach the shop: {reason.strerror.lower()}"
+        return f"could not reach the shop: {reason}"
 
     def _retry_later(self, order: SandboxOrder) -> None:
         def retry() -> None:
@@ -419,7 +440,7 @@ class Sandbox:
         attempts = "<br>".join(
             f"{time.strftime('%H:%M:%S', time.localtime(a.at))} {a.kind}: "
             + (
-                f"{a.status} <code>{html.escape(a.body)}</code>"
+                f"answered {a.status} <code>{html.escape(a.body)}</code>"
                 if a.error is None
                 else html.escape(a.error)
             )

@@ -31,7 +31,7 @@ from gatepay_wsgi.signing import create_sign
 from gatepay_wsgi.testing import BAD_SIGN, return_url, send_notify, signed_notify
 
 from .gateway import APPKEY, APPSECRET, Recorder, md5
-from .servers import http, serving
+from .servers import free_port, http, serving
 
 
 def shop(environ, start_response):
@@ -332,6 +332,92 @@ def test_sandbox_retries_until_the_shop_answers_success(tmp_path):
                 assert http("GET", payment.pay_url)[2].startswith(base + "/r?")
             finally:
                 sandbox.close()
+
+
+@pytest.mark.parametrize(
+    "refusing_status", ["400 Bad Request", "403 Forbidden", "503 Service Unavailable"]
+)
+def test_sandbox_retries_a_shop_that_answers_fail_with_an_error_status(refusing_status, tmp_path):
+    """The library itself answers ``fail`` with 4xx/5xx: each must be recorded and retried."""
+    from gatepay_wsgi import GatePayMiddleware, Notify
+    from gatepay_wsgi.sandbox import Sandbox
+
+    answers = iter([refusing_status, refusing_status])
+
+    def flaky(n):  # the shop's handler: fails twice (the library answers 503), then works
+        return True
+
+    def shop(environ, start_response):
+        status = next(answers, None)
+        if status is None:
+            return library(environ, start_response)
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"fail"]
+
+    library = GatePayMiddleware(
+        lambda e, s: [], appkey="k", appsecret="s", paths={"/n": Notify(flaky)}
+    )
+    with serving(shop) as base:
+        sandbox = Sandbox(
+            appkey="k",
+            appsecret="s",
+            notify_url=base + "/n",
+            return_url=base + "/r",
+            retry_interval=0.1,
+        )
+        with serving(sandbox) as gateway_url:
+            try:
+                payment = GatePayClient(gateway_url, "k", "s").create(price="1", type="alipay")
+                status, _, _ = http("POST", payment.pay_url + "/pay")
+                assert status == 303
+                deadline = time.monotonic() + 5
+                while not sandbox.orders[payment.order_id].acknowledged:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+                code = int(refusing_status.split()[0])
+                attempts = [
+                    (a.kind, a.status, a.body) for a in sandbox.orders[payment.order_id].attempts
+                ]
+                assert attempts == [
+                    ("auto", code, "fail"),
+                    ("retry", code, "fail"),
+                    ("retry", 200, "success"),
+                ]
+                console = http("GET", gateway_url + "/console")[1]
+                assert f"{code} <code>fail</code>" in console
+                assert "Error" not in console
+            finally:
+                sandbox.close()
+
+
+def test_sandbox_says_connection_refused_in_plain_words(tmp_path):
+    from gatepay_wsgi.sandbox import Sandbox
+
+    port = free_port()  # nothing listens there
+    sandbox = Sandbox(
+        appkey="k",
+        appsecret="s",
+        notify_url=f"http://127.0.0.1:{port}/n",
+        return_url=f"http://127.0.0.1:{port}/r",
+        retry_interval=0.1,
+        retries=1,
+    )
+    with serving(sandbox) as gateway_url:
+        try:
+            payment = GatePayClient(gateway_url, "k", "s").create(price="1", type="alipay")
+            assert http("POST", payment.pay_url + "/pay")[0] == 303
+            deadline = time.monotonic() + 5
+            while len(sandbox.orders[payment.order_id].attempts) < 2:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            errors = [a.error for a in sandbox.orders[payment.order_id].attempts]
+            assert errors == ["connection refused", "connection refused"]
+            console = http("GET", gateway_url + "/console")[1]
+            assert "connection refused" in console
+            assert "Errno" not in console
+            assert "URLError" not in console
+        finally:
+            sandbox.close()
 
 
 # -- the dev commands --------------------------------------------------------------------
