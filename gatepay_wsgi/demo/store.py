@@ -1,4 +1,4 @@
-"""The demo shop's own parts, shared with ``examples/``: orders in SQLite, checkout, pages.
+"""The demo shop's own parts: orders in SQLite, checkout, pages (``examples/`` have their own).
 
 ``Orders`` is what a real shop's order table does for a payment: create an order, and
 mark it paid exactly once when a notify for its price arrives. ``checkout`` creates the
@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -159,35 +157,6 @@ def checkout(
             f"<p><a href='/'>Back to the shop</a></p>",
         )
     return payment.pay_url, None
-
-
-def gateway_from_environment(appkey: str, appsecret: str) -> GatePayClient | None:
-    """A client for ``GATEPAY_GATEWAY_URL`` (the sandbox, say), if it is set."""
-    url = os.environ.get("GATEPAY_GATEWAY_URL")
-    return GatePayClient(url, appkey, appsecret) if url else None
-
-
-def credentials() -> tuple[str, str]:
-    """The appkey and appsecret from the environment, or a clear message and exit 2."""
-    appkey = os.environ.get("GATEPAY_APPKEY", "")
-    appsecret = os.environ.get("GATEPAY_APPSECRET", "")
-    if not appkey or not appsecret:
-        sys.exit(
-            "Set GATEPAY_APPKEY and GATEPAY_APPSECRET to the values of the gateway console's "
-            "account settings (any two words for a local try), e.g.\n"
-            "  GATEPAY_APPKEY=demo-key GATEPAY_APPSECRET=demo-secret python " + sys.argv[0]
-        )
-    return appkey, appsecret
-
-
-def serve(app: Any, name: str) -> None:
-    """Serve a WSGI app with waitress on 127.0.0.1 (``PORT``, default 8000)."""
-    import waitress
-
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    port = int(os.environ.get("PORT", "8000"))
-    print(f"{name} on http://127.0.0.1:{port}/  (Ctrl-C stops it)")
-    waitress.serve(app, host="127.0.0.1", port=port)
 
 
 # -- pages -------------------------------------------------------------------------------
