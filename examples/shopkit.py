@@ -139,7 +139,7 @@ def checkout(
             custom=order["custom"],
         )
     except (GatewayError, ValueError) as error:
-        message = html.escape(getattr(error, "message", str(error)))
+        message = html.escape(str(error))  # the gateway's words, and the English beside
         return None, page(
             "Payment not available",
             f"<p>The payment service refused this order: <b>{message}</b>.</p>{back(root)}",

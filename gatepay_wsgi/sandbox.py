@@ -27,11 +27,11 @@ verifier requires. State lives in memory.
 
 from __future__ import annotations
 
+import base64
 import html
 import itertools
 import json
 import logging
-import re
 import socket
 import threading
 import time
@@ -48,9 +48,11 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from .client import CREATE_PATH, PAY_TYPES, check_http_url
-from .sandbox_sessions import NO_PAYMENT_METHOD, ScanRefused, Sessions
-from .signing import create_sign, notify_sign, return_sign
+from .client import PAY_TYPES, check_http_url
+from .gateway_codes import SUCCESS, SUCCESS_MESSAGE
+from .sandbox_create import CreateRules, Refused, check_create, read_create_price, settings_form
+from .sandbox_sessions import ScanRefused, Sessions
+from .signing import notify_sign, return_sign
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -58,15 +60,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("gatepay_wsgi.sandbox")
 
 OPEN, PAID, CLOSED = "open", "paid", "closed"
-
-# What the create API takes from a shop: canonical, up to two decimals. Looser than the
-# callbacks' money (exactly two decimals): the sandbox re-formats what it sends back.
-_CREATE_PRICE = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")
-
-
-def read_create_price(text: str) -> Decimal | None:
-    """``read_create_price("10")`` -> ``Decimal("10")``; ``None`` unless up to 2 decimals."""
-    return Decimal(text) if _CREATE_PRICE.fullmatch(text) else None
 
 
 @dataclass
@@ -93,6 +86,7 @@ class SandboxOrder:
     type: str
     custom: str
     created_at: float
+    product_id: str = ""  # stablepay's product: the return visit carries it
     status: str = OPEN
     paytime: int | None = None
     attempts: list[Attempt] = field(default_factory=list)
@@ -112,6 +106,20 @@ def _page(title: str, body: str, refresh: int | None = None) -> Response:
         "</body></html>"
     )
     return Response(text, content_type="text/html; charset=utf-8")
+
+
+def qr_data_uri(text: str) -> str:
+    """``qr_data_uri(pay_url)`` -> ``"data:image/png;base64,..."``, a QR code of ``text``.
+
+    Drawn by segno (``pip install "gatepay_wsgi[sandbox]"``); without it, ``""``: the
+    answer keeps its shape and the pay page works, only the picture is missing.
+    """
+    try:
+        import segno
+    except ImportError:
+        return ""
+    uri: str = segno.make(text, error="m").png_data_uri(scale=4)
+    return uri
 
 
 def _text(body: bytes) -> str:
@@ -138,12 +146,17 @@ class Sandbox:
         retries: int = 3,
         notify_timeout: float = 10.0,
         sessions: Sessions | None = None,
+        quick_pay_token: str = "sandbox-token",  # noqa: S107  # the console shows it
     ) -> None:
         if not appkey or not appsecret:
             raise ValueError("the sandbox needs the merchant's appkey and appsecret")
         self.appkey, self.appsecret = appkey, appsecret
-        self.notify_url = check_http_url(notify_url, "notify_url")  # urllib opens it
+        # Empty URLs are allowed: the create API then answers 109 or 108, as the gateway
+        # does for a console without them.
+        self.notify_url = check_http_url(notify_url, "notify_url") if notify_url else ""
         self.return_url, self.timeout_url = return_url, timeout_url
+        self.rules = CreateRules(appkey, appsecret)
+        self.quick_pay_token = quick_pay_token
         self.retry_interval, self.retries = retry_interval, retries
         self.notify_timeout = notify_timeout
         self.sessions = Sessions() if sessions is None else sessions
@@ -154,8 +167,15 @@ class Sandbox:
         self.url_map = Map(
             [
                 Rule("/", endpoint="console"),
-                Rule(CREATE_PATH, endpoint="create", methods=["POST"]),
+                Rule(
+                    "/api/<any(anypay, grouppay, stablepay):api>/create",
+                    endpoint="create",
+                    methods=["POST"],
+                ),
+                Rule("/pay/any", endpoint="quick_pay", methods=["GET", "POST"]),
                 Rule("/pay/<int:order_id>", endpoint="pay_page", methods=["GET"]),
+                Rule("/qrcode/<int:order_id>.png", endpoint="qrcode", methods=["GET"]),
+                Rule("/console/settings", endpoint="settings", methods=["POST"]),
                 Rule("/pay/<int:order_id>/pay", endpoint="pay", methods=["POST"]),
                 Rule("/pay/<int:order_id>/timeout", endpoint="time_out", methods=["POST"]),
                 Rule("/console", endpoint="console"),
@@ -192,50 +212,55 @@ class Sandbox:
 
     # -- the order-creation API --------------------------------------------------------
 
-    def _refuse(self, code: int, message: str) -> Response:
-        body = json.dumps({"code": code, "msg": message}, ensure_ascii=False)
+    def _json(self, code: int, msg: str, data: dict[str, Any] | None = None) -> Response:
+        """The gateway's answer envelope: code, msg, time (unix seconds as a string), data."""
+        answer: dict[str, Any] = {"code": code, "msg": msg, "time": str(int(time.time()))}
+        if data is not None:
+            answer["data"] = data
+        body = json.dumps(answer, ensure_ascii=False)
         return Response(body, content_type="application/json; charset=utf-8")
 
-    def on_create(self, request: Request) -> Response:
-        form = request.form
-        for name in ("appkey", "price", "type", "out_order_id", "sign"):
-            if not form.get(name):
-                return self._refuse(400, f"missing field: {name}")
-        if form["appkey"] != self.appkey:
-            return self._refuse(403, "unknown appkey")
-        fields = {name: form.get(name, "") for name in ("price", "type", "out_order_id", "custom")}
-        if form["sign"].lower() != create_sign(fields, self.appkey, self.appsecret):
-            return self._refuse(401, "sign error")
-        price = read_create_price(fields["price"])
-        if price is None or price <= 0 or fields["type"] not in PAY_TYPES:
-            return self._refuse(400, "malformed field: price or type")
-        refusal = self.refuse_payment_type(fields["type"])
-        if refusal:
-            return self._refuse(*refusal)
-        order = self._open_order(price, fields)
-        if order is None:
-            return self._refuse(409, "out_order_id already used for another amount")
+    def on_create(self, request: Request, api: str) -> Response:
+        """``POST /api/{anypay,grouppay,stablepay}/create``: code 100 and the pay links, or
+        the gateway's refusal code for the condition its page names."""
+        form = {name: request.form.get(name, "") for name in request.form}
+        self.rules.return_url_set, self.rules.notify_url_set = (
+            bool(self.return_url),
+            bool(self.notify_url),
+        )
+        try:
+            price, product_id = check_create(
+                api, form, self.rules, self.sessions.online_for(form.get("type", ""))
+            )
+            order = self._open_order(price, form, product_id)
+        except Refused as refused:
+            logger.info("create (%s) refused: %s", api, refused)
+            return self._json(refused.code, refused.msg)
+        except Exception:  # the gateway's "unknown error", never a traceback to the shop
+            logger.exception("create (%s) failed", api)
+            return self._json(199, "未知错误")
+        pay_url = f"{request.host_url}pay/{order.order_id}"
         data = {
-            "order_id": order.order_id,
-            "out_order_id": order.out_order_id,
-            "price": order.price,
-            "realprice": order.realprice,
-            "type": order.type,
-            "pay_url": f"{request.host_url}pay/{order.order_id}",
+            "pay_url": pay_url,
+            "api_url": pay_url + "?format=json",
+            "qrcode_url": f"{request.host_url}qrcode/{order.order_id}.png",
+            "qrcode_body": qr_data_uri(pay_url),
+            "params": form,
         }
-        body = json.dumps({"code": 200, "msg": "success", "data": data}, ensure_ascii=False)
-        return Response(body, content_type="application/json; charset=utf-8")
+        return self._json(SUCCESS, SUCCESS_MESSAGE, data)
 
-    def refuse_payment_type(self, pay_type: str) -> tuple[int, str] | None:
-        """Code 204 when no online session watches accounts of this type."""
-        return None if self.sessions.online_for(pay_type) else NO_PAYMENT_METHOD
-
-    def _open_order(self, price: Decimal, fields: dict[str, str]) -> SandboxOrder | None:
+    def _open_order(
+        self, price: Decimal, fields: dict[str, str], product_id: str = ""
+    ) -> SandboxOrder:
         with self.lock:
-            for order in self.orders.values():
-                if order.out_order_id == fields["out_order_id"]:
-                    same = Decimal(order.price) == price and order.type == fields["type"]
-                    return order if same and order.status == OPEN else None
+            for order in self.orders.values():  # a shop's retry of the same create
+                if (
+                    order.out_order_id == fields["out_order_id"]
+                    and order.status == OPEN
+                    and Decimal(order.price) == price
+                    and order.type == fields["type"]
+                ):
+                    return order
             twins = sum(
                 1
                 for o in self.orders.values()
@@ -248,8 +273,9 @@ class Sandbox:
                 price=f"{price:.2f}",
                 realprice=f"{realprice:.2f}",
                 type=fields["type"],
-                custom=fields["custom"],
+                custom=fields.get("custom", ""),
                 created_at=time.time(),
+                product_id=product_id,
             )
             self.orders[order.order_id] = order
             return order
@@ -321,7 +347,7 @@ class Sandbox:
         fields = {
             "price": order.price,
             "type": order.type,
-            "product_id": "",  # the create API has no product: the sandbox sends it empty
+            "product_id": order.product_id,  # stablepay's product; empty for any amount
             "order_id": str(order.order_id),
             "out_order_id": order.out_order_id,
         }
@@ -332,6 +358,22 @@ class Sandbox:
 
     def on_pay_page(self, request: Request, order_id: int) -> Response:
         order = self._order(order_id)
+        if request.args.get("format") == "json":  # the api_url: a shop draws its own page
+            pay_url = f"{request.host_url}pay/{order.order_id}"
+            return self._json(
+                SUCCESS,
+                SUCCESS_MESSAGE,
+                {
+                    "order_id": order.order_id,
+                    "out_order_id": order.out_order_id,
+                    "price": order.price,
+                    "realprice": order.realprice,
+                    "type": order.type,
+                    "status": order.status,
+                    "pay_url": pay_url,
+                    "qrcode_body": qr_data_uri(pay_url),
+                },
+            )
         if order.status == PAID and order.acknowledged:
             return redirect(self._return_url(order), 303)
         amount = f"{order.realprice} yuan ({order.type})"
@@ -363,6 +405,53 @@ class Sandbox:
             f"<form method=post action='/pay/{order_id}/timeout'><button id=timeout>"
             "Let it time out</button></form>",
         )
+
+    def on_qrcode(self, request: Request, order_id: int) -> Response:
+        """The pay link's QR code as a PNG (``qrcode_url``)."""
+        self._order(order_id)
+        uri = qr_data_uri(f"{request.host_url}pay/{order_id}")
+        if not uri:
+            raise NotFound('no QR codes without segno: pip install "gatepay_wsgi[sandbox]"')
+        png = base64.b64decode(uri.partition(",")[2])
+        return Response(png, content_type="image/png")
+
+    def on_quick_pay(self, request: Request) -> Response:
+        """``GET /pay/any?appkey=...&token=...&price=...&custom=...&skin=0&stable=1``: the
+        unsigned quick-pay link. ``stable=1`` with a price opens that order at once; else
+        the buyer types the amount (prefilled with ``price``)."""
+        fields = request.values
+        if fields.get("appkey") != self.appkey or fields.get("token") != self.quick_pay_token:
+            return _page("Link not valid", "<p>This payment link is not valid.</p>")
+        pay_type = fields.get("type") or "alipay"
+        price = read_create_price(fields.get("price", ""))
+        fixed = fields.get("stable") == "1" and price is not None
+        if (request.method == "POST" or fixed) and price is not None and price > 0:
+            if pay_type not in PAY_TYPES or not self.sessions.online_for(pay_type):
+                return _page("Not available", "<p>No account can take this payment now.</p>")
+            order = self._open_order(
+                price,
+                {
+                    "out_order_id": self._quick_id(),
+                    "type": pay_type,
+                    "custom": fields.get("custom", ""),
+                },
+            )
+            return redirect(f"/pay/{order.order_id}", 303)
+        choice = "".join(f"<option>{t}</option>" for t in PAY_TYPES)
+        keep = "".join(
+            f"<input type=hidden name={name} value='{html.escape(fields.get(name, ''))}'>"
+            for name in ("appkey", "token", "custom", "skin")
+        )
+        return _page(
+            "Pay the shop",
+            f"<form method=post action='/pay/any'>{keep}<label>Amount (yuan) <input name=price "
+            f"inputmode=decimal value='{html.escape(fields.get('price', ''))}'></label> "
+            f"<select name=type>{choice}</select> <button id=quick-pay>Continue</button></form>",
+        )
+
+    def _quick_id(self) -> str:
+        """A quick-pay order's out_order_id: the gateway makes it, there being no shop order."""
+        return f"QUICK{next(self._ids)}"
 
     def on_pay(self, request: Request, order_id: int) -> Response:
         order = self._order(order_id)
@@ -404,7 +493,7 @@ class Sandbox:
             f"<p>Merchant appkey <code>{html.escape(self.appkey)}</code>; notify URL "
             f"<code>{html.escape(self.notify_url)}</code>.</p>"
             f"{self.console_extra(request.args.get('message', ''))}"
-            f"<h2>Orders</h2>{table}",
+            f"<h2>Orders</h2>{table}{self.settings_section()}",
         )
 
     def console_extra(self, message: str = "") -> str:
@@ -456,6 +545,29 @@ class Sandbox:
             f"<td>{order.price} (paid {order.realprice}) {order.type}</td>"
             f"<td class=status>{order.status}</td><td>{attempts or '-'}</td><td>{button}</td></tr>"
         )
+
+    def on_settings(self, request: Request) -> Response:
+        """The console's settings: URLs, the API switch, pay types, the plan's quota, stock."""
+        form = request.form
+        self.notify_url = (
+            check_http_url(form["notify_url"], "notify URL") if form.get("notify_url") else ""
+        )
+        self.return_url = form.get("return_url", "")
+        rules = self.rules
+        with rules.lock:
+            rules.api_open = form.get("api_open") == "on"
+            rules.closed_types = {t for t in PAY_TYPES if form.get(f"type_{t}") != "on"}
+            quota = form.get("quota", "").strip()
+            rules.quota = int(quota) if quota.isdigit() else None
+            for product in rules.products.values():
+                stock = form.get(f"stock_{product.product_id}", "").strip()
+                product.stock = int(stock) if stock.isdigit() else None
+        return redirect("/console?" + urlencode({"message": "settings saved"}), 303)
+
+    def settings_section(self) -> str:
+        """The console's settings form: each switch is a code of the create API."""
+        quick = f"/pay/any?{urlencode({'appkey': self.appkey, 'token': self.quick_pay_token})}"
+        return settings_form(self.rules, self.notify_url, self.return_url, quick)
 
     def on_resend(self, request: Request, order_id: int) -> Response:
         order = self._order(order_id)

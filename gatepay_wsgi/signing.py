@@ -25,8 +25,17 @@ NOTIFY_SIGNED_FIELDS = (
 )
 #: Field order of the sync return's sign input (the gateway's page spells it "prodcut_id").
 RETURN_SIGNED_FIELDS = ("price", "type", "product_id", "order_id", "out_order_id")
-#: Field order of the order-creation API's sign input.
+#: Field order of the order-creation APIs' sign inputs: any amount (anypay), a group of
+#: products (grouppay, ``fields = "8:1,7:1"``), one product (stablepay).
 CREATE_SIGNED_FIELDS = ("price", "type", "out_order_id", "custom")
+GROUP_CREATE_SIGNED_FIELDS = ("fields", "type", "out_order_id", "custom")
+PRODUCT_CREATE_SIGNED_FIELDS = ("product_id", "type", "out_order_id", "custom")
+#: create API name -> the field order of its sign input.
+CREATE_SIGNS = {
+    "anypay": CREATE_SIGNED_FIELDS,
+    "grouppay": GROUP_CREATE_SIGNED_FIELDS,
+    "stablepay": PRODUCT_CREATE_SIGNED_FIELDS,
+}
 
 
 def _md5_hex(data: bytes) -> str:
@@ -70,10 +79,18 @@ def return_sign(
 
 
 def create_sign(
-    fields: Mapping[str, str], appkey: str, appsecret: str, *, encoding: str = "utf-8"
+    fields: Mapping[str, str],
+    appkey: str,
+    appsecret: str,
+    *,
+    api: str = "anypay",
+    encoding: str = "utf-8",
 ) -> str:
-    """``create_sign({"price": "10.00", ...}, appkey, appsecret)``: the order-creation sign."""
-    return sign_fields(fields, CREATE_SIGNED_FIELDS, appkey, appsecret, encoding=encoding)
+    """``create_sign({"price": "10.00", ...}, appkey, appsecret)``: the order-creation sign.
+
+    ``api="grouppay"`` or ``"stablepay"`` signs those APIs' fields (``CREATE_SIGNS``).
+    """
+    return sign_fields(fields, CREATE_SIGNS[api], appkey, appsecret, encoding=encoding)
 
 
 def verify(

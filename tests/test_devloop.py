@@ -149,27 +149,31 @@ def test_time_out_then_a_manual_re_send_is_handled_once(demo):
     assert "console" in http("GET", demo.gateway_url + "/console")[1].lower()
 
 
-def test_create_api_errors_and_realprice(demo):
+def order_id_of(payment) -> int:
+    """The sandbox's order id: the last part of its pay link (``/pay/<order_id>``)."""
+    return int(payment.pay_url.rsplit("/", 1)[1])
+
+
+def test_sandbox_realprice_tells_equal_amounts_apart_by_a_cent(demo):
     client = GatePayClient(demo.gateway_url, demo.appkey, demo.appsecret)
     first = client.create(price="10", type="wechat", out_order_id="A1")
     second = client.create(price="10.00", type="wechat", out_order_id="A2")
-    assert (first.realprice, second.realprice) == ("10.00", "9.99")  # told apart by a cent
-    assert client.create(price="10.00", type="wechat", out_order_id="A1").order_id == first.order_id
-    with pytest.raises(GatewayError) as refused:
-        client.create(price="11.00", type="wechat", out_order_id="A1")
-    assert refused.value.code == 409
+    details = [json.loads(http("GET", p.api_url)[1])["data"] for p in (first, second)]
+    assert [d["realprice"] for d in details] == ["10.00", "9.99"]  # told apart by a cent
+    again = client.create(price="10.00", type="wechat", out_order_id="A1")  # a retried create
+    assert order_id_of(again) == order_id_of(first)
     with pytest.raises(GatewayError) as refused:
         GatePayClient(demo.gateway_url, demo.appkey, "wrong").create(
             price="1", type="alipay", out_order_id="B"
         )
-    assert (refused.value.code, refused.value.message) == (401, "sign error")
+    assert (refused.value.code, refused.value.message) == (104, "无效的签名")
     with pytest.raises(GatewayError) as refused:
         GatePayClient(demo.gateway_url, "other", "x").create(
             price="1", type="alipay", out_order_id="B"
         )
-    assert refused.value.code == 403
-    _, body, _ = http("POST", demo.gateway_url + "/api/anypay/create", {"appkey": "x"})
-    assert json.loads(body) == {"code": 400, "msg": "missing field: price"}
+    assert refused.value.code == 102
+    _, body, _ = http("POST", demo.gateway_url + "/api/anypay/create", {"appkey": demo.appkey})
+    assert (json.loads(body)["code"], json.loads(body)["msg"]) == (103, "秘钥已过期 / 签名必须")
 
 
 def test_client_errors():
@@ -321,13 +325,13 @@ def test_sandbox_retries_until_the_shop_answers_success(tmp_path):
                     price="1", type="alipay", out_order_id="R1"
                 )
                 _, _, location = http("POST", payment.pay_url + "/pay")
-                assert location.endswith(f"/pay/{payment.order_id}")  # the buyer waits
+                assert location.endswith(f"/pay/{order_id_of(payment)}")  # the buyer waits
                 assert "waiting for the shop" in http("GET", payment.pay_url)[1]
                 deadline = time.monotonic() + 5
-                while not sandbox.orders[payment.order_id].acknowledged:
+                while not sandbox.orders[order_id_of(payment)].acknowledged:
                     assert time.monotonic() < deadline
                     time.sleep(0.05)
-                kinds = [(a.kind, a.body) for a in sandbox.orders[payment.order_id].attempts]
+                kinds = [(a.kind, a.body) for a in sandbox.orders[order_id_of(payment)].attempts]
                 assert kinds == [("auto", "fail"), ("retry", "fail"), ("retry", "success")]
                 assert http("GET", payment.pay_url)[2].startswith(base + "/r?")
             finally:
@@ -371,12 +375,13 @@ def test_sandbox_retries_a_shop_that_answers_fail_with_an_error_status(refusing_
                 status, _, _ = http("POST", payment.pay_url + "/pay")
                 assert status == 303
                 deadline = time.monotonic() + 5
-                while not sandbox.orders[payment.order_id].acknowledged:
+                while not sandbox.orders[order_id_of(payment)].acknowledged:
                     assert time.monotonic() < deadline
                     time.sleep(0.05)
                 code = int(refusing_status.split()[0])
                 attempts = [
-                    (a.kind, a.status, a.body) for a in sandbox.orders[payment.order_id].attempts
+                    (a.kind, a.status, a.body)
+                    for a in sandbox.orders[order_id_of(payment)].attempts
                 ]
                 assert attempts == [
                     ("auto", code, "fail"),
@@ -407,10 +412,10 @@ def test_sandbox_says_connection_refused_in_plain_words(tmp_path):
             payment = GatePayClient(gateway_url, "k", "s").create(price="1", type="alipay")
             assert http("POST", payment.pay_url + "/pay")[0] == 303
             deadline = time.monotonic() + 5
-            while len(sandbox.orders[payment.order_id].attempts) < 2:
+            while len(sandbox.orders[order_id_of(payment)].attempts) < 2:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
-            errors = [a.error for a in sandbox.orders[payment.order_id].attempts]
+            errors = [a.error for a in sandbox.orders[order_id_of(payment)].attempts]
             assert errors == ["connection refused", "connection refused"]
             console = http("GET", gateway_url + "/console")[1]
             assert "connection refused" in console

@@ -149,7 +149,7 @@ def checkout(
             custom=order["custom"],
         )
     except (GatewayError, ValueError) as error:
-        message = getattr(error, "message", str(error))
+        message = str(error)  # the gateway's words, and the English beside them
         return None, page(
             "Payment not available",
             f"<p>The payment service refused this order: <b>{html.escape(message)}</b>.</p>"

@@ -138,7 +138,8 @@ def test_no_account_online_the_shop_shows_the_gateways_refusal(demo, page):
     page.goto(demo.shop_url + "/")
     page.click("#buy-tea")  # alipay is the default choice
     assert page.inner_text("h1") == "Payment not available"
-    assert "no available payment method" in page.inner_text("body")
+    assert "无可用支付方式" in page.inner_text("body")  # the gateway's own words
+    assert "no account of this pay type is online" in page.inner_text("body")
     shot(page, "7-shop-refusal")
     page.goto(demo.gateway_url + "/console")
     page.click("#revive-1")
