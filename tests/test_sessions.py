@@ -78,7 +78,7 @@ def test_an_offline_session_is_revived_by_a_scan_for_the_fee():
 
 def test_a_session_dropped_mid_order_means_no_notify_and_the_timeout_still_works():
     gateway, client = sandbox()
-    order_id = create(client, "wechat")["data"]["order_id"]
+    order_id = int(create(client, "wechat")["data"]["pay_url"].rsplit("/", 1)[1])
     (wechat,) = [s for s in gateway.sessions.sessions.values() if s.type == "wechat"]
     client.post(f"/console/sessions/{wechat.session_id}/offline")
     paid = client.post(f"/pay/{order_id}/pay")
