@@ -9,6 +9,7 @@ from werkzeug.test import Client
 
 from gatepay_wsgi import Notify
 from gatepay_wsgi.config import ConfigError, load_handler, middleware_options
+from gatepay_wsgi.inbox import MemoryInbox
 
 from .gateway import APPKEY, APPSECRET, Recorder, notify_fields
 
@@ -43,7 +44,7 @@ def test_settings_build_the_middleware_options():
         prefix="gatepay.",
     )
     assert options["appkey"] == "k"
-    assert options["inbox"] == "memory://"
+    assert isinstance(options["inbox"], MemoryInbox)  # opened: a wrong URL names the key
     notify = options["paths"]["/n"]
     assert isinstance(notify, Notify)
     assert (notify.handler, notify.max_body_size, notify.clock_skew) == (record, 1024, 60)
