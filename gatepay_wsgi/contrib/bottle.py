@@ -178,13 +178,14 @@ def _answer(endpoint: Endpoint, path: str, environ: WSGIEnvironment) -> Any:
     response.status = status
     seen = set()
     for name, value in headers:
-        # WSGI headers are latin-1 strings; Bottle wants text and encodes it again.
-        text = value.encode("latin-1").decode("utf-8", "replace")
-        if name.lower() in seen:
-            response.add_header(name, text)
-        else:
-            response.set_header(name, text)
-            seen.add(name.lower())
+        if not value.isascii():  # WSGI's latin-1 form; Bottle wants text, encodes it again
+            value = value.encode("latin-1").decode("utf-8", "replace")
+        key = name.lower()
+        if key in seen:  # a repeated header (Set-Cookie, Link) is kept, not replaced
+            response.add_header(name, value)
+        else:  # replaces what the handler set on bottle.response under this name
+            response.set_header(name, value)
+            seen.add(key)
     return _Body(written, body) if written else body
 
 
