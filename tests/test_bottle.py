@@ -260,6 +260,18 @@ def test_uninstall_removes_the_callbacks_and_keeps_the_apps_routes():
         assert notify(url) == (200, "success")
 
 
+def test_uninstalled_from_a_mounted_child_its_callbacks_stop_in_the_parent_too():
+    handler = Recorder()
+    child = shop(handler=handler)
+    parent = bottle.Bottle()
+    parent.mount("/shop/", child)
+    child.uninstall("gatepay")
+    with serving(parent) as url:
+        assert notify(url, "/shop/gatepay/notify")[0] == 404
+        assert http("GET", f"{url}/shop/orders/4")[1] == "order 4"
+    assert handler.calls == []
+
+
 @pytest.mark.parametrize("path", ["/pay:<n>/notify", "/pay/<n>"])
 def test_a_path_bottle_would_read_as_a_wildcard_is_refused(path):
     app = bottle.Bottle()
