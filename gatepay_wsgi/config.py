@@ -1,18 +1,26 @@
 """Settings as strings (an .ini file, the environment) -> ``GatePayMiddleware`` arguments.
 
 ``middleware_options({"appkey": ..., "notify": "/gatepay/notify shop.payments:mark_paid"})``
-is what the Pyramid include and the PasteDeploy filter share. An endpoint setting is a
-path and a dotted handler name; numbers are converted here; every mistake is a
-``ConfigError`` that names the setting.
+is what the framework integrations and the PasteDeploy filter share. An endpoint setting
+is a path and a dotted handler name; numbers are converted here; the inbox URL is opened
+here; every mistake is a ``ConfigError`` that names the setting.
+
+Two kinds of start-up failure stay apart: a setting written wrong is a ``ConfigError``
+(a ``ValueError``: fix the .ini); an inbox that is written right but cannot be used
+(a missing folder, a file owned by another user, a database that refuses the login) is
+``InboxNotWritable`` (an ``InboxUnavailable``: fix the machine), raised unchanged.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from .endpoints import Endpoint, Return, Timeout
+from .inbox import Inbox, open_inbox
 from .notify import Notify
 
 #: Setting name -> endpoint class, in the order the gateway's console lists them.
@@ -22,6 +30,10 @@ ENDPOINT_SETTINGS: dict[str, type[Endpoint]] = {
     "timeout": Timeout,
 }
 _NOTIFY_INTS = ("max_body_size", "clock_skew")
+#: Every setting ``middleware_options`` reads, in the order the README lists them.
+SETTINGS = ("appkey", "appsecret", "inbox", *ENDPOINT_SETTINGS, *_NOTIFY_INTS)
+# ``scheme://``: urlsplit reads "sqlite:/x" like "sqlite:///x" and "postgres//x" as a path.
+_URL_FORM = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -31,8 +43,14 @@ class ConfigError(ValueError):
 def load_object(spec: str, setting: str) -> Any:
     """``load_object("shop.payments:mark_paid", "gatepay.notify")`` -> the object.
 
-    ``package.module.attribute`` is accepted too, as Pyramid writes dotted names.
+    ``package.module.attribute`` is accepted too, as Pyramid writes dotted names. A
+    relative name (``.payments:mark_paid``) has no package to be relative to here: the
+    Pyramid include resolves those itself.
     """
+    if spec.strip().startswith((".", ":")):
+        raise ConfigError(
+            f"{setting}: {spec!r} is relative; write the whole name, package.module:function"
+        )
     module_name, colon, attribute = spec.strip().partition(":")
     if not colon:
         module_name, _, attribute = spec.strip().rpartition(".")
@@ -59,12 +77,25 @@ def load_handler(spec: str, setting: str) -> Callable[..., Any]:
     return result
 
 
-def build_endpoint(kind: str, handler: Any, setting: str, **options: Any) -> Endpoint:
-    """``build_endpoint("notify", "shop.payments:mark_paid", "gatepay.notify")`` -> Notify."""
+def build_endpoint(
+    kind: str,
+    handler: Any,
+    setting: str,
+    *,
+    load: Callable[[str, str], Any] = load_object,
+    **options: Any,
+) -> Endpoint:
+    """``build_endpoint("notify", "shop.payments:mark_paid", "gatepay.notify")`` -> Notify.
+
+    ``load(spec, setting)`` resolves a dotted name (``load_object`` unless a framework
+    resolves names its own way); it raises ``ConfigError``.
+    """
     if isinstance(handler, Endpoint):
         return handler
     if isinstance(handler, str):
-        handler = load_handler(handler, setting)
+        spec, handler = handler, load(handler, setting)
+        if not callable(handler):
+            raise ConfigError(f"{setting}: {spec!r} is not callable")
     if not callable(handler):
         raise ConfigError(f"{setting}: expected a handler, got {handler!r}")
     return ENDPOINT_SETTINGS[kind](handler, **options)
@@ -76,15 +107,23 @@ def middleware_options(
     *,
     setting_name: Callable[[str], str] | None = None,
     paths: Mapping[str, Endpoint] | None = None,
+    load: Callable[[str, str], Any] = load_object,
 ) -> dict[str, Any]:
     """Keyword arguments for ``GatePayMiddleware`` from flat string settings.
 
     Reads ``appkey``, ``appsecret``, ``inbox``, ``max_body_size``, ``clock_skew`` and,
     for each of ``notify``, ``return`` and ``timeout``, ``<path> <package.module:function>``,
     each under ``prefix`` (or the key ``setting_name(name)`` gives). ``paths`` adds
-    endpoints built in code.
+    endpoints built in code; ``load(spec, setting)`` resolves the dotted names.
+
+    With ``prefix``, the keys under it belong to us: one that is not a setting
+    (``gatepay.inbx``) is a ``ConfigError``, since ignoring a typo would quietly give a
+    memory inbox. The inbox is opened last, so a wrong setting is reported before any
+    file or server is touched; ``options["inbox"]`` is then the open ``Inbox``.
     """
     key = setting_name or (lambda name: prefix + name)
+    if setting_name is None:
+        check_known(settings, prefix)
 
     def text(name: str) -> str:
         return str(settings.get(key(name)) or "").strip()
@@ -109,7 +148,7 @@ def middleware_options(
         if not path.startswith("/") or not spec.strip():
             raise ConfigError(f"{key(kind)}: write it as '/path package.module:function'")
         extra = notify_options if kind == "notify" else {}
-        endpoints[path] = build_endpoint(kind, spec.strip(), key(kind), **extra)
+        endpoints[path] = build_endpoint(kind, spec.strip(), key(kind), load=load, **extra)
     endpoints.update(paths or {})
     if not any(isinstance(e, Notify) for e in endpoints.values()):
         raise ConfigError(f"{key('notify')} is missing: name the notify path and its handler")
@@ -119,5 +158,44 @@ def middleware_options(
         "paths": endpoints,
     }
     if text("inbox"):
-        options["inbox"] = text("inbox")
+        options["inbox"] = open_setting_inbox(text("inbox"), key("inbox"))
     return options
+
+
+def check_known(settings: Iterable[str], prefix: str = "") -> None:
+    """``check_known(settings, "gatepay.")``: ConfigError naming each key under ``prefix``
+    that is not one of ``SETTINGS`` (with ``prefix=""``, every key), listing the known."""
+    unknown = sorted(
+        k for k in settings if k.startswith(prefix) and k[len(prefix) :] not in SETTINGS
+    )
+    if unknown:
+        known = ", ".join(prefix + name for name in SETTINGS)
+        raise ConfigError(f"unknown setting {', '.join(unknown)} (known: {known})")
+
+
+def open_setting_inbox(url: str, setting: str) -> Inbox:
+    """``open_setting_inbox("sqlite:///gatepay.sqlite3", "gatepay.inbox")`` -> the inbox.
+
+    A URL written wrong (its form, scheme or options) is a ``ConfigError`` naming the
+    setting; an inbox this process cannot write raises ``InboxNotWritable`` unchanged.
+    """
+    if not _URL_FORM.match(url):
+        raise ConfigError(
+            f"{setting}: {_hide_password(url)!r} is not an inbox URL: write "
+            "sqlite:///relative.sqlite3, sqlite:////absolute/path.sqlite3, "
+            "postgresql://user@host/db or memory://"
+        )
+    try:
+        return open_inbox(url)
+    except ValueError as error:  # InboxNotWritable is no ValueError: it goes through
+        message = str(error).replace(url, _hide_password(url))
+        raise ConfigError(f"{setting}: {message}") from None
+
+
+def _hide_password(url: str) -> str:
+    """The URL for an error message: a start-up traceback must not show the password."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:  # a malformed netloc (an unclosed "[")
+        return url
+    return url.replace(f":{password}@", ":***@") if password else url

@@ -14,7 +14,10 @@ routing and outside any transaction tween (``pyramid_tm``): a notify handler com
 its own work, so ``success`` is only ever written after it did. Handlers reach the
 registry and settings with ``pyramid.threadlocal.get_current_registry()`` (and the
 request with ``get_current_request()``); page handlers may return any Pyramid
-``Response``. Dotted names take ``package.module:function`` or ``package.module.function``.
+``Response``. Dotted names take ``package.module:function`` or ``package.module.function``,
+or a relative ``.payments:mark_paid``, resolved the way Pyramid resolves the settings'
+own names (``pyramid.includes``): from the package of the app's ``Configurator``. A
+``gatepay.*`` key that is not a setting is a ``ConfigError``: a typo is never ignored.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pyramid.config import Configurator
+from pyramid.path import DottedNameResolver
 from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
@@ -39,9 +43,23 @@ def _never_called(environ: Any, start_response: Any) -> Any:  # pragma: no cover
 def includeme(config: Configurator) -> None:
     """Read ``gatepay.*`` settings (``ConfigError`` names a wrong one) and add the tween."""
     settings = config.get_settings()
-    options = middleware_options(settings, prefix="gatepay.")
+    options = middleware_options(settings, prefix="gatepay.", load=_resolver(config))
     config.registry["gatepay"] = GatePayMiddleware(_never_called, **options)
     config.add_tween("gatepay_wsgi.contrib.pyramid.gatepay_tween_factory", under=INGRESS)
+
+
+def _resolver(config: Configurator) -> Callable[[str, str], Any]:
+    """Dotted names resolved as Pyramid does. Inside ``includeme`` ``config.package`` is
+    this module's package, so relative names start from the app's (``root_package``)."""
+    resolver = DottedNameResolver(package=config.root_package)
+
+    def load(spec: str, setting: str) -> Any:
+        try:
+            return resolver.maybe_resolve(spec.strip())
+        except (ImportError, ValueError, AttributeError) as error:
+            raise ConfigError(f"{setting}: cannot resolve {spec.strip()!r}: {error}") from None
+
+    return load
 
 
 def gatepay_tween_factory(
