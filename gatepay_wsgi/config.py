@@ -108,6 +108,7 @@ def middleware_options(
     setting_name: Callable[[str], str] | None = None,
     paths: Mapping[str, Endpoint] | None = None,
     load: Callable[[str, str], Any] = load_object,
+    require_notify: bool = True,
 ) -> dict[str, Any]:
     """Keyword arguments for ``GatePayMiddleware`` from flat string settings.
 
@@ -128,18 +129,10 @@ def middleware_options(
     def text(name: str) -> str:
         return str(settings.get(key(name)) or "").strip()
 
-    def number(name: str) -> int | None:
-        if not text(name):
-            return None
-        try:
-            return int(text(name))
-        except ValueError:
-            raise ConfigError(f"{key(name)}: {text(name)!r} is not a whole number") from None
-
     for name in ("appkey", "appsecret"):
         if not text(name):
             raise ConfigError(f"{key(name)} is missing or empty")
-    notify_options = {n: v for n in _NOTIFY_INTS if (v := number(n)) is not None}
+    notify_options = read_notify_options(settings, key)
     endpoints: dict[str, Endpoint] = {}
     for kind in ENDPOINT_SETTINGS:
         if not text(kind):
@@ -150,7 +143,7 @@ def middleware_options(
         extra = notify_options if kind == "notify" else {}
         endpoints[path] = build_endpoint(kind, spec.strip(), key(kind), load=load, **extra)
     endpoints.update(paths or {})
-    if not any(isinstance(e, Notify) for e in endpoints.values()):
+    if require_notify and not any(isinstance(e, Notify) for e in endpoints.values()):
         raise ConfigError(f"{key('notify')} is missing: name the notify path and its handler")
     options: dict[str, Any] = {
         "appkey": text("appkey"),
@@ -159,6 +152,21 @@ def middleware_options(
     }
     if text("inbox"):
         options["inbox"] = open_setting_inbox(text("inbox"), key("inbox"))
+    return options
+
+
+def read_notify_options(settings: Mapping[str, Any], key: Callable[[str], str]) -> dict[str, int]:
+    """``{"max_body_size": 4096}`` from the settings named ``key("max_body_size")`` and
+    ``key("clock_skew")``: whole numbers (a Django int or an .ini string), else ConfigError."""
+    options: dict[str, int] = {}
+    for name in _NOTIFY_INTS:
+        value = settings.get(key(name))
+        if value is None or str(value).strip() == "":
+            continue
+        try:
+            options[name] = int(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{key(name)}: {value!r} is not a whole number") from None
     return options
 
 

@@ -24,14 +24,17 @@ TESTS = Path(__file__).resolve().parent
 
 
 @contextmanager
-def serving(app: Any, threads: int = 4, port: int = 0, url_prefix: str = "") -> Iterator[str]:
+def serving(
+    app: Any, threads: int = 4, port: int = 0, url_prefix: str = "", **options: Any
+) -> Iterator[str]:
     """Serve a WSGI app with waitress on a free loopback port; stop it afterwards.
 
     ``url_prefix`` is waitress's own: the app sees it as ``SCRIPT_NAME``, as behind a proxy
     that mounts the site there; the URL yielded is the server's root, without it.
+    ``options`` go to waitress as they are.
     """
     server = waitress.create_server(
-        app, host="127.0.0.1", port=port, threads=threads, url_prefix=url_prefix
+        app, host="127.0.0.1", port=port, threads=threads, url_prefix=url_prefix, **options
     )
     closing = threading.Event()
 

@@ -1,9 +1,9 @@
 """Flask: ``gatepay = GatePay(app)``, or ``gatepay.init_app(app)`` in an app factory.
 
-Reads ``GATEPAY_APPKEY``, ``GATEPAY_APPSECRET``, ``GATEPAY_INBOX`` and either
-``GATEPAY_NOTIFY = "/gatepay/notify shop.payments:mark_paid"`` (and ``GATEPAY_RETURN``,
-``GATEPAY_TIMEOUT``), ``GATEPAY_PATHS = {path: Notify(...)}``, or handlers registered
-with the decorators::
+Reads ``GATEPAY_APPKEY``, ``GATEPAY_APPSECRET``, ``GATEPAY_INBOX``, ``GATEPAY_MAX_BODY_SIZE``,
+``GATEPAY_CLOCK_SKEW`` and either ``GATEPAY_NOTIFY = "/gatepay/notify shop.payments:mark_paid"``
+(and ``GATEPAY_RETURN``, ``GATEPAY_TIMEOUT``), ``GATEPAY_PATHS = {path: Notify(...)}``, or
+handlers registered with the decorators, before or after ``init_app``::
 
     gatepay = GatePay()
 
@@ -14,85 +14,229 @@ with the decorators::
 
     gatepay.init_app(app)
 
-Handlers run inside a request context of the app, so ``current_app``, ``url_for``,
-``render_template`` and Flask-SQLAlchemy sessions (removed at teardown) work.
-``flask gatepay replay --failed`` replays failed notifies inside the app context.
+Settings errors raise ``ConfigError`` at ``init_app``; an app with no notify endpoint at
+all fails its first request with ``ConfigError`` (a notify path falling through to a 404
+would lose payments quietly). Handlers run inside a request context of the app, so
+``current_app``, ``url_for`` (with the mount's ``SCRIPT_NAME``), ``render_template``,
+``redirect`` and ``abort`` and Flask-SQLAlchemy sessions (removed at teardown) work.
+
+``init_app`` puts the callbacks inside a ``ProxyFix`` that already wraps ``app.wsgi_app``
+(so ``X-Forwarded-For``/``X-Forwarded-Prefix`` reach them either way); another
+middleware already there is left outside with a warning: call ``init_app`` first.
+
+``flask gatepay list|show|stats|replay`` read the app's inbox, as ``gatepay-wsgi inbox``.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..config import ConfigError, middleware_options
+from ..cli.common import CommandError
+from ..cli.inbox import run_action
+from ..config import ConfigError, middleware_options, read_notify_options
 from ..endpoints import Endpoint, Return, Timeout
+from ..inbox.base import STATUSES
 from ..middleware import GatePayApp, GatePayMiddleware
 from ..notify import Notify
 
 F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger("gatepay_wsgi")
+
+
+def _setting(name: str) -> str:
+    return f"GATEPAY_{name.upper()}"
+
+
+def _flask_pages(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """A page handler whose ``abort(404)`` shows Flask's 404 page rather than a 500."""
+
+    def page(visit: Any) -> Any:
+        try:
+            return handler(visit)
+        except HTTPException as error:  # abort(), and redirects raised as RequestRedirect
+            return error.get_response()
+
+    return page
 
 
 class GatePay:
     """The Flask extension; one instance can serve several apps."""
 
     def __init__(self, app: Flask | None = None) -> None:
-        self.endpoints: dict[str, Endpoint] = {}
+        #: path -> (endpoint class, handler, the decorator's own options)
+        self._handlers: dict[str, tuple[type[Endpoint], Callable[..., Any], dict[str, Any]]] = {}
+        self._apps: list[Flask] = []
         if app is not None:
             self.init_app(app)
 
-    def _register(self, path: str, endpoint: Endpoint) -> None:
-        if path in self.endpoints:
-            raise ValueError(f"a GatePay handler is already registered for {path!r}")
-        self.endpoints[path] = endpoint
+    # -- registering handlers --------------------------------------------------------
 
     def notify(self, path: str = "/gatepay/notify", **options: Any) -> Callable[[F], F]:
-        """``@gatepay.notify("/gatepay/notify")``: the async notify handler."""
+        """``@gatepay.notify("/gatepay/notify")``: the async notify handler.
 
-        def register(handler: F) -> F:
-            self._register(path, Notify(handler, **options))
-            return handler
-
-        return register
+        ``GATEPAY_MAX_BODY_SIZE`` and ``GATEPAY_CLOCK_SKEW`` apply unless given here.
+        """
+        return self._decorator(path, Notify, options)
 
     def return_page(self, path: str = "/gatepay/return", **options: Any) -> Callable[[F], F]:
         """``@gatepay.return_page("/gatepay/return")``: the page after paying."""
-
-        def register(handler: F) -> F:
-            self._register(path, Return(handler, **options))
-            return handler
-
-        return register
+        return self._decorator(path, Return, options)
 
     def timeout_page(self, path: str = "/gatepay/timeout", **options: Any) -> Callable[[F], F]:
         """``@gatepay.timeout_page("/gatepay/timeout")``: the page after the order closed."""
+        return self._decorator(path, Timeout, options)
 
+    def _decorator(
+        self, path: str, kind: type[Endpoint], options: dict[str, Any]
+    ) -> Callable[[F], F]:
         def register(handler: F) -> F:
-            self._register(path, Timeout(handler, **options))
+            if path in self._handlers:
+                raise ValueError(f"a GatePay handler is already registered for {path!r}")
+            self._handlers[path] = (kind, handler, options)
+            for app in self._apps:  # registered after init_app: the app gets it too
+                _add(app, path, self._endpoint(app, kind, handler, options))
             return handler
 
         return register
 
+    @staticmethod
+    def _endpoint(
+        app: Flask, kind: type[Endpoint], handler: Callable[..., Any], options: dict[str, Any]
+    ) -> Endpoint:
+        if kind is Notify:
+            return Notify(handler, **{**read_notify_options(app.config, _setting), **options})
+        return kind(_flask_pages(handler), **options)
+
+    # -- setting up an app -----------------------------------------------------------
+
     def init_app(self, app: Flask) -> None:
-        """Wrap ``app.wsgi_app``; configuration mistakes raise ``ConfigError`` here."""
+        """Put the callbacks in front of ``app``; settings errors raise ``ConfigError`` here."""
         if "gatepay" in app.extensions:
             raise RuntimeError("GatePay is already initialised on this app")
-        paths = {**dict(app.config.get("GATEPAY_PATHS") or {}), **self.endpoints}
+        paths = dict(app.config.get("GATEPAY_PATHS") or {})
+        for path, (kind, handler, options) in self._handlers.items():
+            paths[path] = self._endpoint(app, kind, handler, options)
         options = middleware_options(
-            app.config, setting_name=lambda name: f"GATEPAY_{name.upper()}", paths=paths
+            app.config, setting_name=_setting, paths=paths, require_notify=False
         )
-        middleware = GatePayMiddleware(app.wsgi_app, handler_context=app.request_context, **options)
-        app.wsgi_app = middleware  # type: ignore[method-assign]
-        app.extensions["gatepay"] = middleware
+        app.wsgi_app = _install(  # type: ignore[method-assign]
+            app,
+            lambda inner: GatePayMiddleware(
+                inner,
+                handler_context=app.request_context,
+                paths_added_later=True,
+                **options,
+            ),
+        )
+        self._apps.append(app)
         app.cli.add_command(gatepay_command)
+        if not _has_notify(app):
+            app.before_request(_require_notify)
+
+
+def _install(app: Flask, wrap: Callable[[Any], GatePayApp]) -> Any:
+    """Wrap ``app.wsgi_app``, inside the ProxyFix layers already around it."""
+    outer = app.wsgi_app
+    holder: Any = None  # the innermost ProxyFix, whose .app we replace
+    layer: Any = outer
+    while isinstance(layer, ProxyFix):
+        holder, layer = layer, layer.app
+    if getattr(layer, "__self__", None) is not app:  # another middleware is already there
+        logger.warning(
+            "GatePay.init_app: app.wsgi_app is already wrapped by %s; the GatePay callbacks "
+            "see the environ before it. Call init_app before wrapping app.wsgi_app.",
+            type(layer).__name__,
+        )
+    middleware = wrap(layer)
+    app.extensions["gatepay"] = middleware
+    if holder is None:
+        return middleware
+    holder.app = middleware
+    return outer
+
+
+def _add(app: Flask, path: str, endpoint: Endpoint) -> None:
+    middleware: GatePayApp = app.extensions["gatepay"]
+    middleware.add(path, endpoint)
+
+
+def _has_notify(app: Flask) -> bool:
+    middleware: GatePayApp = app.extensions["gatepay"]
+    return any(isinstance(e, Notify) for e in middleware.routes.values())
+
+
+def _require_notify() -> None:
+    """Before the app's first request: a notify endpoint must exist by now."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not _has_notify(app):
+        raise ConfigError(
+            "GatePay has no notify endpoint: set GATEPAY_NOTIFY or register one with "
+            "@gatepay.notify(path); payments would go unnoticed"
+        )
+    app.before_request_funcs[None].remove(_require_notify)
+
+
+# -- flask gatepay ... -------------------------------------------------------------------
 
 
 @click.group("gatepay")
 def gatepay_command() -> None:
-    """Inspect and replay the GatePay inbox of this app."""
+    """Inspect and replay the GatePay inbox of this app (as gatepay-wsgi inbox does)."""
+
+
+def _inbox() -> Any:
+    middleware: GatePayApp = current_app.extensions["gatepay"]
+    notifies = [e for e in middleware.routes.values() if isinstance(e, Notify)]
+    inbox = middleware.inbox or (notifies[0].inbox_in_use() if notifies else None)
+    if inbox is None:
+        raise click.UsageError("this app has no inbox: set GATEPAY_INBOX")
+    return inbox
+
+
+def _run(action: str, **options: Any) -> None:
+    try:
+        code = run_action(action, _inbox(), **options)
+    except CommandError as error:
+        click.echo(f"flask gatepay: {error}", err=True)
+        sys.exit(2)
+    sys.exit(code)
+
+
+@gatepay_command.command("list")
+@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@with_appcontext
+def list_command(status: str | None, limit: int, as_json: bool) -> None:
+    """The newest notifies."""
+    _run("list", status=status, limit=limit, json=as_json)
+
+
+@gatepay_command.command("show")
+@click.argument("order_id", type=int)
+@click.option("--appkey", help="only this merchant's notifies")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@with_appcontext
+def show_command(order_id: int, appkey: str | None, as_json: bool) -> None:
+    """One notify with its fields and deliveries."""
+    _run("show", order_id=order_id, appkey=appkey, json=as_json)
+
+
+@gatepay_command.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@with_appcontext
+def stats_command(as_json: bool) -> None:
+    """Counts by status and refusals by reason."""
+    _run("stats", json=as_json)
 
 
 @gatepay_command.command("replay")
