@@ -82,9 +82,11 @@ def _show(inbox: Inbox, args: argparse.Namespace) -> int:
 def _replay(inbox: Inbox, args: argparse.Namespace) -> int:
     if bool(args.order_ids) == bool(args.failed):
         raise CommandError("inbox replay: give ORDER_ID ... or --failed (not both)")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # like gunicorn: the project's own modules
-    handler = load_handler(args.handler, "--handler")
+    handler = args.handler
+    if isinstance(handler, str):
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())  # like gunicorn: the project's own modules
+        handler = load_handler(handler, "--handler")
     results = inbox.replay(handler, args.order_ids or None, appkey=args.appkey)
     if args.json:
         print_json([vars(r) for r in results])
@@ -121,17 +123,27 @@ ACTIONS: dict[str, Callable[[Inbox, argparse.Namespace], int]] = {
     "list": _list,
     "show": _show,
     "stats": _stats,
+    "replay": _replay,
 }
 
 
 def run_action(action: str, inbox: Inbox, **options: Any) -> int:
     """``run_action("list", inbox, status=None, limit=50, json=False)`` -> the exit code.
 
-    Prints exactly what ``gatepay-wsgi inbox list|show|stats`` prints, so that the
+    Prints exactly what ``gatepay-wsgi inbox list|show|stats|replay`` prints, so that the
     framework commands (``flask gatepay``, ``manage.py gatepay``) read the same. ``show``
-    takes ``order_id`` and ``appkey``. Raises ``CommandError`` (exit code 2) for the user.
+    takes ``order_id`` and ``appkey``; ``replay`` takes ``handler`` (a callable, or a
+    dotted name), ``order_ids`` or ``failed=True``, and ``appkey``. Raises
+    ``CommandError`` (exit code 2) for the user.
     """
-    defaults: dict[str, Any] = {"json": False, "status": None, "limit": 50, "appkey": None}
+    defaults: dict[str, Any] = {
+        "json": False,
+        "status": None,
+        "limit": 50,
+        "appkey": None,
+        "order_ids": [],
+        "failed": False,
+    }
     return ACTIONS[action](inbox, argparse.Namespace(**{**defaults, **options}))
 
 
