@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -278,11 +279,6 @@ def test_the_sandbox_success_answer_has_the_documented_shape(api):
     assert set(data) == {"pay_url", "api_url", "qrcode_url", "qrcode_body", "params"}
     assert data["api_url"] == data["pay_url"] + "?format=json"
     assert data["params"]["out_order_id"] == "GPX1"
-    assert data["qrcode_body"].startswith("data:image/png;base64,")
-    png = base64.b64decode(data["qrcode_body"].split(",", 1)[1])
-    assert png.startswith(b"\x89PNG")
-    image = client.get(urlsplit(data["qrcode_url"]).path)
-    assert (image.status_code, image.content_type, image.get_data()) == (200, "image/png", png)
     details = json.loads(client.get(urlsplit(data["api_url"]).path + "?format=json").get_data())
     assert details["code"] == 100
     assert details["data"]["status"] == "open"
@@ -293,6 +289,21 @@ def test_a_real_qr_code_of_the_pay_link():
     _, client = sandbox()
     data = create(client)["data"]
     assert data["qrcode_body"] == segno.make(data["pay_url"], error="m").png_data_uri(scale=4)
+    assert data["qrcode_body"].startswith("data:image/png;base64,")
+    png = base64.b64decode(data["qrcode_body"].split(",", 1)[1])
+    assert png.startswith(b"\x89PNG")
+    image = client.get(urlsplit(data["qrcode_url"]).path)
+    assert (image.status_code, image.content_type, image.get_data()) == (200, "image/png", png)
+
+
+def test_without_segno_the_qr_code_is_empty_and_its_url_says_why(monkeypatch):
+    monkeypatch.setitem(sys.modules, "segno", None)  # an import of segno now fails
+    _, client = sandbox()
+    data = create(client)["data"]
+    assert data["qrcode_body"] == ""
+    image = client.get(urlsplit(data["qrcode_url"]).path)
+    assert image.status_code == 404
+    assert b"gatepay_wsgi[sandbox]" in image.get_data()
 
 
 def set_rules(gateway: Sandbox, **changes) -> None:

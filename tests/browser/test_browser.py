@@ -117,7 +117,7 @@ def test_time_out_then_the_manual_re_send_is_acknowledged_without_paying_twice(d
         page.click(f"#resend-{order_id}")
         page.wait_for_url(re.compile(r"/console$"))
     row = page.inner_text(f"#order-{order_id}")
-    assert row.count("manual: 200 success") == 2
+    assert row.count("manual: answered 200 success") == 2
     shot(page, "5-console-resent")
 
     page.goto(f"{demo.shop_url}/orders/{page.inner_text(f'#order-{order_id} td:nth-child(2)')}")
