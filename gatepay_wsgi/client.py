@@ -33,17 +33,18 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import ssl
 import string
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from .errors import GatewayError as GatewayError  # its older home: still importable here
+from .errors import Unreachable
 from .gateway_codes import SUCCESS, explain
+from .outbound import check_http_url as check_http_url  # its older home
+from .outbound import send
 from .signing import create_sign
 
 #: create API name -> its path at the gateway.
@@ -66,17 +67,6 @@ _GROUP_FIELDS = re.compile(r"[0-9]+:[1-9][0-9]*(?:,[0-9]+:[1-9][0-9]*)*")  # "8:
 _MAX_PRICE = Decimal(10) ** 12  # what the callbacks' money format holds (12 integer digits)
 
 
-class GatewayError(Exception):
-    """The gateway refused the payment (its ``code`` and ``message``), or could not be
-    reached or understood (``code`` 0); ``explanation`` says it in plain English."""
-
-    def __init__(self, code: int, message: str, explanation: str = "") -> None:
-        super().__init__(f"{message} (code {code}: {explanation})" if explanation else message)
-        self.code = code
-        self.message = message
-        self.explanation = explanation
-
-
 @dataclass(frozen=True)
 class Payment:
     """A created payment: send the buyer to ``pay_url``, or show ``qrcode_body``."""
@@ -88,13 +78,6 @@ class Payment:
     params: dict[str, str]  # the fields sent, as the gateway echoes them
     out_order_id: str  # the shop's id for this payment: the one given, or the generated one
     answer: dict[str, Any] = field(repr=False)  # the gateway's whole answer
-
-
-def check_http_url(url: str, name: str) -> str:
-    """Refuse anything but http(s) URLs, so that no setting can make urllib open a file."""
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"{name} must be an http:// or https:// URL, got {url!r}")
-    return url
 
 
 def money(price: Decimal | str | int) -> str:
@@ -137,19 +120,16 @@ def new_out_order_id() -> str:
     return _ID_PREFIX + body + secrets.choice(_ID_END)
 
 
-def _unreachable(error: Exception, timeout: float) -> GatewayError:
+def _unreachable(error: Unreachable, timeout: float) -> GatewayError:
     """A ``GatewayError`` (code 0) saying in plain words why the gateway was not reached."""
-    reason = getattr(error, "reason", error)  # urllib wraps socket errors in URLError
-    if isinstance(reason, TimeoutError):
+    if error.kind == "timeout":
         text = f"no answer from the gateway within {timeout:g} s"
-    elif isinstance(reason, ssl.SSLError):
-        text = f"TLS with the gateway failed: {getattr(reason, 'reason', None) or reason}"
-    elif isinstance(reason, ConnectionRefusedError):
+    elif error.kind == "tls":
+        text = f"TLS with the gateway failed: {error.detail}"
+    elif error.kind == "refused":
         text = "the gateway refused the connection"
-    elif isinstance(reason, OSError) and reason.strerror:
-        text = f"the gateway cannot be reached: {reason.strerror}"
     else:
-        text = f"the gateway cannot be reached: {reason}"
+        text = f"the gateway cannot be reached: {error.detail}"
     return GatewayError(0, text, "the request did not reach the gateway, or no answer came")
 
 
@@ -285,22 +265,11 @@ class GatePayClient:
             "custom": custom,
         }
         fields["sign"] = create_sign(fields, self.appkey, self.appsecret, api=api)
-        request = urllib.request.Request(  # noqa: S310  # http(s) only, checked in __init__
-            self.base_url + CREATE_PATHS[api], data=urlencode(fields).encode(), method="POST"
-        )
-        request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                status, kind, body = (
-                    response.status,
-                    response.headers.get("Content-Type", ""),
-                    response.read(),
-                )
-        except urllib.error.HTTPError as error:  # a 4xx/5xx may still carry the gateway's JSON
-            status, kind, body = error.code, error.headers.get("Content-Type", ""), error.read()
-        except (OSError, ValueError) as error:
+        try:  # base_url: http(s) only, checked in __init__; a 4xx/5xx may carry the JSON
+            sent = send("POST", self.base_url + CREATE_PATHS[api], fields, timeout=self.timeout)
+        except Unreachable as error:
             raise _unreachable(error, self.timeout) from None
-        answer = read_answer(api, status, kind, body)
+        answer = read_answer(api, sent.status, sent.content_type, sent.body)
         data = answer["data"]
         return Payment(
             pay_url=data["pay_url"],

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .endpoints import Endpoint, Return, Timeout
+from .errors import ConfigError as ConfigError  # its older home: still importable here
 from .inbox import Inbox, open_inbox
 from .notify import Notify
 
@@ -34,10 +35,6 @@ _NOTIFY_INTS = ("max_body_size", "clock_skew")
 SETTINGS = ("appkey", "appsecret", "inbox", *ENDPOINT_SETTINGS, *_NOTIFY_INTS)
 # ``scheme://``: urlsplit reads "sqlite:/x" like "sqlite:///x" and "postgres//x" as a path.
 _URL_FORM = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-
-
-class ConfigError(ValueError):
-    """A setting is missing or wrong; the message names it."""
 
 
 def load_object(spec: str, setting: str) -> Any:

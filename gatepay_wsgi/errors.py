@@ -1,27 +1,47 @@
-"""Why a GatePay callback was refused: ``except gatepay_wsgi.errors.BadSignature:``.
+"""Every error gatepay_wsgi raises on purpose: ``except gatepay_wsgi.errors.BadSignature:``.
 
-Every error carries a stable ``reason`` code (for logs, metrics and tests) and, where
-one field is to blame, its name in ``field``. Messages never contain the appsecret or
-a whole sign. Catch at the level you care about::
+One root, ``GatePayException``; each error carries its data as attributes. A refused
+callback carries a stable ``reason`` code (for logs, metrics and tests) and, where one
+field is to blame, its name in ``field``. Messages never contain the appsecret or a
+whole sign. Catch at the level you care about::
 
-    GatePayError            anything wrong with a callback
-    ├── MalformedRequest    the body or query string cannot be read as a form
-    │   ├── PayloadTooLarge
-    │   ├── UnsupportedMediaType
-    │   └── MethodNotAllowed
-    ├── MissingField
-    ├── DuplicateField
-    ├── InvalidField        a field breaks its strict format
-    └── BadSignature        forged, or signed with other credentials
-        ├── AppkeyMismatch  the ``appkey`` field names another merchant
-        └── ReusedSign      a genuine sign replayed with its fields re-split
+    GatePayException            anything gatepay_wsgi raises on purpose
+    ├── GatePayError            a callback that must not reach the handler (reason, field)
+    │   ├── MalformedRequest    the body or query string cannot be read as a form
+    │   │   ├── PayloadTooLarge
+    │   │   ├── UnsupportedMediaType
+    │   │   └── MethodNotAllowed
+    │   ├── MissingField
+    │   ├── DuplicateField
+    │   ├── InvalidField        a field breaks its strict format
+    │   └── BadSignature        forged, or signed with other credentials
+    │       ├── AppkeyMismatch  the ``appkey`` field names another merchant
+    │       └── ReusedSign      a genuine sign replayed with its fields re-split
+    ├── ConfigError             a setting missing or wrong (also a ``ValueError``)
+    ├── InboxUnavailable        the inbox cannot be read or written: answer ``fail``
+    │   └── InboxNotWritable    at start-up: this process cannot write it (path, user)
+    ├── GatewayError            the gateway refused a payment (code, message, explanation)
+    │   └── CreateRefused       the sandbox refusing one, as the gateway would
+    ├── Unreachable             no answer from a server the tools called (kind, url)
+    ├── ScanRefused             the sandbox: a scan that cannot go through
+    └── CommandError            a message for the user of ``gatepay-wsgi`` (exit status 2)
+
+The older homes of these names (``gatepay_wsgi.config.ConfigError``,
+``gatepay_wsgi.inbox.InboxUnavailable``, ``gatepay_wsgi.client.GatewayError``, ...) still
+import them from here.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
 
-class GatePayError(Exception):
-    """Base class: a callback that must not reach the merchant's handler."""
+
+class GatePayException(Exception):
+    """The root: anything gatepay_wsgi raises on purpose (never a bug of its own)."""
+
+
+class GatePayError(GatePayException):
+    """A callback that must not reach the merchant's handler."""
 
     reason = "gatepay_error"
 
@@ -93,3 +113,69 @@ class ReusedSign(BadSignature):
     """
 
     reason = "reused_sign"
+
+
+class ConfigError(GatePayException, ValueError):
+    """A setting is missing or wrong; the message names it.
+
+    Also a ``ValueError``, as it was when settings were first read.
+    """
+
+
+class InboxUnavailable(GatePayException):
+    """The inbox cannot be read or written: answer ``fail``, never ``success``."""
+
+
+class InboxNotWritable(InboxUnavailable):
+    """At start-up: this process cannot write the inbox. The message names the absolute
+    path (or the server), what is wrong, and the user the process runs as."""
+
+
+class GatewayError(GatePayException):
+    """The gateway refused the payment (its ``code`` and ``message``), or could not be
+    reached or understood (``code`` 0); ``explanation`` says it in plain English."""
+
+    def __init__(self, code: int, message: str, explanation: str = "") -> None:
+        super().__init__(f"{message} (code {code}: {explanation})" if explanation else message)
+        self.code = code
+        self.message = message
+        self.explanation = explanation
+
+
+class CreateRefused(GatewayError):
+    """The sandbox refusing a create request with the gateway's ``code`` and ``message``;
+    ``explanation`` says why, for the sandbox's log."""
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.message}: {self.explanation}"
+
+
+class ScanRefused(GatePayException):
+    """The sandbox: a scan that cannot go through (too few points, unknown type)."""
+
+
+class CommandError(GatePayException):
+    """A message for the user of the ``gatepay-wsgi`` command; it exits with status 2."""
+
+
+class Unreachable(GatePayException):
+    """No answer came from a server this package called (``outbound.send``).
+
+    ``kind`` says why: ``timeout``, ``tls``, ``refused``, ``not_found``, ``reset``,
+    ``bad_url`` or ``other``; ``detail`` the system's words, where it has any; ``url`` where to.
+    """
+
+    _PLAIN: ClassVar[dict[str, str]] = {
+        "timeout": "no answer in time",
+        "tls": "TLS failed",
+        "refused": "connection refused",
+        "not_found": "host not found",
+        "reset": "connection reset",
+        "bad_url": "not a URL that can be opened",
+        "other": "cannot be reached",
+    }
+
+    def __init__(self, kind: str, detail: str, url: str) -> None:
+        words = self._PLAIN.get(kind, kind) + (f" ({detail})" if detail else "")
+        super().__init__(f"{url}: {words}")
+        self.kind, self.detail, self.url = kind, detail, url

@@ -1,15 +1,17 @@
 """``app = GatePayMiddleware(app, appkey=..., appsecret=..., paths={...})``.
 
-The middleware only routes: it looks ``PATH_INFO`` up in one dict and hands the request
-to the endpoint found there. Every other request goes to the wrapped app untouched
-(status, headers, body iterator, ``close()``, ``exc_info``), its body never read.
+The middleware only routes: it looks ``PATH_INFO`` up in its ``RoutingTable`` (one dict)
+and hands the request to the endpoint found there. Every other request goes to the
+wrapped app untouched (status, headers, body iterator, ``close()``, ``exc_info``), its
+body never read. An integration that routes by itself (the Pyramid tween, the Bottle
+plugin) uses a ``RoutingTable`` directly.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol, cast
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from .endpoints import Endpoint, HandlerContext, check_credential
 from .inbox import Inbox, MemoryInbox, open_inbox
@@ -21,29 +23,50 @@ if TYPE_CHECKING:
 logger = logging.getLogger("gatepay_wsgi")
 
 
-class GatePayApp(Protocol):
-    """What ``GatePayMiddleware`` returns: the WSGI app, with its configuration."""
+class RoutingTable:
+    """``table = RoutingTable(paths={...}, appkey=..., appsecret=...)``; ``table.get(path)``.
 
-    app: WSGIApplication
-    routes: dict[str, Endpoint]
-    inbox: Inbox | None
-    add: Callable[[str, Endpoint], None]
+    The callback paths, each endpoint bound with the defaults and checked.
 
-    def __call__(
-        self, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> Iterable[bytes]: ...
+    :param paths: ``{"/gatepay/notify": Notify(mark_paid), ...}``, matched against
+        ``PATH_INFO`` exactly (so they hold under any ``SCRIPT_NAME`` mount).
+    :param appkey: the merchant's appkey, for every endpoint built without its own.
+    :param appsecret: the merchant's appsecret, likewise (never logged).
+    :param inbox: an ``Inbox`` or an inbox URL for every ``Notify`` built without its own;
+        without one, a memory inbox, and a warning that notifies are not durable.
+    :param handler_context: ``handler_context(environ)`` returns a context manager
+        entered around each handler call (``app.request_context`` for Flask).
+    :param paths_added_later: allow starting with no paths (``add`` brings them).
+    """
 
+    def __init__(
+        self,
+        *,
+        paths: Mapping[str, Endpoint],
+        appkey: str | None = None,
+        appsecret: str | None = None,
+        inbox: str | Inbox | None = None,
+        handler_context: HandlerContext | None = None,
+        paths_added_later: bool = False,
+    ) -> None:
+        check_credential("appkey", appkey)
+        check_credential("appsecret", appsecret)
+        if not isinstance(paths, Mapping) or not (paths or paths_added_later):
+            raise ValueError("paths must be a non-empty dict of path -> Notify/Return/Timeout")
+        self.appkey, self.appsecret, self.handler_context = appkey, appsecret, handler_context
+        #: The inbox given to every ``Notify`` that has none (``None``: none was needed yet).
+        self.inbox: Inbox | None = open_inbox(inbox) if inbox is not None else None
+        #: ``PATH_INFO`` (as PEP 3333 carries it: latin-1 code points) -> bound endpoint.
+        self.routes: dict[str, Endpoint] = {}
+        #: ``table.get(environ["PATH_INFO"])``: the endpoint, or ``None`` for other paths.
+        self.get = self.routes.get
+        for path, endpoint in paths.items():
+            self.add(path, endpoint)
 
-def _bind(
-    paths: Mapping[str, Endpoint],
-    appkey: str | None,
-    appsecret: str | None,
-    inbox: Inbox | None,
-    handler_context: HandlerContext | None,
-) -> tuple[dict[str, Endpoint], Inbox | None]:
-    """The routing table: each endpoint with the middleware's defaults, checked."""
-    routes: dict[str, Endpoint] = {}
-    for path, endpoint in paths.items():
+    def add(self, path: str, endpoint: Endpoint) -> None:
+        """``table.add("/gatepay/notify", Notify(mark_paid))``: one more callback path,
+        seen from the next request on (a framework extension whose handlers are
+        registered after it was set up does this)."""
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"path {path!r} must be a string starting with '/'")
         if not isinstance(endpoint, Endpoint):
@@ -51,12 +74,17 @@ def _bind(
                 f"paths[{path!r}] must be Notify(...), Return(...) or Timeout(...), "
                 f"got {type(endpoint).__name__}"
             )
-        bound = endpoint.with_defaults(appkey=appkey, appsecret=appsecret, context=handler_context)
+        key = path.encode("utf-8").decode("latin-1")  # PEP 3333's PATH_INFO
+        if key in self.routes:
+            raise ValueError(f"a GatePay endpoint is already registered for {path!r}")
+        bound = endpoint.with_defaults(
+            appkey=self.appkey, appsecret=self.appsecret, context=self.handler_context
+        )
         if isinstance(bound, Notify) and bound.inbox is None:
-            if inbox is None:
+            if self.inbox is None:
                 logger.warning(NOT_DURABLE)
-                inbox = MemoryInbox()
-            bound.inbox = inbox
+                self.inbox = MemoryInbox()
+            bound.inbox = self.inbox
         if bound.signed:
             check_credential("appkey", bound.appkey)
             check_credential("appsecret", bound.appsecret)
@@ -65,21 +93,10 @@ def _bind(
                     f"paths[{path!r}] needs an appkey and an appsecret: pass them to "
                     "GatePayMiddleware(...) or to the endpoint"
                 )
-        # PEP 3333: PATH_INFO carries the request's bytes as latin-1 code points.
-        routes[path.encode("utf-8").decode("latin-1")] = bound
-    return routes, inbox
+        self.routes[key] = bound
 
 
-def GatePayMiddleware(  # the public name of the middleware since day one
-    app: WSGIApplication,
-    *,
-    appkey: str | None = None,
-    appsecret: str | None = None,
-    paths: Mapping[str, Endpoint],
-    inbox: str | Inbox | None = None,
-    handler_context: HandlerContext | None = None,
-    paths_added_later: bool = False,
-) -> GatePayApp:
+class GatePayMiddleware:
     """Verify GatePay callbacks in front of any WSGI app.
 
     ::
@@ -92,56 +109,61 @@ def GatePayMiddleware(  # the public name of the middleware since day one
             "/gatepay/timeout": Timeout(closed_page),
         })
 
-    Paths are matched against ``PATH_INFO`` exactly, so the middleware works under any
-    ``SCRIPT_NAME`` mount. An endpoint built with its own ``appkey``/``appsecret`` keeps
-    them (one site, several merchants); the others use the middleware's.
+    :param app: the WSGI app every other request goes to, untouched.
+    :param appkey: the merchant's appkey; an endpoint built with its own keeps it (one
+        site, several merchants).
+    :param appsecret: the merchant's appsecret, likewise (never logged).
+    :param paths: ``{path: Notify(...) | Return(...) | Timeout(...)}``, matched against
+        ``PATH_INFO`` exactly, so the middleware works under any ``SCRIPT_NAME`` mount.
+    :param inbox: ``"sqlite:////var/lib/shop/gatepay.sqlite3"``, ``"memory://"`` or an
+        ``Inbox``: every verified notify is kept there before its handler runs. Without
+        it, a memory inbox is used and a warning says that notifies are not durable.
+    :param handler_context: ``handler_context(environ)`` returns a context manager
+        entered around each handler call: ``app.request_context`` gives Flask handlers
+        ``current_app``, ``url_for`` and the app's teardown (database sessions).
+    :param paths_added_later: allow starting with no paths; ``middleware.add(path,
+        endpoint)`` adds them, bound like the others.
 
-    ``inbox`` (``"sqlite:////var/lib/shop/gatepay.sqlite3"``, ``"memory://"`` or an
-    ``Inbox``) keeps every verified notify before its handler runs; without it, a memory
-    inbox is used and a warning says that notifies are not durable.
-
-    ``handler_context(environ)`` returns a context manager entered around each handler
-    call: ``app.request_context`` gives Flask handlers ``current_app``, ``url_for`` and
-    the app's teardown (database sessions).
-
-    ``middleware.add(path, endpoint)`` adds a callback path later, bound like the others
-    (a framework extension whose handlers are registered after it was set up does this);
-    ``paths_added_later=True`` allows starting with no paths at all for that.
-
-    Returns the WSGI app, a plain function rather than an object with ``__call__``: a
-    request for another path then costs one dict lookup and one call (measured: about
-    50 ns over the bare app, against 120 ns through ``__call__``). It carries ``app``,
-    ``routes`` and ``inbox`` as attributes.
+    ``middleware.app``, ``middleware.routes`` (``PATH_INFO`` -> endpoint) and
+    ``middleware.inbox`` say how it was set up.
     """
-    if not callable(app):
-        raise TypeError(f"app must be a WSGI application, got {app!r}")
-    check_credential("appkey", appkey)
-    check_credential("appsecret", appsecret)
-    if not isinstance(paths, Mapping) or not (paths or paths_added_later):
-        raise ValueError("paths must be a non-empty dict of path -> Notify/Return/Timeout")
-    routes, default_inbox = _bind(
-        paths, appkey, appsecret, open_inbox(inbox) if inbox is not None else None, handler_context
-    )
-    route = routes.get
 
-    def add(path: str, endpoint: Endpoint) -> None:
-        """``middleware.add("/gatepay/notify", Notify(mark_paid))``: one more callback path."""
-        if path.encode("utf-8").decode("latin-1") in routes:
-            raise ValueError(f"a GatePay endpoint is already registered for {path!r}")
-        bound, middleware.inbox = _bind(
-            {path: endpoint}, appkey, appsecret, middleware.inbox, handler_context
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        appkey: str | None = None,
+        appsecret: str | None = None,
+        paths: Mapping[str, Endpoint],
+        inbox: str | Inbox | None = None,
+        handler_context: HandlerContext | None = None,
+        paths_added_later: bool = False,
+    ) -> None:
+        if not callable(app):
+            raise TypeError(f"app must be a WSGI application, got {app!r}")
+        self.app = app
+        self.table = RoutingTable(
+            paths=paths,
+            appkey=appkey,
+            appsecret=appsecret,
+            inbox=inbox,
+            handler_context=handler_context,
+            paths_added_later=paths_added_later,
         )
-        routes.update(bound)  # the dict ``route`` looks in: seen from the next request on
+        self.routes = self.table.routes
+        self._route = self.table.get
 
-    def gatepay_middleware(
-        environ: WSGIEnvironment, start_response: StartResponse
-    ) -> Iterable[bytes]:
-        endpoint = route(environ.get("PATH_INFO", ""))
+    @property
+    def inbox(self) -> Inbox | None:
+        """The inbox of the notifies that were given none."""
+        return self.table.inbox
+
+    def add(self, path: str, endpoint: Endpoint) -> None:
+        """``middleware.add("/gatepay/notify", Notify(mark_paid))``: one more callback path."""
+        self.table.add(path, endpoint)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        endpoint = self._route(environ.get("PATH_INFO", ""))
         if endpoint is None:
-            return app(environ, start_response)
+            return self.app(environ, start_response)
         return endpoint(environ, start_response)
-
-    middleware = cast(GatePayApp, gatepay_middleware)
-    middleware.app, middleware.routes, middleware.inbox = app, routes, default_inbox
-    middleware.add = add
-    return middleware

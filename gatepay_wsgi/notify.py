@@ -14,21 +14,11 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from .endpoints import Endpoint, clip, log_refused, status_for
-from .errors import GatePayError, MethodNotAllowed
-from .inbox import (
-    ALREADY_DONE,
-    BUSY,
-    DONE,
-    PROCESSING,
-    REUSED_SIGN,
-    Claim,
-    Inbox,
-    InboxUnavailable,
-    MemoryInbox,
-    open_inbox,
-)
-from .inbox.base import LOST, run_handler
+from .errors import GatePayError, InboxUnavailable, MethodNotAllowed
+from .inbox import Claim, Inbox, MemoryInbox, open_inbox
+from .inbox.handlers import run_handler
 from .inbox.outcomes import OutcomeWriter
+from .inbox.states import ALREADY_DONE, BUSY, DONE, LOST, PROCESSING, REUSED_SIGN
 from .messages import DEFAULT_CLOCK_SKEW, Notification, read_notification
 from .pages import send
 from .request_fields import body_fields, query_fields

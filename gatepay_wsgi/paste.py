@@ -27,8 +27,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config import SETTINGS, ConfigError, middleware_options
-from .middleware import GatePayApp, GatePayMiddleware
+from .config import SETTINGS, middleware_options
+from .errors import ConfigError
+from .middleware import GatePayMiddleware
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 def filter_app_factory(
     app: WSGIApplication, global_conf: dict[str, Any], **local_conf: Any
-) -> GatePayApp:
+) -> GatePayMiddleware:
     """The ``paste.filter_app_factory`` entry point (``use = egg:gatepay_wsgi``).
 
     Only the section's own options are read and checked: the globals are every

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
+from .outbound import with_query
 from .signing import notify_sign, return_sign
 
 if TYPE_CHECKING:
@@ -78,8 +79,7 @@ def notify_body(appkey: str, appsecret: str, **fields: str) -> bytes:
 
 def return_url(url: str, appkey: str, appsecret: str, **fields: str) -> str:
     """The return URL the gateway sends the buyer's browser to, signed."""
-    query = urlencode(signed_return(appkey, appsecret, **fields))
-    return url + ("&" if "?" in url else "?") + query
+    return with_query(url, signed_return(appkey, appsecret, **fields))
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,7 @@ from werkzeug.test import Client
 
 from gatepay_wsgi.client import GatePayClient, GatewayError
 from gatepay_wsgi.gateway_codes import ANYPAY, GROUPPAY, STABLEPAY
-from gatepay_wsgi.sandbox import Sandbox
-from gatepay_wsgi.sandbox_sessions import Sessions
+from gatepay_wsgi.sandbox import Sandbox, Sessions
 
 from .gateway import md5
 from .servers import free_port, http, serving

@@ -315,12 +315,12 @@ def test_sqlite_settings(tmp_path):
     relaxed = open_inbox(f"sqlite:///{tmp_path}/b.sqlite3?synchronous=normal&lease=30")
     assert isinstance(relaxed, SQLiteInbox)
     for inbox, level in [(full, 2), (relaxed, 1)]:
-        with inbox._use("inspect") as connection:  # the pooled connections' settings
+        with inbox._statements("inspect") as connection:  # the pooled connections' settings
             assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
             assert connection.execute("PRAGMA synchronous").fetchone() == (level,)
             assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     full.record_rejection("probe")  # written relaxed, then the connection is FULL again
-    with full._use("inspect") as connection:
+    with full._statements("inspect") as connection:
         assert connection.execute("PRAGMA synchronous").fetchone() == (2,)
     assert relaxed.lease == 30
 
@@ -499,7 +499,7 @@ def test_a_short_lease_is_renewed_while_a_long_one_is_also_held():
 
 
 def test_the_lease_keeper_survives_a_renewal_that_raises():
-    from gatepay_wsgi.inbox.base import LeaseKeeper
+    from gatepay_wsgi.inbox.leases import LeaseKeeper
 
     class Broken(MemoryInbox):
         def renew(self, claims):
@@ -636,7 +636,7 @@ def test_an_outcome_that_cannot_be_written_yet_lands_later_and_is_never_run_twic
 def test_an_inbox_of_schema_1_is_upgraded_and_knows_what_was_handled(tmp_path):
     """A file written by the previous release: its done notifies keep their sign."""
     from gatepay_wsgi.inbox import sqlite as sqlite_inbox
-    from gatepay_wsgi.inbox.base import dump_fields
+    from gatepay_wsgi.inbox.records import dump_fields
 
     path = tmp_path / "old.sqlite3"
     genuine = notify_fields(**GENUINE_IDS)
@@ -655,7 +655,7 @@ def test_an_inbox_of_schema_1_is_upgraded_and_knows_what_was_handled(tmp_path):
     assert deliver(client, genuine) == (200, b"success")
     assert deliver(client, {**genuine, **SHIFTED_IDS}) == (403, b"fail")
     assert handler.calls == []
-    with inbox._use("inspect") as connection:
+    with inbox._statements("inspect") as connection:
         assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     inbox.close()
 

@@ -11,6 +11,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client, EnvironBuilder
 
 from gatepay_wsgi import GatePayMiddleware, Notify, Return, Timeout
+from gatepay_wsgi.middleware import RoutingTable
 
 from .gateway import APPKEY, APPSECRET, Recorder, notify_fields
 
@@ -248,3 +249,37 @@ def test_a_non_ascii_path_is_matched_as_the_server_passes_it():
     )
     assert response.get_data() == b"success"
     assert len(handler.calls) == 1
+
+
+def test_the_middleware_is_a_class_that_says_how_it_was_set_up():
+    recorder = Recorder()
+
+    def site(environ, start_response):
+        start_response("200 OK", [])
+        return [b"site"]
+
+    middleware = GatePayMiddleware(
+        site, appkey=APPKEY, appsecret=APPSECRET, paths={"/gatepay/notify": Notify(recorder)}
+    )
+    assert isinstance(middleware, GatePayMiddleware)
+    assert middleware.app is site
+    assert list(middleware.routes) == ["/gatepay/notify"]
+    assert middleware.inbox is middleware.routes["/gatepay/notify"].inbox
+    middleware.add("/gatepay/return", Return(lambda visit: "thanks"))
+    assert Client(middleware).get("/gatepay/return").status_code == 400  # routed: unsigned
+    with pytest.raises(ValueError, match="already registered"):
+        middleware.add("/gatepay/return", Return(lambda visit: "again"))
+
+
+def test_a_routing_table_alone_routes_for_an_integration():
+    recorder = Recorder()
+    table = RoutingTable(
+        paths={"/gatepay/notify": Notify(recorder)}, appkey=APPKEY, appsecret=APPSECRET
+    )
+    endpoint = table.get("/gatepay/notify")
+    assert isinstance(endpoint, Notify)
+    assert endpoint.inbox is table.inbox
+    assert table.get("/elsewhere") is None
+    answer = Client(endpoint).post("/gatepay/notify", data=notify_fields())
+    assert answer.get_data() == b"success"
+    assert [n.order_id for n in recorder.calls] == [100001]

@@ -144,8 +144,8 @@ def test_a_genuine_notify_and_its_re_split_copy_at_once_never_both_run(postgres_
 def test_a_schema_1_database_is_upgraded_and_knows_what_was_handled(postgres_url):
     import psycopg
 
-    from gatepay_wsgi.inbox.base import dump_fields
     from gatepay_wsgi.inbox.postgres import SCHEMA
+    from gatepay_wsgi.inbox.records import dump_fields
 
     genuine = notify_fields(order_id="9876543", out_order_id="12345")
     with psycopg.connect(postgres_url) as connection:

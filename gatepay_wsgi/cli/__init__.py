@@ -11,10 +11,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..config import ConfigError
-from ..inbox import InboxUnavailable
+from ..errors import GatePayException
 from . import dev, inbox
-from .common import CommandError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         code: int = args.run(args)
-    except (CommandError, ConfigError, InboxUnavailable, ValueError) as error:
+    except GatePayException as error:  # ours, for the user; anything else is a bug: traceback
         print(f"gatepay-wsgi: {error}", file=sys.stderr)
         return 2
     return code

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from ..errors import CommandError
 
-class CommandError(Exception):
-    """A message for the user; the command exits with status 2."""
+__all__ = ["CommandError", "print_json", "shown", "table", "when"]
 
 
 def when(timestamp: float | None) -> str:

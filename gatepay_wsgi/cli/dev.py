@@ -19,16 +19,12 @@ import os
 import signal
 import tempfile
 import threading
-import urllib.error
-import urllib.request
 from typing import Any
-from urllib.parse import urlencode
 
-from ..client import check_http_url
-from ..errors import GatePayError
+from ..errors import CommandError, GatePayError, Unreachable
+from ..outbound import check_http_url, send
 from ..signing import notify_sign, return_sign
 from ..testing import signed_notify, signed_return
-from .common import CommandError
 
 _SIGNERS = {"notify": notify_sign, "return": return_sign}
 
@@ -65,31 +61,25 @@ def _send(args: argparse.Namespace) -> int:
     fields = _pairs(args.fields)
     url = check_http_url(args.url, "--url")
     if args.kind == "timeout":
-        method, body = "GET", None
+        method = "GET"
     else:
         appkey, appsecret = _credentials(args)
         build = signed_notify if args.kind == "notify" else signed_return
         fields = build(appkey, appsecret, **fields)
         method = "GET" if args.get or args.kind == "return" else "POST"
-        body = urlencode(fields).encode() if method == "POST" else None
-    target = url if body is not None else url + ("&" if "?" in url else "?") + urlencode(fields)
     print(f"{method} {url}")
     for name, value in fields.items():
         print(f"  {name} = {value[:6] + '...' if name == 'sign' else value}")
-    request = urllib.request.Request(target, data=body, method=method)  # noqa: S310  # http(s)
     try:
-        with urllib.request.urlopen(request, timeout=args.timeout) as response:  # noqa: S310
-            status, reason, text = response.status, response.reason, response.read()
-    except urllib.error.HTTPError as error:
-        status, reason, text = error.code, error.reason, error.read()
-    except OSError as error:
-        raise CommandError(f"{url}: {error}") from None
-    answer = text.decode("utf-8", "replace")
-    print(f"-> {status} {reason}")
-    print(answer if len(answer) <= 500 else answer[:500] + f"... ({len(text)} bytes)")
+        sent = send(method, url, fields, timeout=args.timeout)
+    except Unreachable as error:
+        raise CommandError(str(error)) from None
+    answer = sent.body.decode("utf-8", "replace")
+    print(f"-> {sent.status} {sent.reason}")
+    print(answer if len(answer) <= 500 else answer[:500] + f"... ({len(sent.body)} bytes)")
     if args.kind == "notify":
         return 0 if answer == "success" else 1
-    return 0 if status < 400 else 1
+    return 0 if sent.status < 400 else 1
 
 
 def _on_sigterm() -> threading.Event:
@@ -167,7 +157,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _sessions(args: argparse.Namespace) -> Any:
-    from ..sandbox_sessions import Sessions
+    from ..sandbox import Sessions
 
     return Sessions(points=args.points, scan_fee=args.scan_fee, online=not args.no_sessions)
 

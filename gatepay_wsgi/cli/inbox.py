@@ -20,9 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config import load_handler
-from ..inbox import Inbox, open_inbox
-from ..inbox.base import STATUSES, InboxRecord
-from .common import CommandError, print_json, shown, table, when
+from ..errors import CommandError
+from ..inbox import STATUSES, Inbox, InboxRecord, open_inbox
+from .common import print_json, shown, table, when
 
 
 def _record_row(record: InboxRecord) -> list[object]:
@@ -155,11 +155,11 @@ def _with_inbox(
     def run(args: argparse.Namespace) -> int:
         if not args.inbox:
             raise CommandError("no inbox: pass --inbox URL or set GATEPAY_INBOX")
+        inbox = open_inbox(args.inbox, create=create, writable=writable)
         try:
-            inbox = open_inbox(args.inbox, create=create, writable=writable)
-        except ValueError as error:
-            raise CommandError(str(error)) from None
-        return action(inbox, args)
+            return action(inbox, args)
+        finally:  # a pool left to the garbage collector may be collected in its own thread
+            inbox.close()
 
     return run
 

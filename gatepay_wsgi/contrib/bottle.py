@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import bottle
 
-from ..config import ConfigError, middleware_options
+from ..config import middleware_options
 from ..endpoints import Endpoint, Return, Timeout
-from ..middleware import GatePayMiddleware
+from ..errors import ConfigError
+from ..middleware import RoutingTable
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -37,10 +38,6 @@ if TYPE_CHECKING:
 _PREFIX = "gatepay."
 # Where a page's Bottle response waits for the route to hand it to Bottle.
 _ANSWER = "gatepay.bottle.answer"
-
-
-def _never_called(environ: Any, start_response: Any) -> Any:  # pragma: no cover
-    raise AssertionError("the Bottle plugin answers only through its own routes")
 
 
 class _BottleAnswer:
@@ -94,9 +91,9 @@ class GatePayPlugin:
         """Called by ``app.install``: read the settings, add one route per path."""
         if self.app is not None:
             raise RuntimeError("this GatePayPlugin is installed already: make one per app")
-        middleware = GatePayMiddleware(_never_called, **self._options(app))
+        table = RoutingTable(**self._options(app))
         routes = []
-        for path, endpoint in middleware.routes.items():
+        for path, endpoint in table.routes.items():
             if isinstance(endpoint, (Return, Timeout)):  # bound copies: the user's stay
                 endpoint.handler = _bottle_page(endpoint.handler)
                 endpoint.error_page = _bottle_page(endpoint.error_page)

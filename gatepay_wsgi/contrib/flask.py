@@ -40,12 +40,12 @@ from flask.cli import with_appcontext
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..cli.common import CommandError
 from ..cli.inbox import run_action
-from ..config import ConfigError, middleware_options, read_notify_options
+from ..config import middleware_options, read_notify_options
 from ..endpoints import Endpoint, Return, Timeout
-from ..inbox.base import STATUSES
-from ..middleware import GatePayApp, GatePayMiddleware
+from ..errors import CommandError, ConfigError
+from ..inbox import STATUSES
+from ..middleware import GatePayMiddleware
 from ..notify import Notify
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -143,7 +143,7 @@ class GatePay:
             app.before_request(_require_notify)
 
 
-def _install(app: Flask, wrap: Callable[[Any], GatePayApp]) -> Any:
+def _install(app: Flask, wrap: Callable[[Any], GatePayMiddleware]) -> Any:
     """Wrap ``app.wsgi_app``, inside the ProxyFix layers already around it."""
     outer = app.wsgi_app
     holder: Any = None  # the innermost ProxyFix, whose .app we replace
@@ -165,12 +165,12 @@ def _install(app: Flask, wrap: Callable[[Any], GatePayApp]) -> Any:
 
 
 def _add(app: Flask, path: str, endpoint: Endpoint) -> None:
-    middleware: GatePayApp = app.extensions["gatepay"]
+    middleware: GatePayMiddleware = app.extensions["gatepay"]
     middleware.add(path, endpoint)
 
 
 def _has_notify(app: Flask) -> bool:
-    middleware: GatePayApp = app.extensions["gatepay"]
+    middleware: GatePayMiddleware = app.extensions["gatepay"]
     return any(isinstance(e, Notify) for e in middleware.routes.values())
 
 
@@ -194,7 +194,7 @@ def gatepay_command() -> None:
 
 
 def _inbox() -> Any:
-    middleware: GatePayApp = current_app.extensions["gatepay"]
+    middleware: GatePayMiddleware = current_app.extensions["gatepay"]
     notifies = [e for e in middleware.routes.values() if isinstance(e, Notify)]
     inbox = middleware.inbox or (notifies[0].inbox_in_use() if notifies else None)
     if inbox is None:
@@ -247,7 +247,7 @@ def replay_command(failed: bool, order_ids: tuple[int, ...]) -> None:
     """Run the app's notify handler again for failed notifies (or the ORDER_IDS)."""
     if bool(order_ids) == failed:
         raise click.UsageError("give ORDER_IDS or --failed (not both)")
-    middleware: GatePayApp = current_app.extensions["gatepay"]
+    middleware: GatePayMiddleware = current_app.extensions["gatepay"]
     notifies = [e for e in middleware.routes.values() if isinstance(e, Notify)]
     if len(notifies) != 1:
         raise click.UsageError("this app has several notify endpoints: use gatepay-wsgi")

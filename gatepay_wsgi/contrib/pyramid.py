@@ -32,19 +32,16 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.tweens import INGRESS
 
-from ..config import ConfigError, middleware_options
-from ..middleware import GatePayMiddleware
-
-
-def _never_called(environ: Any, start_response: Any) -> Any:  # pragma: no cover
-    raise AssertionError("the Pyramid tween passes other requests on itself")
+from ..config import middleware_options
+from ..errors import ConfigError
+from ..middleware import RoutingTable
 
 
 def includeme(config: Configurator) -> None:
     """Read ``gatepay.*`` settings (``ConfigError`` names a wrong one) and add the tween."""
     settings = config.get_settings()
     options = middleware_options(settings, prefix="gatepay.", load=_resolver(config))
-    config.registry["gatepay"] = GatePayMiddleware(_never_called, **options)
+    config.registry["gatepay"] = RoutingTable(**options)
     config.add_tween("gatepay_wsgi.contrib.pyramid.gatepay_tween_factory", under=INGRESS)
 
 
@@ -66,10 +63,10 @@ def gatepay_tween_factory(
     handler: Callable[[Request], Response], registry: Registry
 ) -> Callable[[Request], Response]:
     """The tween: one dict lookup on ``path_info``; other requests go on untouched."""
-    routes = registry["gatepay"].routes
+    route = registry["gatepay"].get
 
     def gatepay_tween(request: Request) -> Response:
-        endpoint = routes.get(request.path_info)
+        endpoint = route(request.path_info)
         if endpoint is None:
             return handler(request)
         response: Response = request.get_response(endpoint)

@@ -13,8 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..sandbox import Sandbox
-from ..sandbox_sessions import Sessions
+from ..sandbox import Sandbox, Sessions
 from .shop import make_shop
 
 

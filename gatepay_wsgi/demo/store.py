@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from ..client import GatePayClient, GatewayError, new_out_order_id
+from ..client import GatePayClient, new_out_order_id
+from ..errors import GatewayError
 from ..messages import Notification
 
 logger = logging.getLogger("shop")

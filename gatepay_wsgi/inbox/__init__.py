@@ -16,7 +16,13 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from .base import (
+from ..errors import ConfigError, InboxUnavailable
+from .base import Inbox
+from .memory import MemoryInbox
+from .records import Claim, InboxRecord, InboxStats, Rejection, ReplayResult
+from .sqlite import SQLiteInbox
+from .startup import check_sqlite_url
+from .states import (
     ALREADY_DONE,
     BUSY,
     DONE,
@@ -25,17 +31,12 @@ from .base import (
     RECEIVED,
     REUSED_SIGN,
     RUN,
-    Claim,
-    Inbox,
-    InboxRecord,
-    InboxStats,
-    InboxUnavailable,
-    Rejection,
-    ReplayResult,
+    STATUSES,
+    ClaimOutcome,
+    ReplayOutcome,
+    Status,
+    Written,
 )
-from .memory import MemoryInbox
-from .sqlite import SQLiteInbox
-from .startup import check_sqlite_url
 
 __all__ = [
     "ALREADY_DONE",
@@ -46,15 +47,20 @@ __all__ = [
     "RECEIVED",
     "REUSED_SIGN",
     "RUN",
+    "STATUSES",
     "Claim",
+    "ClaimOutcome",
     "Inbox",
     "InboxRecord",
     "InboxStats",
     "InboxUnavailable",
     "MemoryInbox",
     "Rejection",
+    "ReplayOutcome",
     "ReplayResult",
     "SQLiteInbox",
+    "Status",
+    "Written",
     "open_inbox",
 ]
 
@@ -65,11 +71,11 @@ def _options(query: str, allowed: tuple[str, ...], url: str) -> dict[str, object
     options: dict[str, object] = {}
     for name, value in parse_qsl(query, keep_blank_values=True):
         if name not in allowed:
-            raise ValueError(f"inbox URL {url!r}: unknown option {name!r} (known: {allowed})")
+            raise ConfigError(f"inbox URL {url!r}: unknown option {name!r} (known: {allowed})")
         try:
             options[name] = float(value) if name in _SECONDS else value
         except ValueError:
-            raise ValueError(f"inbox URL {url!r}: {name} must be a number of seconds") from None
+            raise ConfigError(f"inbox URL {url!r}: {name} must be a number of seconds") from None
     return options
 
 
@@ -91,7 +97,7 @@ def open_inbox(target: str | Inbox, *, create: bool = True, writable: bool = Tru
         return MemoryInbox(**options)  # type: ignore[arg-type]
     if parts.scheme == "sqlite":
         if parts.netloc or not parts.path.startswith("/") or parts.path == "/":
-            raise ValueError(
+            raise ConfigError(
                 f"inbox URL {target!r}: write sqlite:///relative.sqlite3 or "
                 "sqlite:////absolute/path.sqlite3"
             )
@@ -100,7 +106,7 @@ def open_inbox(target: str | Inbox, *, create: bool = True, writable: bool = Tru
         return SQLiteInbox(parts.path[1:], create=create, writable=writable, **options)  # type: ignore[arg-type]
     if parts.scheme in ("postgresql", "postgres"):
         return _postgres(target, writable)
-    raise ValueError(
+    raise ConfigError(
         f"inbox URL {target!r}: unsupported scheme {parts.scheme!r} "
         "(use sqlite:///, postgresql:// or memory://)"
     )
@@ -111,7 +117,7 @@ def _postgres(url: str, writable: bool = True) -> Inbox:
     try:
         from .postgres import PostgresInbox
     except ImportError:
-        raise ValueError(
+        raise ConfigError(
             f"inbox URL {url!r} needs psycopg: pip install 'gatepay_wsgi[postgres]'"
         ) from None
     parts = urlsplit(url)

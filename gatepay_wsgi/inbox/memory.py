@@ -16,7 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..messages import Notification
-from .base import (
+from .base import Inbox
+from .records import Claim, InboxRecord, InboxStats, Rejection, signed_values, stored_fields
+from .states import (
     DEFAULT_BUSY_WAIT,
     DEFAULT_KEEP_REJECTIONS,
     DEFAULT_LEASE,
@@ -26,15 +28,9 @@ from .base import (
     PROCESSING,
     RECEIVED,
     RUN,
-    Claim,
-    Inbox,
-    InboxRecord,
-    InboxStats,
-    Rejection,
+    Status,
     settle,
     sign_conflict,
-    signed_values,
-    stored_fields,
 )
 
 Key = tuple[str, int]
@@ -50,7 +46,7 @@ class _Entry:
     raw: dict[str, str]
     received_at: float
     remote_addr: str | None
-    status: str = RECEIVED
+    status: Status = RECEIVED
     attempts: int = 0
     last_error: str | None = None
     updated_at: float = 0.0
@@ -205,11 +201,11 @@ class MemoryInbox(Inbox):
             self._changed.notify_all()
             return True
 
-    def status(self, appkey: str, order_id: int) -> str | None:
+    def status(self, appkey: str, order_id: int) -> Status | None:
         entry = self._entries.get((appkey, order_id))
         return None if entry is None else entry.status
 
-    def wait(self, appkey: str, order_id: int, timeout: float | None = None) -> str | None:
+    def wait(self, appkey: str, order_id: int, timeout: float | None = None) -> Status | None:
         deadline = time.monotonic() + (self.busy_wait if timeout is None else timeout)
         with self._changed:
             while (status := self.status(appkey, order_id)) == PROCESSING:
@@ -227,25 +223,15 @@ class MemoryInbox(Inbox):
                 if oid == order_id and appkey in (None, key)
             ]
 
-    def records(self, status: str | None = None, limit: int = 100) -> list[InboxRecord]:
+    def records(self, status: Status | str | None = None, limit: int = 100) -> list[InboxRecord]:
         with self._changed:
             found = [e.record() for e in self._entries.values() if status in (None, e.status)]
         return sorted(found, key=lambda r: r.updated_at, reverse=True)[:limit]
 
-    def record_rejection(
-        self,
-        reason: str,
-        *,
-        field: str | None = None,
-        remote_addr: str | None = None,
-        order_id: str | None = None,
-        out_order_id: str | None = None,
-    ) -> None:
+    def _keep_rejection(self, row: tuple[Any, ...]) -> None:
         with self._changed:
-            self._rejection_counts[reason] += 1
-            self._rejections.append(
-                Rejection(time.time(), reason, field, remote_addr, order_id, out_order_id)
-            )
+            self._rejection_counts[row[1]] += 1
+            self._rejections.append(Rejection(*row))
 
     def rejections(self, limit: int = 100) -> list[Rejection]:
         with self._changed:

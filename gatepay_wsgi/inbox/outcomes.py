@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from .base import InboxUnavailable, LeaseKeeper
+from ..errors import InboxUnavailable
+from .leases import LeaseKeeper
 
 if TYPE_CHECKING:
-    from .base import Claim, Inbox
+    from .base import Inbox
+    from .records import Claim
 
 logger = logging.getLogger("gatepay_wsgi")
 

@@ -9,57 +9,40 @@ the database's clock, so the hosts' clocks need not agree. Any database error, a
 connection or an empty pool surfaces as ``InboxUnavailable``: the endpoint answers
 ``fail``, never ``success`` for a notify that was not committed.
 
-``PostgresInbox(conninfo)`` opens a psycopg 3 connection pool; ``PostgresInbox(pool=...)``
-takes one of yours. The schema is created on first use (or with ``migrate()``), versioned
-in ``gatepay_schema``.
+The algorithm is ``sql.py``'s; this module keeps PostgreSQL's pool, transactions,
+locks and migrations. ``PostgresInbox(conninfo)`` opens a psycopg 3 connection pool;
+``PostgresInbox(pool=...)`` takes one of yours. The schema is created on first use (or
+with ``migrate()``), versioned in ``gatepay_schema``.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import threading
-import time
-import uuid
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import replace
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..messages import Notification
-from .base import (
-    ALREADY_DONE,
+from ..errors import ConfigError, InboxUnavailable
+from .refusals import RefusalBuffer
+from .sql import SCHEMA_VERSION, Cursor, Database, SQLInbox, backfill_handled
+from .startup import explain_postgres_error, prove_postgres
+from .states import (
     DEFAULT_BUSY_WAIT,
     DEFAULT_KEEP_REJECTIONS,
     DEFAULT_LEASE,
     DONE,
     FAILED,
-    MAX_DELIVERIES,
     PROCESSING,
     RECEIVED,
-    RECORD_COLUMNS,
-    RUN,
-    Claim,
-    Inbox,
-    InboxRecord,
-    InboxStats,
-    InboxUnavailable,
-    RefusalBuffer,
-    Rejection,
-    backfill_handled,
-    dump_fields,
-    dump_signed,
-    record_from_row,
-    settle,
-    sign_conflict,
 )
-from .startup import explain_postgres_error, prove_postgres
 
-SCHEMA_VERSION = 2
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "PostgresInbox"]
+
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS gatepay_schema (version integer NOT NULL)",
     f"""CREATE TABLE IF NOT EXISTS gatepay_notifies (
@@ -110,15 +93,47 @@ SCHEMA = [
     "ALTER TABLE gatepay_notifies ADD COLUMN IF NOT EXISTS note text",
     "CREATE INDEX IF NOT EXISTS gatepay_notifies_by_run_sign ON gatepay_notifies (run_sign)",
 ]
-_KEY = "appkey = %s AND order_id = %s"
-_NOW = "SELECT extract(epoch FROM clock_timestamp())::double precision"
 #: Seconds opening an inbox waits for another session's lock (at least).
 STARTUP_LOCK_WAIT = 10.0
 _LOCK_ID = 0x6761_7465  # the advisory lock that serialises schema creation across hosts
 
 
-class PostgresInbox(Inbox):
-    """``PostgresInbox("postgresql://shop@db/shop")``: one inbox for every host."""
+@functools.cache
+def _pyformat(sql: str) -> str:
+    """``sql.py``'s ``?`` placeholders as psycopg's ``%s`` (no ``?`` or ``%`` otherwise)."""
+    return sql.replace("?", "%s")
+
+
+class _Statements:
+    """A psycopg cursor that takes ``sql.py``'s queries: the ``Database`` protocol."""
+
+    __slots__ = ("cursor",)
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self.cursor = cursor
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        return self.cursor.execute(_pyformat(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
+        self.cursor.executemany(_pyformat(sql), parameters)
+
+
+class PostgresInbox(SQLInbox):
+    """``PostgresInbox("postgresql://shop@db/shop")``: one inbox for every host.
+
+    :param conninfo: a libpq URL or key=value string; or give ``pool``, a psycopg
+        ``ConnectionPool`` of yours (not both).
+    :param lease: seconds a claim stays live without renewal (a killed worker's).
+    :param busy_wait: seconds a delivery waits for another worker's outcome.
+    :param keep_rejections: refused requests kept (the newest).
+    :param timeout: seconds to connect, to wait for a lock, or for a pooled connection.
+    :param max_size: connections in this process's pool.
+    :param writable: prove at once that this role can write the tables.
+    """
+
+    NOW = "extract(epoch FROM clock_timestamp())"
+    LOCK_ROW = " FOR UPDATE"
 
     def __init__(
         self,
@@ -133,7 +148,7 @@ class PostgresInbox(Inbox):
         writable: bool = True,
     ) -> None:
         if (conninfo is None) == (pool is None):
-            raise ValueError("give PostgresInbox a conninfo URL or a pool, not both")
+            raise ConfigError("give PostgresInbox a conninfo URL or a pool, not both")
         self.lease, self.busy_wait, self.keep_rejections = lease, busy_wait, keep_rejections
         self.timeout, self.max_size = timeout, max_size
         self.conninfo = conninfo or ""
@@ -185,7 +200,7 @@ class PostgresInbox(Inbox):
             return self._pool
 
     @contextmanager
-    def _transaction(self, action: str) -> Iterator[psycopg.Cursor[Any]]:
+    def _transaction(self, action: str, *, relaxed: bool = False) -> Iterator[Database]:
         """One transaction on a pooled connection; errors become ``InboxUnavailable``."""
         try:
             with (
@@ -193,9 +208,23 @@ class PostgresInbox(Inbox):
                 connection.transaction(),
                 connection.cursor() as cursor,
             ):
-                yield cursor
+                yield _Statements(cursor)
         except (psycopg.Error, PoolTimeout) as error:
             raise InboxUnavailable(f"postgres inbox: cannot {action}: {error}") from error
+
+    # Every statement runs in a transaction here; a read's is as cheap as a bare one.
+    _statements = _transaction
+
+    def _lock_sign(self, db: Database, sign: str) -> float:
+        """Take the sign's advisory lock (always before a row's lock: no deadlock between a
+        claim and a replay); the database's clock once it is held."""
+        db.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (sign,))
+        (now,) = db.execute(f"SELECT {self.NOW}::double precision").fetchone()
+        return float(now)
+
+    def _clean(self, value: str | None) -> str | None:
+        # PostgreSQL text cannot hold NUL, which a probe may well send.
+        return None if value is None else str(value).replace("\x00", "\\x00")
 
     def migrate(self) -> None:
         """Create or check the schema (``gatepay-wsgi inbox migrate`` calls this).
@@ -230,14 +259,7 @@ class PostgresInbox(Inbox):
                 for statement in SCHEMA:
                     cursor.execute(statement)
                 if version == 1:
-                    cursor.execute(
-                        "SELECT appkey, order_id, raw FROM gatepay_notifies WHERE status = %s",
-                        (DONE,),
-                    )
-                    cursor.executemany(
-                        "UPDATE gatepay_notifies SET run_sign = %s, run_fields = %s WHERE " + _KEY,
-                        backfill_handled(cursor.fetchall()),
-                    )
+                    backfill_handled(_Statements(cursor))
                 cursor.execute("DELETE FROM gatepay_schema")
                 cursor.execute("INSERT INTO gatepay_schema VALUES (%s)", (SCHEMA_VERSION,))
         except (psycopg.Error, PoolTimeout) as error:
@@ -255,259 +277,8 @@ class PostgresInbox(Inbox):
         return None if version is None else int(version)
 
     def close(self) -> None:
-        with suppress(InboxUnavailable):
-            self._refusals.flush()
+        """Write buffered refusals and close this process's own pool."""
+        super().close()
         if self._given_pool is None and self._pool is not None and self._pid == os.getpid():
             self._pool.close()
             self._pool = None
-
-    # -- claims -----------------------------------------------------------------------
-
-    def _take(
-        self, cursor: Any, key: tuple[str, int], now: float, took_over: bool, run: tuple[str, str]
-    ) -> Claim:
-        token = uuid.uuid4().hex
-        cursor.execute(
-            "UPDATE gatepay_notifies SET status = %s, claim_token = %s, lease_until = %s, "
-            f"attempts = attempts + 1, updated_at = %s, run_sign = %s, run_fields = %s "
-            f"WHERE {_KEY}",
-            (PROCESSING, token, now + self.lease, now, *run, *key),
-        )
-        return Claim(RUN, key[0], key[1], token, took_over=took_over)
-
-    def _decide(
-        self,
-        cursor: Any,
-        key: tuple[str, int],
-        row: tuple[str, float | None],
-        now: float,
-        run: tuple[str, str],
-    ) -> Claim:
-        status, lease_until = row
-        outcome = settle(status, lease_until, now)
-        if outcome is not None:
-            return Claim(outcome, *key)
-        return self._take(cursor, key, now, status == PROCESSING, run)
-
-    @staticmethod
-    def _sign_held(
-        cursor: Any, key: tuple[str, int], run: tuple[str, str], now: float
-    ) -> Claim | None:
-        """``REUSED_SIGN`` or ``BUSY`` if another field set holds this sign, else ``None``.
-
-        Call it under ``_lock_sign``: claims under one sign are taken one at a time across
-        hosts, so two field sets under a sign never both pass this check.
-        """
-        cursor.execute(
-            "SELECT appkey, order_id, out_order_id, status, lease_until, run_fields "
-            "FROM gatepay_notifies WHERE run_sign = %s",
-            (run[0],),
-        )
-        for appkey, order_id, out_order_id, status, lease_until, fields in cursor.fetchall():
-            outcome = None if fields == run[1] else sign_conflict(status, lease_until, now)
-            if outcome is not None:
-                return Claim(outcome, *key, other=(appkey, order_id, out_order_id))
-        return None
-
-    @staticmethod
-    def _lock_sign(cursor: Any, sign: str) -> float:
-        """Take the sign's advisory lock (always before a row's lock: no deadlock between a
-        claim and a replay); the database's clock once it is held."""
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (sign,))
-        cursor.execute(_NOW)
-        (now,) = cursor.fetchone() or (time.time(),)
-        return float(now)
-
-    def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
-        key = (notification.appkey, notification.order_id)
-        raw = dump_fields(notification.raw)
-        sign = notification.raw["sign"].lower()
-        run = (sign, dump_signed(notification.raw))
-        with self._transaction("read") as cursor:
-            # A repeat of the notify that was handled: no write needed.
-            cursor.execute(
-                f"SELECT status, run_sign, run_fields FROM gatepay_notifies WHERE {_KEY}", key
-            )
-            if cursor.fetchone() == (DONE, *run):
-                return Claim(ALREADY_DONE, *key)
-        self._refusals.flush_stale()
-        with self._transaction("record the notify") as cursor:
-            now = self._lock_sign(cursor, sign)
-            held = self._sign_held(cursor, key, run, now)
-            if held is not None:
-                return held
-            cursor.execute(
-                "INSERT INTO gatepay_notifies (appkey, order_id, out_order_id, status, raw, "
-                "sign, received_at, remote_addr, updated_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (*key, notification.out_order_id, RECEIVED, raw, sign, now, remote_addr, now),
-            )
-            if cursor.rowcount == 1:
-                return self._take(cursor, key, now, False, run)
-            cursor.execute(  # another host may hold it: wait for its row lock, then decide
-                f"SELECT status, lease_until, raw FROM gatepay_notifies WHERE {_KEY} FOR UPDATE",
-                key,
-            )
-            row = cursor.fetchone()
-            if row is None:  # deleted between the insert and the lock: nothing to hold
-                raise InboxUnavailable("postgres inbox: the notify's row vanished")
-            new_delivery = row[2] != raw
-            if new_delivery:
-                cursor.execute(
-                    "SELECT count(*), count(*) FILTER (WHERE raw = %s) "
-                    f"FROM gatepay_deliveries WHERE {_KEY}",
-                    (raw, *key),
-                )
-                (kept, seen) = cursor.fetchone() or (0, 0)
-                if kept < MAX_DELIVERIES and not seen:
-                    cursor.execute(
-                        "INSERT INTO gatepay_deliveries (appkey, order_id, raw, sign, "
-                        "received_at, remote_addr) VALUES (%s, %s, %s, %s, %s, %s)",
-                        (*key, raw, sign, now, remote_addr),
-                    )
-            claim = self._decide(cursor, key, row[:2], now, run)
-        return replace(claim, new_delivery=new_delivery)
-
-    def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
-        key = (appkey, order_id)
-        with self._transaction("claim the notify") as cursor:
-            cursor.execute(f"SELECT raw FROM gatepay_notifies WHERE {_KEY}", key)
-            found = cursor.fetchone()
-            if found is None:
-                return None
-            now = self._lock_sign(cursor, json.loads(found[0])["sign"])  # a record's raw is fixed
-            cursor.execute(
-                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE {_KEY} FOR UPDATE",
-                key,
-            )
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            record = self._record(cursor, row)
-            run = (record.raw["sign"], dump_signed(record.raw))
-            held = None if record.status == DONE else self._sign_held(cursor, key, run, now)
-            state = (record.status, record.lease_until)
-            return held or self._decide(cursor, key, state, now, run), record
-
-    def renew(self, claims: list[Claim]) -> None:
-        with self._transaction("renew claims") as cursor:
-            cursor.executemany(
-                "UPDATE gatepay_notifies SET lease_until = "
-                f"extract(epoch FROM clock_timestamp()) + %s WHERE {_KEY} AND claim_token = %s",
-                [(self.lease, c.appkey, c.order_id, c.token) for c in claims],
-            )
-
-    def finish(
-        self, claim: Claim, *, ok: bool, error: str | None = None, note: str | None = None
-    ) -> bool:
-        with self._transaction("record the outcome") as cursor:
-            cursor.execute(
-                "UPDATE gatepay_notifies SET status = %s, last_error = %s, claim_token = NULL, "
-                "lease_until = NULL, updated_at = extract(epoch FROM clock_timestamp()), "
-                f"note = coalesce(%s, note) WHERE {_KEY} AND claim_token = %s",
-                (DONE if ok else FAILED, error, note, claim.appkey, claim.order_id, claim.token),
-            )
-            return cursor.rowcount == 1
-
-    def status(self, appkey: str, order_id: int) -> str | None:
-        with self._transaction("read") as cursor:
-            cursor.execute(f"SELECT status FROM gatepay_notifies WHERE {_KEY}", (appkey, order_id))
-            row = cursor.fetchone()
-        return None if row is None else str(row[0])
-
-    # -- reading ----------------------------------------------------------------------
-
-    def _record(
-        self, cursor: Any, row: tuple[Any, ...], with_deliveries: bool = False
-    ) -> InboxRecord:
-        deliveries: list[tuple[Any, ...]] = []
-        if with_deliveries:
-            cursor.execute(
-                "SELECT raw, received_at, remote_addr FROM gatepay_deliveries "
-                f"WHERE {_KEY} ORDER BY id",
-                row[:2],
-            )
-            deliveries = cursor.fetchall()
-        return record_from_row(row, deliveries)
-
-    def get(self, order_id: int, appkey: str | None = None) -> list[InboxRecord]:
-        with self._transaction("read") as cursor:
-            cursor.execute(
-                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE order_id = %s "
-                "AND (%s::text IS NULL OR appkey = %s) ORDER BY appkey",
-                (order_id, appkey, appkey),
-            )
-            rows = cursor.fetchall()
-            return [self._record(cursor, row, with_deliveries=True) for row in rows]
-
-    def records(self, status: str | None = None, limit: int = 100) -> list[InboxRecord]:
-        with self._transaction("read") as cursor:
-            cursor.execute(
-                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies "
-                "WHERE (%s::text IS NULL OR status = %s) "
-                "ORDER BY updated_at DESC LIMIT %s",
-                (status, status, limit),
-            )
-            return [self._record(cursor, row) for row in cursor.fetchall()]
-
-    # -- refusals ---------------------------------------------------------------------
-
-    def record_rejection(
-        self,
-        reason: str,
-        *,
-        field: str | None = None,
-        remote_addr: str | None = None,
-        order_id: str | None = None,
-        out_order_id: str | None = None,
-    ) -> None:
-        # PostgreSQL text cannot hold NUL, which a probe may well send.
-        row = tuple(
-            None if v is None else str(v).replace("\x00", "\\x00")
-            for v in (reason, field, remote_addr, order_id, out_order_id)
-        )
-        self._refusals.add((time.time(), *row))
-
-    def _write_refusals(self, batch: list[tuple[Any, ...]]) -> None:
-        with self._transaction("record refusals") as cursor:
-            cursor.executemany(
-                "INSERT INTO gatepay_rejections (at, reason, field, remote_addr, order_id, "
-                "out_order_id) VALUES (%s, %s, %s, %s, %s, %s)",
-                batch,
-            )
-            cursor.execute(
-                "DELETE FROM gatepay_rejections WHERE id <= "
-                "(SELECT max(id) FROM gatepay_rejections) - %s",
-                (self.keep_rejections,),
-            )
-            cursor.executemany(
-                "INSERT INTO gatepay_rejection_counts (reason, count) VALUES (%s, %s) "
-                "ON CONFLICT (reason) DO UPDATE "
-                "SET count = gatepay_rejection_counts.count + excluded.count",
-                list(Counter(row[1] for row in batch).items()),
-            )
-
-    def rejections(self, limit: int = 100) -> list[Rejection]:
-        self._refusals.flush()
-        with self._transaction("read") as cursor:
-            cursor.execute(
-                "SELECT at, reason, field, remote_addr, order_id, out_order_id "
-                "FROM gatepay_rejections ORDER BY id DESC LIMIT %s",
-                (limit,),
-            )
-            return [Rejection(*row) for row in cursor.fetchall()]
-
-    def stats(self) -> InboxStats:
-        self._refusals.flush()
-        with self._transaction("read") as cursor:
-            cursor.execute("SELECT status, count(*) FROM gatepay_notifies GROUP BY status")
-            by_status = {status: count for status, count in cursor.fetchall()}
-            cursor.execute(
-                "SELECT count(*) FROM gatepay_notifies WHERE status = %s AND lease_until <= "
-                "extract(epoch FROM clock_timestamp())",
-                (PROCESSING,),
-            )
-            (stale,) = cursor.fetchone() or (0,)
-            cursor.execute("SELECT reason, count FROM gatepay_rejection_counts")
-            rejections = {reason: count for reason, count in cursor.fetchall()}
-        return InboxStats(by_status, stale, rejections)

@@ -5,9 +5,8 @@ timeout, claims inside ``BEGIN IMMEDIATE`` transactions, ``synchronous=FULL`` un
 relaxed (a payment record must survive power loss). A small pool of connections per
 process, never carried across a fork. The schema is created on first use and
 versioned with ``PRAGMA user_version``. Every SQLite error surfaces as
-``InboxUnavailable``, which the endpoint answers with ``fail``. Refused requests are
-counted in memory and written in batches, so a flood of forgeries does not compete
-with payments for the write lock.
+``InboxUnavailable``, which the endpoint answers with ``fail``. The algorithm is
+``sql.py``'s; this module keeps SQLite's connections, transactions and migrations.
 """
 
 from __future__ import annotations
@@ -16,43 +15,25 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import replace
-from typing import Any
 
-from ..messages import Notification
-from .base import (
-    ALREADY_DONE,
+from ..errors import ConfigError, InboxUnavailable
+from .refusals import RefusalBuffer
+from .sql import SCHEMA_VERSION, Database, SQLInbox, backfill_handled
+from .startup import check_sqlite, prove_sqlite, sqlite_error
+from .states import (
     DEFAULT_BUSY_WAIT,
     DEFAULT_KEEP_REJECTIONS,
     DEFAULT_LEASE,
     DONE,
     FAILED,
-    MAX_DELIVERIES,
     PROCESSING,
     RECEIVED,
-    RECORD_COLUMNS,
-    RUN,
-    Claim,
-    Inbox,
-    InboxRecord,
-    InboxStats,
-    InboxUnavailable,
-    RefusalBuffer,
-    Rejection,
-    backfill_handled,
-    dump_fields,
-    dump_signed,
-    record_from_row,
-    settle,
-    sign_conflict,
 )
-from .startup import check_sqlite, prove_sqlite, sqlite_error
 
-SCHEMA_VERSION = 2
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "SQLiteInbox"]
+
 SCHEMA = f"""
 CREATE TABLE gatepay_notifies (
     appkey        TEXT    NOT NULL,
@@ -109,21 +90,27 @@ CREATE INDEX gatepay_notifies_by_run_sign ON gatepay_notifies (run_sign);
 SYNCHRONOUS = ("full", "normal", "extra")
 #: Seconds opening an inbox waits for another process's write lock (at least).
 STARTUP_LOCK_WAIT = 10.0
-_KEY = "appkey = ? AND order_id = ?"
 _MAX_IDLE = 16  # connections kept open per process for reuse
-_SIGN_HOLDERS = (
-    "SELECT appkey, order_id, out_order_id, status, lease_until, run_fields "
-    "FROM gatepay_notifies WHERE run_sign = ?"
-)
 
 
-class SQLiteInbox(Inbox):
+class SQLiteInbox(SQLInbox):
     """``SQLiteInbox("/var/lib/shop/gatepay.sqlite3")``: durable, many processes, one host.
 
     ``synchronous="normal"`` trades the last commits before a power cut for speed (WAL
     keeps the file consistent either way). ``busy_timeout`` is how long a write waits for
     the lock before the notify is answered ``fail``.
+
+    :param path: the database file (created, with its tables, unless ``create=False``).
+    :param synchronous: ``"full"`` (the default: every outcome survives a power cut),
+        ``"normal"`` or ``"extra"``.
+    :param busy_timeout: seconds a write waits for another process's lock.
+    :param lease: seconds a claim stays live without renewal (a killed worker's).
+    :param busy_wait: seconds a delivery waits for another worker's outcome.
+    :param keep_rejections: refused requests kept (the newest).
+    :param writable: prove at once that this process can write the file and its folder.
     """
+
+    NOW = "gatepay_now()"  # time.time(), registered on each connection
 
     def __init__(
         self,
@@ -139,7 +126,7 @@ class SQLiteInbox(Inbox):
     ) -> None:
         self.path = os.fspath(path)
         if synchronous.lower() not in SYNCHRONOUS:
-            raise ValueError(f"synchronous must be one of {SYNCHRONOUS}, got {synchronous!r}")
+            raise ConfigError(f"synchronous must be one of {SYNCHRONOUS}, got {synchronous!r}")
         self.synchronous = synchronous.upper()
         self.busy_timeout = busy_timeout
         self.lease = lease
@@ -180,6 +167,7 @@ class SQLiteInbox(Inbox):
             check_same_thread=False,
         )
         try:
+            connection.create_function("gatepay_now", 0, time.time)
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute(f"PRAGMA synchronous = {self.synchronous}")
         except BaseException:  # not a database, locked, read-only: never leak the handle
@@ -206,7 +194,7 @@ class SQLiteInbox(Inbox):
         connection.close()
 
     @contextmanager
-    def _use(self, action: str) -> Iterator[sqlite3.Connection]:
+    def _statements(self, action: str) -> Iterator[Database]:
         """A pooled connection; any SQLite error becomes ``InboxUnavailable``.
 
         A connection that saw an error is closed, never pooled: whatever state it was
@@ -224,13 +212,13 @@ class SQLiteInbox(Inbox):
             raise InboxUnavailable(f"inbox {self.path}: cannot {action}: {error}") from error
 
     @contextmanager
-    def _write(self, action: str, *, relaxed: bool = False) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, action: str, *, relaxed: bool = False) -> Iterator[Database]:
         """A ``BEGIN IMMEDIATE`` transaction: the write lock is taken before any read.
 
         ``relaxed`` commits without an fsync (``synchronous=NORMAL``), for records that
         are worth less than a payment (refusals).
         """
-        with self._use(action) as connection:
+        with self._statements(action) as connection:
             if relaxed:
                 connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("BEGIN IMMEDIATE")
@@ -260,13 +248,7 @@ class SQLiteInbox(Inbox):
                     if statement.strip():
                         connection.execute(statement)
             if version == 1:
-                done = connection.execute(
-                    f"SELECT appkey, order_id, raw FROM gatepay_notifies WHERE status = '{DONE}'"
-                )
-                connection.executemany(
-                    "UPDATE gatepay_notifies SET run_sign = ?, run_fields = ? WHERE " + _KEY,
-                    backfill_handled(done.fetchall()),
-                )
+                backfill_handled(connection)
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             connection.execute("COMMIT")
         finally:
@@ -276,8 +258,7 @@ class SQLiteInbox(Inbox):
         """Write buffered refusals and close the idle connections of this process."""
         if self._pid != os.getpid():
             return  # a forked child: the parent's connections are not ours to close
-        with suppress(InboxUnavailable):
-            self._refusals.flush()
+        super().close()
         with self._pool_lock:
             idle, self._idle = self._idle, []
         for connection in idle:
@@ -287,229 +268,6 @@ class SQLiteInbox(Inbox):
         with suppress(Exception):
             self.close()
 
-    # -- claims -----------------------------------------------------------------------
-
-    def _take(
-        self,
-        connection: sqlite3.Connection,
-        key: tuple[str, int],
-        now: float,
-        took_over: bool,
-        run: tuple[str, str],
-    ) -> Claim:
-        token = uuid.uuid4().hex
-        connection.execute(
-            "UPDATE gatepay_notifies SET status = ?, claim_token = ?, lease_until = ?, "
-            f"attempts = attempts + 1, updated_at = ?, run_sign = ?, run_fields = ? WHERE {_KEY}",
-            (PROCESSING, token, now + self.lease, now, *run, *key),
-        )
-        return Claim(RUN, key[0], key[1], token, took_over=took_over)
-
-    def _decide(
-        self,
-        connection: sqlite3.Connection,
-        key: tuple[str, int],
-        row: tuple[str, float | None],
-        now: float,
-        run: tuple[str, str],
-    ) -> Claim:
-        status, lease_until = row
-        outcome = settle(status, lease_until, now)
-        if outcome is not None:
-            return Claim(outcome, *key)
-        return self._take(connection, key, now, status == PROCESSING, run)
-
-    @staticmethod
-    def _sign_held(
-        connection: sqlite3.Connection, key: tuple[str, int], run: tuple[str, str], now: float
-    ) -> Claim | None:
-        """``REUSED_SIGN`` or ``BUSY`` if another field set holds this sign, else ``None``."""
-        for appkey, order_id, out_order_id, status, lease_until, fields in connection.execute(
-            _SIGN_HOLDERS, (run[0],)
-        ):
-            outcome = None if fields == run[1] else sign_conflict(status, lease_until, now)
-            if outcome is not None:
-                return Claim(outcome, *key, other=(appkey, order_id, out_order_id))
-        return None
-
-    def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
-        key = (notification.appkey, notification.order_id)
-        raw = dump_fields(notification.raw)
-        sign = notification.raw["sign"].lower()
-        run = (sign, dump_signed(notification.raw))
-        with self._use("read") as connection:
-            # A repeat of the notify that was handled: no write needed.
-            row = connection.execute(
-                f"SELECT status, run_sign, run_fields FROM gatepay_notifies WHERE {_KEY}", key
-            ).fetchone()
-        if row == (DONE, *run):
-            return Claim(ALREADY_DONE, *key)
-        self._refusals.flush_stale()
-        with self._write("record the notify") as connection:
-            now = time.time()
-            held = self._sign_held(connection, key, run, now)
-            if held is not None:
-                return held
-            row = connection.execute(
-                f"SELECT status, lease_until, raw FROM gatepay_notifies WHERE {_KEY}", key
-            ).fetchone()
-            if row is None:
-                connection.execute(
-                    "INSERT INTO gatepay_notifies (appkey, order_id, out_order_id, status, raw, "
-                    "sign, received_at, remote_addr, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*key, notification.out_order_id, RECEIVED, raw, sign, now, remote_addr, now),
-                )
-                return self._take(connection, key, now, False, run)
-            new_delivery = row[2] != raw
-            if new_delivery:
-                (kept, seen) = connection.execute(
-                    "SELECT COUNT(*), COUNT(CASE WHEN raw = ? THEN 1 END) "
-                    f"FROM gatepay_deliveries WHERE {_KEY}",
-                    (raw, *key),
-                ).fetchone()
-                if kept < MAX_DELIVERIES and not seen:
-                    connection.execute(
-                        "INSERT INTO gatepay_deliveries (appkey, order_id, raw, sign, "
-                        "received_at, remote_addr) VALUES (?, ?, ?, ?, ?, ?)",
-                        (*key, raw, sign, now, remote_addr),
-                    )
-            claim = self._decide(connection, key, row[:2], now, run)
-        return replace(claim, new_delivery=new_delivery)
-
-    def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
-        key = (appkey, order_id)
-        with self._write("claim the notify") as connection:
-            row = connection.execute(
-                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE {_KEY}", key
-            ).fetchone()
-            if row is None:
-                return None
-            record, now = self._record(connection, row), time.time()
-            run = (record.raw["sign"], dump_signed(record.raw))
-            held = None if record.status == DONE else self._sign_held(connection, key, run, now)
-            state = (record.status, record.lease_until)
-            return held or self._decide(connection, key, state, now, run), record
-
-    def finish(
-        self, claim: Claim, *, ok: bool, error: str | None = None, note: str | None = None
-    ) -> bool:
-        with self._use("record the outcome") as connection:
-            cursor = connection.execute(
-                "UPDATE gatepay_notifies SET status = ?, last_error = ?, claim_token = NULL, "
-                "lease_until = NULL, updated_at = ?, note = coalesce(?, note) "
-                f"WHERE {_KEY} AND claim_token = ?",
-                (
-                    DONE if ok else FAILED,
-                    error,
-                    time.time(),
-                    note,
-                    claim.appkey,
-                    claim.order_id,
-                    claim.token,
-                ),
-            )
-        return cursor.rowcount == 1
-
-    def renew(self, claims: list[Claim]) -> None:
-        until = time.time() + self.lease
-        with self._write("renew claims") as connection:
-            connection.executemany(
-                f"UPDATE gatepay_notifies SET lease_until = ? WHERE {_KEY} AND claim_token = ?",
-                [(until, c.appkey, c.order_id, c.token) for c in claims],
-            )
-
-    def status(self, appkey: str, order_id: int) -> str | None:
-        with self._use("read") as connection:
-            row = connection.execute(
-                f"SELECT status FROM gatepay_notifies WHERE {_KEY}", (appkey, order_id)
-            ).fetchone()
-        return None if row is None else str(row[0])
-
-    # -- reading ----------------------------------------------------------------------
-
-    def _record(
-        self, connection: sqlite3.Connection, row: tuple[Any, ...], with_deliveries: bool = False
-    ) -> InboxRecord:
-        deliveries: list[tuple[Any, ...]] = []
-        if with_deliveries:
-            deliveries = connection.execute(
-                "SELECT raw, received_at, remote_addr FROM gatepay_deliveries "
-                f"WHERE {_KEY} ORDER BY id",
-                row[:2],
-            ).fetchall()
-        return record_from_row(row, deliveries)
-
-    def get(self, order_id: int, appkey: str | None = None) -> list[InboxRecord]:
-        with self._use("read") as connection:
-            rows = connection.execute(
-                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE order_id = ? "
-                "AND (? IS NULL OR appkey = ?) ORDER BY appkey",
-                (order_id, appkey, appkey),
-            ).fetchall()
-            return [self._record(connection, row, with_deliveries=True) for row in rows]
-
-    def records(self, status: str | None = None, limit: int = 100) -> list[InboxRecord]:
-        with self._use("read") as connection:
-            rows = connection.execute(
-                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE (? IS NULL OR status = ?) "
-                "ORDER BY updated_at DESC LIMIT ?",
-                (status, status, limit),
-            ).fetchall()
-            return [self._record(connection, row) for row in rows]
-
-    # -- refusals ---------------------------------------------------------------------
-
-    def record_rejection(
-        self,
-        reason: str,
-        *,
-        field: str | None = None,
-        remote_addr: str | None = None,
-        order_id: str | None = None,
-        out_order_id: str | None = None,
-    ) -> None:
-        self._refusals.add((time.time(), reason, field, remote_addr, order_id, out_order_id))
-
-    def _write_refusals(self, batch: list[tuple[Any, ...]]) -> None:
-        with self._write("record refusals", relaxed=True) as connection:
-            connection.executemany(
-                "INSERT INTO gatepay_rejections (at, reason, field, remote_addr, order_id, "
-                "out_order_id) VALUES (?, ?, ?, ?, ?, ?)",
-                batch,
-            )
-            connection.execute(
-                "DELETE FROM gatepay_rejections WHERE id <= "
-                "(SELECT MAX(id) FROM gatepay_rejections) - ?",
-                (self.keep_rejections,),
-            )
-            connection.executemany(
-                "INSERT INTO gatepay_rejection_counts (reason, count) VALUES (?, ?) "
-                "ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count",
-                Counter(row[1] for row in batch).items(),
-            )
-
-    def rejections(self, limit: int = 100) -> list[Rejection]:
-        self._refusals.flush()
-        with self._use("read") as connection:
-            rows = connection.execute(
-                "SELECT at, reason, field, remote_addr, order_id, out_order_id "
-                "FROM gatepay_rejections ORDER BY id DESC LIMIT ?",
-                (limit,),
-            )
-            return [Rejection(*row) for row in rows.fetchall()]
-
-    def stats(self) -> InboxStats:
-        self._refusals.flush()
-        with self._use("read") as connection:
-            by_status = dict(
-                connection.execute("SELECT status, COUNT(*) FROM gatepay_notifies GROUP BY status")
-            )
-            (stale,) = connection.execute(
-                "SELECT COUNT(*) FROM gatepay_notifies WHERE status = ? AND lease_until <= ?",
-                (PROCESSING, time.time()),
-            ).fetchone()
-            rejections = dict(
-                connection.execute("SELECT reason, count FROM gatepay_rejection_counts")
-            )
-        return InboxStats(by_status, stale, rejections)
+    def _lock_sign(self, db: Database, sign: str) -> float:
+        # BEGIN IMMEDIATE took the database's write lock: every claim is serialised.
+        return time.time()

@@ -27,16 +27,13 @@ import stat
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .base import InboxUnavailable
+from ..errors import InboxNotWritable as InboxNotWritable  # its older home
+from ..errors import InboxUnavailable
 
 try:
     import pwd
 except ImportError:  # pragma: no cover  # Windows: no uids, users by name only
     pwd = None  # type: ignore[assignment]
-
-
-class InboxNotWritable(InboxUnavailable):
-    """Found at start-up: this process cannot write the inbox (the message says why)."""
 
 
 def _euid() -> int | None:

@@ -35,8 +35,9 @@ from django.core.handlers.wsgi import WSGIHandler, get_script_name
 from django.http import HttpResponseBase
 from django.urls import get_script_prefix, set_script_prefix
 
-from ...config import SETTINGS, ConfigError, load_object, middleware_options
-from ...middleware import GatePayApp, GatePayMiddleware
+from ...config import SETTINGS, load_object, middleware_options
+from ...errors import ConfigError
+from ...middleware import GatePayMiddleware
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -116,7 +117,7 @@ def django_pages(handler: Callable[..., Any]) -> Callable[..., Any]:
     return page
 
 
-def get_wsgi_application() -> GatePayApp:
+def get_wsgi_application() -> GatePayMiddleware:
     """``application = get_wsgi_application()``: Django's, with the GatePay callbacks."""
     from django.core.wsgi import get_wsgi_application as django_application
 

@@ -12,11 +12,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gatepay_wsgi.cli.common import CommandError as UsageError
 from gatepay_wsgi.cli.inbox import run_action
 from gatepay_wsgi.contrib.django import as_a_request, middleware_settings
-from gatepay_wsgi.inbox import InboxUnavailable
-from gatepay_wsgi.inbox.base import STATUSES
+from gatepay_wsgi.errors import GatePayException
+from gatepay_wsgi.inbox import STATUSES
 from gatepay_wsgi.notify import Notify
 
 
@@ -66,7 +65,7 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type inform
             names = ("status", "limit", "order_id", "appkey", "json")
             given = {name: options[name] for name in names if name in options}
             code = run_action(action, inbox, **given, **extra)
-        except (UsageError, InboxUnavailable, ValueError) as error:
+        except GatePayException as error:
             raise CommandError(str(error), returncode=2) from None
         if code:
             sys.exit(code)

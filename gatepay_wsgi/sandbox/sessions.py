@@ -16,14 +16,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .client import PAY_TYPES
+from ..client import PAY_TYPES
+from ..errors import ScanRefused
 
 #: The create API's answer when no session of the type is online.
 NO_PAYMENT_METHOD = (204, "no available payment method")
-
-
-class ScanRefused(Exception):
-    """A scan that cannot go through (too few points, unknown type)."""
 
 
 @dataclass

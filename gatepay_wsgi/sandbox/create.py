@@ -1,25 +1,25 @@
 """The sandbox's three create APIs: which of the gateway's codes a request earns, and why.
 
 ``check_create(api, form, rules)`` -> ``(price, product_id)`` of the order to open, or
-``Refused(code)`` with the gateway's own code (``gateway_codes``), each for the condition
+``CreateRefused`` with the gateway's own code (``gateway_codes``), each for the condition
 its page names: a missing or unknown appkey (101, 102), no sign (103), a bad sign (104), a
 missing or forbidden field (105, 106), the API switched off (107), no return or notify URL
 set (108, 109), the plan's quota used up (110), and per API the price, pay type, product
-and stock. ``CreateRules`` is what the sandbox's console switches.
+and stock. ``CreateRules`` is what the sandbox's console switches (``pages.settings_form``).
 """
 
 from __future__ import annotations
 
-import html
 import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .client import PAY_TYPES
-from .gateway_codes import CODES, message
-from .signing import CREATE_SIGNS, create_sign
+from ..client import PAY_TYPES
+from ..errors import CreateRefused
+from ..gateway_codes import CODES, message
+from ..signing import CREATE_SIGNS, create_sign
 
 # What the create API takes from a shop: canonical, up to two decimals. Looser than the
 # callbacks' money (exactly two decimals): the sandbox re-formats what it sends back.
@@ -32,12 +32,9 @@ def read_create_price(text: str) -> Decimal | None:
     return Decimal(text) if _CREATE_PRICE.fullmatch(text) else None
 
 
-class Refused(Exception):
-    """A create request the gateway refuses with ``code``; ``why`` is for the sandbox's log."""
-
-    def __init__(self, api: str, code: int, why: str = "") -> None:
-        super().__init__(f"{code} {message(api, code)}: {why}")
-        self.code, self.msg, self.why = code, message(api, code), why
+def refused(api: str, code: int, why: str = "") -> CreateRefused:
+    """``raise refused("anypay", 104, "the sign does not match")``: the gateway's answer."""
+    return CreateRefused(code, message(api, code), why)
 
 
 @dataclass
@@ -83,28 +80,28 @@ def _common(api: str, form: Mapping[str, str], rules: CreateRules) -> None:
     """The codes every create API shares (101-110), in the order a request meets them."""
     signed = CREATE_SIGNS[api]
     if not form.get("appkey"):
-        raise Refused(api, 101, "no appkey field")
+        raise refused(api, 101, "no appkey field")
     if form["appkey"] != rules.appkey:
-        raise Refused(api, 102, "not this merchant's appkey")
+        raise refused(api, 102, "not this merchant's appkey")
     if not form.get("sign"):
-        raise Refused(api, 103, "no sign field")
+        raise refused(api, 103, "no sign field")
     if not rules.api_open:
-        raise Refused(api, 107, "the API is switched off in the console")
+        raise refused(api, 107, "the API is switched off in the console")
     if not rules.return_url_set:
-        raise Refused(api, 108, "the sandbox has no return URL")
+        raise refused(api, 108, "the sandbox has no return URL")
     if not rules.notify_url_set:
-        raise Refused(api, 109, "the sandbox has no notify URL")
+        raise refused(api, 109, "the sandbox has no notify URL")
     if rules.quota is not None and rules.quota <= 0:
-        raise Refused(api, 110, "the plan's quota is used up")
+        raise refused(api, 110, "the plan's quota is used up")
     missing = [name for name in signed if name != "custom" and not form.get(name)]
     if missing:
-        raise Refused(api, 105, f"missing {', '.join(missing)}")
+        raise refused(api, 105, f"missing {', '.join(missing)}")
     extra = sorted(set(form) - {"appkey", "sign", *signed})
     if extra:
-        raise Refused(api, 106, f"not a field of this API: {', '.join(extra)}")
+        raise refused(api, 106, f"not a field of this API: {', '.join(extra)}")
     fields = {name: form.get(name, "") for name in signed}
     if form["sign"].lower() != create_sign(fields, rules.appkey, rules.appsecret, api=api):
-        raise Refused(api, 104, "the sign does not match")
+        raise refused(api, 104, "the sign does not match")
 
 
 def _pay_type(api: str, pay_type: str, rules: CreateRules, online: bool) -> None:
@@ -114,11 +111,11 @@ def _pay_type(api: str, pay_type: str, rules: CreateRules, online: bool) -> None
         api, (199, 199, 199)
     )
     if pay_type not in PAY_TYPES:
-        raise Refused(api, invalid, f"pay type {pay_type!r} is not one of {PAY_TYPES}")
+        raise refused(api, invalid, f"pay type {pay_type!r} is not one of {PAY_TYPES}")
     if pay_type in rules.closed_types:
-        raise Refused(api, closed, f"{pay_type} is switched off in the console")
+        raise refused(api, closed, f"{pay_type} is switched off in the console")
     if not online:
-        raise Refused(api, unwatched, f"no {pay_type} account is online")
+        raise refused(api, unwatched, f"no {pay_type} account is online")
 
 
 def check_create(
@@ -136,23 +133,23 @@ def check_create(
     if api == "anypay":
         price = read_create_price(form["price"])
         if price is None or price <= 0:
-            raise Refused(api, 201, f"price {form['price']!r} is not an amount")
+            raise refused(api, 201, f"price {form['price']!r} is not an amount")
     _pay_type(api, form["type"], rules, online)
     product_id = ""
     with rules.lock:
         if api == "stablepay":
             product = _product(form["product_id"], rules)
             if product is None:
-                raise Refused(api, 205, f"no product {form['product_id']!r} on sale")
+                raise refused(api, 205, f"no product {form['product_id']!r} on sale")
             if product.stock is not None and product.stock < 1:
-                raise Refused(api, 206, f"{product.name} is out of stock")
+                raise refused(api, 206, f"{product.name} is out of stock")
             price, product_id = product.price, str(product.product_id)
             _take(product, 1)
         elif api == "grouppay":
             wanted = _group(api, form["fields"], rules)
             for product, count in wanted:
                 if product.stock is not None and product.stock < count:
-                    raise Refused(api, 204, f"{product.name}: {product.stock} left, {count} wanted")
+                    raise refused(api, 204, f"{product.name}: {product.stock} left, {count} wanted")
             price = sum((product.price * count for product, count in wanted), Decimal(0))
             for product, count in wanted:
                 _take(product, count)
@@ -178,42 +175,9 @@ def _group(api: str, text: str, rules: CreateRules) -> list[tuple[Product, int]]
     for part in text.split(","):
         match = _GROUP.fullmatch(part)
         if match is None:
-            raise Refused(api, 105, f"fields {text!r} is not product:count,...")
+            raise refused(api, 105, f"fields {text!r} is not product:count,...")
         product = _product(match[1], rules)
         if product is None:
-            raise Refused(api, 204, f"no product {match[1]} on sale")
+            raise refused(api, 204, f"no product {match[1]} on sale")
         wanted.append((product, int(match[2])))
     return wanted
-
-
-def _field(label: str, name: str, value: object, size: int = 50) -> str:
-    shown = "" if value is None else html.escape(str(value))
-    return f"<label>{label} <input name={name} size={size} value='{shown}'></label>"
-
-
-def _box(name: str, on: bool, label: str) -> str:
-    return f"<label><input type=checkbox name={name}{' checked' if on else ''}> {label}</label>"
-
-
-def settings_form(rules: CreateRules, notify_url: str, return_url: str, quick_url: str) -> str:
-    """The sandbox console's settings: an empty URL is code 108/109, the API switch 107, a
-    pay type off 203 (anypay), the quota 110, the stock 206 and 204 (grouppay)."""
-    types = " ".join(_box(f"type_{t}", t not in rules.closed_types, t) for t in PAY_TYPES)
-    rows = "".join(
-        f"<tr><td>{p.product_id}</td><td>{html.escape(p.name)}</td><td>{p.price}</td><td>"
-        + (_field("", f"stock_{p.product_id}", p.stock, 4) if p.available else "not on sale")
-        + "</td></tr>"
-        for p in rules.products.values()
-    )
-    return (
-        "<h2>Settings</h2><form method=post action='/console/settings'>"
-        f"<p>{_field('Notify URL', 'notify_url', notify_url)}</p>"
-        f"<p>{_field('Return URL', 'return_url', return_url)}</p>"
-        f"<p>{_box('api_open', rules.api_open, 'create API on')} &middot; pay types on: {types}"
-        f" &middot; {_field('orders left in the plan', 'quota', rules.quota, 5)} (empty: no"
-        " limit)</p><table><tr><th>product_id</th><th>product</th><th>price</th>"
-        f"<th>stock (empty: not kept)</th></tr>{rows}</table>"
-        "<p><button id=save-settings>Save</button></p></form>"
-        f"<p>Quick-pay link (快捷收款): <a href='{html.escape(quick_url)}'>"
-        f"{html.escape(quick_url)}</a></p>"
-    )

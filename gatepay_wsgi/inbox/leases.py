@@ -1,0 +1,107 @@
+"""Claims kept alive while their handlers run: ``with inbox.holding(claim): handler(n)``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .base import Inbox
+    from .records import Claim
+
+logger = logging.getLogger("gatepay_wsgi")
+
+
+class LeaseKeeper:
+    """One daemon thread per process that renews the claims of running handlers.
+
+    A slow handler keeps its claim; only a worker that died stops renewing, so only its
+    claims expire and get taken over. One thread serves every inbox of the process (a
+    thread per inbox would leak with every inbox an app or a test builds), and holds an
+    inbox only while one of its claims is held.
+    """
+
+    _process: LeaseKeeper | None = None
+    _process_lock = threading.Lock()
+
+    @classmethod
+    def for_this_process(cls) -> LeaseKeeper:
+        with cls._process_lock:
+            keeper = cls._process
+            if keeper is None or keeper.pid != os.getpid() or not keeper.thread.is_alive():
+                cls._process = keeper = cls()  # none yet, forked, or died: a new one
+            return keeper
+
+    def __init__(self) -> None:
+        # (inbox id, token) -> [inbox, claim, when its lease is next renewed]
+        self.held: dict[tuple[int, str], list[Any]] = {}
+        self.changed = threading.Condition()
+        self.pid = os.getpid()
+        self.thread = threading.Thread(target=self._run, name="gatepay-lease", daemon=True)
+        self.thread.start()
+
+    def hold(self, inbox: Inbox, claim: Claim) -> None:
+        due = time.monotonic() + inbox.lease / 3
+        with self.changed:
+            soonest = min((entry[2] for entry in self.held.values()), default=None)
+            self.held[(id(inbox), claim.token or "")] = [inbox, claim, due]
+            if soonest is None or due < soonest:
+                self.changed.notify()  # the thread sleeps until the soonest renewal
+
+    def release(self, inbox: Inbox, claim: Claim) -> None:
+        with self.changed:
+            self.held.pop((id(inbox), claim.token or ""), None)
+
+    def _due(self) -> dict[int, tuple[Inbox, list[Claim]]]:
+        """Wait for the soonest renewal; the claims due by then, by inbox."""
+        with self.changed:
+            while True:
+                now = time.monotonic()
+                soonest = min((entry[2] for entry in self.held.values()), default=None)
+                if soonest is not None and soonest <= now:
+                    break
+                self.changed.wait(None if soonest is None else soonest - now)
+            due: dict[int, tuple[Inbox, list[Claim]]] = {}
+            for entry in self.held.values():
+                inbox, claim, when = entry
+                if when <= now:
+                    due.setdefault(id(inbox), (inbox, []))[1].append(claim)
+                    entry[2] = now + inbox.lease / 3
+            return due
+
+    def _run(self) -> None:
+        while True:
+            for inbox, claims in self._due().values():
+                try:
+                    inbox.renew(claims)
+                except Exception as error:  # this thread must outlive any error
+                    logger.error("could not renew %d claim(s): %s", len(claims), error)
+                    self._retry_soon(inbox, claims)
+
+    def _retry_soon(self, inbox: Inbox, claims: list[Claim]) -> None:
+        """A failed renewal is tried again within a tenth of the lease, not a third."""
+        retry = time.monotonic() + inbox.lease / 10
+        with self.changed:
+            for claim in claims:
+                entry = self.held.get((id(inbox), claim.token or ""))
+                if entry is not None:
+                    entry[2] = min(entry[2], retry)
+
+
+class Holding:
+    """The context of ``Inbox.holding``: the claim is renewed from enter to exit."""
+
+    __slots__ = ("claim", "inbox", "keeper")
+
+    def __init__(self, inbox: Inbox, claim: Claim) -> None:
+        self.inbox, self.claim = inbox, claim
+        self.keeper = LeaseKeeper.for_this_process()
+
+    def __enter__(self) -> None:
+        self.keeper.hold(self.inbox, self.claim)
+
+    def __exit__(self, *exc: object) -> None:
+        self.keeper.release(self.inbox, self.claim)

@@ -1,0 +1,129 @@
+"""What the inbox hands back: ``record = inbox.get(order_id)[0]; record.status``.
+
+The answers of its methods (``Claim``, ``InboxRecord``, ``Rejection``, ``InboxStats``,
+``ReplayResult``) and the stored form of a notify's fields, shared by every backend.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..signing import NOTIFY_SIGNED_FIELDS
+from .states import ClaimOutcome, ReplayOutcome, Status
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The answer of ``Inbox.claim``: what this delivery should do."""
+
+    outcome: ClaimOutcome
+    appkey: str
+    order_id: int
+    token: str | None = None
+    took_over: bool = False  # a stale claim (killed worker) was taken over
+    new_delivery: bool = False  # the signed fields differ from the stored ones
+    #: ``REUSED_SIGN``, or ``BUSY`` because of it: (appkey, order_id, out_order_id) of the
+    #: notify that holds this sign with other signed fields.
+    other: tuple[str, int, str] | None = None
+
+
+@dataclass(frozen=True)
+class InboxRecord:
+    """One stored notify, as ``inbox show`` prints it."""
+
+    appkey: str
+    order_id: int
+    out_order_id: str
+    status: Status
+    raw: Mapping[str, str]
+    received_at: float
+    remote_addr: str | None
+    attempts: int
+    last_error: str | None
+    updated_at: float
+    lease_until: float | None
+    deliveries: int = 1  # every verified delivery whose fields differed counts once more
+    other_deliveries: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    #: What happened beyond the status, e.g. an outcome that was written late.
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``--json``)."""
+        data = asdict(self)
+        data["raw"] = dict(self.raw)
+        data["other_deliveries"] = [dict(d) for d in self.other_deliveries]
+        return data
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A refused request, kept in a bounded table."""
+
+    at: float
+    reason: str
+    field: str | None
+    remote_addr: str | None
+    order_id: str | None
+    out_order_id: str | None
+
+
+@dataclass(frozen=True)
+class InboxStats:
+    """Counts for ``inbox stats``."""
+
+    by_status: Mapping[str, int]
+    stale: int
+    rejections: Mapping[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "by_status": dict(self.by_status),
+            "stale": self.stale,
+            "rejections": dict(self.rejections),
+        }
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What ``Inbox.replay`` did with one order (``ReplayOutcome`` lists the outcomes)."""
+
+    appkey: str
+    order_id: int
+    outcome: ReplayOutcome
+    error: str | None = None
+
+
+def stored_fields(raw: Mapping[str, str]) -> dict[str, str]:
+    """What an inbox keeps of a delivery: the signed fields, the sign, an ``appkey`` field.
+
+    Unsigned extras are left out, and the sign is lower-cased, so that nobody can make
+    a genuine notify look new (and fill the disk) by adding junk or re-casing the sign.
+    """
+    kept = {name: raw[name] for name in NOTIFY_SIGNED_FIELDS if name in raw}
+    kept["sign"] = raw.get("sign", "").lower()
+    if "appkey" in raw:
+        kept["appkey"] = raw["appkey"]
+    return kept
+
+
+def dump_fields(fields: Mapping[str, str]) -> str:
+    """The stored form of a notify's fields: JSON with sorted keys, so equal means equal."""
+    return json.dumps(stored_fields(fields), ensure_ascii=False, sort_keys=True)
+
+
+_SIGNED_VALUES = operator.itemgetter(*NOTIFY_SIGNED_FIELDS)
+
+
+def signed_values(raw: Mapping[str, str]) -> tuple[str, ...]:
+    """The signed fields' values in sign order: what one sign vouches for."""
+    values: tuple[str, ...] = _SIGNED_VALUES(raw)  # in C: this runs on every claim
+    return values
+
+
+def dump_signed(raw: Mapping[str, str]) -> str:
+    """``signed_values`` as the SQL inboxes store them (JSON: unambiguous, any text)."""
+    return json.dumps(signed_values(raw), ensure_ascii=False)

@@ -1,0 +1,412 @@
+"""The SQL inbox, written once: ``class SQLiteInbox(SQLInbox)`` fills in the dialect.
+
+Claims, reclaims, outcomes, reads, refusals and stats are here, as SQL every backend
+speaks (``?`` placeholders; the PostgreSQL backend translates them). A backend keeps
+only what differs between databases:
+
+- ``_statements(action)``: a connection on which each statement is atomic on its own
+  (reads, and a single-statement write such as an outcome);
+- ``_transaction(action, relaxed=False)``: a write transaction that holds the write
+  lock (SQLite: ``BEGIN IMMEDIATE``) or takes row locks as it goes (PostgreSQL);
+- ``_lock_sign(db, sign)``: serialise the claims under one sign, and say what time it
+  is (SQLite's write lock already serialises everything; PostgreSQL takes an advisory
+  lock and reads the database's clock, so the hosts' clocks need not agree);
+- ``NOW``: the SQL expression of that clock, ``LOCK_ROW``: ``" FOR UPDATE"`` or ``""``;
+- its connections, its schema and migrations.
+
+Each context yields an object with ``execute(sql, params)`` (returning a cursor with
+``fetchone``, ``fetchall`` and ``rowcount``) and ``executemany``; any database error
+surfaces as ``InboxUnavailable``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from abc import abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, suppress
+from dataclasses import replace
+from typing import Any, Protocol
+
+from ..errors import InboxUnavailable
+from ..messages import Notification
+from .base import Inbox
+from .records import (
+    Claim,
+    InboxRecord,
+    InboxStats,
+    Rejection,
+    dump_fields,
+    dump_signed,
+)
+from .refusals import RefusalBuffer
+from .states import (
+    ALREADY_DONE,
+    DONE,
+    FAILED,
+    MAX_DELIVERIES,
+    PROCESSING,
+    RECEIVED,
+    RUN,
+    Status,
+    settle,
+    sign_conflict,
+)
+
+#: The version of the tables every backend creates; ``user_version`` or ``gatepay_schema``.
+SCHEMA_VERSION = 2
+#: The columns a record is read from, in ``record_from_row``'s order.
+RECORD_COLUMNS = (
+    "appkey, order_id, out_order_id, status, raw, received_at, remote_addr, attempts, "
+    "last_error, updated_at, lease_until, note"
+)
+KEY = "appkey = ? AND order_id = ?"
+_SIGN_HOLDERS = (
+    "SELECT appkey, order_id, out_order_id, status, lease_until, run_fields "
+    "FROM gatepay_notifies WHERE run_sign = ?"
+)
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Database(Protocol):
+    """What a backend's contexts yield (a ``sqlite3.Connection`` is one as it is)."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
+
+
+def record_from_row(row: Sequence[Any], deliveries: Iterable[Sequence[Any]] = ()) -> InboxRecord:
+    """An ``InboxRecord`` from a row of ``RECORD_COLUMNS`` and its later deliveries'
+    ``(raw, received_at, remote_addr)`` rows."""
+    appkey, order_id, out_order_id, status, raw, received_at, remote_addr = row[:7]
+    attempts, last_error, updated_at, lease_until, note = row[7:]
+    others = tuple(
+        {"raw": json.loads(text), "received_at": at, "remote_addr": addr}
+        for text, at, addr in deliveries
+    )
+    return InboxRecord(
+        appkey=appkey,
+        order_id=order_id,
+        out_order_id=out_order_id,
+        status=Status(status),
+        raw=json.loads(raw),
+        received_at=received_at,
+        remote_addr=remote_addr,
+        attempts=attempts,
+        last_error=last_error,
+        updated_at=updated_at,
+        lease_until=lease_until,
+        deliveries=1 + len(others),
+        other_deliveries=others,
+        note=note,
+    )
+
+
+def backfill_handled(db: Database) -> None:
+    """The schema 2 upgrade: records done before the inbox kept each claim's sign are
+    taken as handled with their first field set (the sign rule then holds for them)."""
+    done = db.execute(
+        "SELECT appkey, order_id, raw FROM gatepay_notifies WHERE status = ?", (DONE.value,)
+    ).fetchall()
+    runs = []
+    for appkey, order_id, text in done:
+        raw = json.loads(text)
+        runs.append((raw["sign"], dump_signed(raw), appkey, order_id))
+    db.executemany(f"UPDATE gatepay_notifies SET run_sign = ?, run_fields = ? WHERE {KEY}", runs)
+
+
+class SQLInbox(Inbox):
+    """The inbox's algorithm over SQL; a subclass is one database (see the module)."""
+
+    #: The SQL expression of the clock leases are measured on (seconds since the epoch).
+    NOW: str
+    #: What a read of the row being claimed adds to lock it (PostgreSQL: other hosts).
+    LOCK_ROW = ""
+    keep_rejections: int
+    _refusals: RefusalBuffer
+
+    # -- the dialect ------------------------------------------------------------------
+
+    @abstractmethod
+    def _statements(self, action: str) -> AbstractContextManager[Database]:
+        """Statements each atomic on its own; errors become ``InboxUnavailable``."""
+
+    @abstractmethod
+    def _transaction(
+        self, action: str, *, relaxed: bool = False
+    ) -> AbstractContextManager[Database]:
+        """One write transaction; ``relaxed``: worth less than a payment (no fsync)."""
+
+    @abstractmethod
+    def _lock_sign(self, db: Database, sign: str) -> float:
+        """Serialise claims under ``sign`` until the transaction ends; the time now."""
+
+    def _clean(self, value: str | None) -> str | None:
+        """A refused request's text as the database can store it."""
+        return value
+
+    # -- claims -----------------------------------------------------------------------
+
+    def _take(
+        self, db: Database, key: tuple[str, int], now: float, took_over: bool, run: tuple[str, str]
+    ) -> Claim:
+        token = uuid.uuid4().hex
+        db.execute(
+            "UPDATE gatepay_notifies SET status = ?, claim_token = ?, lease_until = ?, "
+            f"attempts = attempts + 1, updated_at = ?, run_sign = ?, run_fields = ? WHERE {KEY}",
+            (PROCESSING.value, token, now + self.lease, now, *run, *key),
+        )
+        return Claim(RUN, key[0], key[1], token, took_over=took_over)
+
+    def _decide(
+        self,
+        db: Database,
+        key: tuple[str, int],
+        row: tuple[str, float | None],
+        now: float,
+        run: tuple[str, str],
+    ) -> Claim:
+        status, lease_until = row
+        outcome = settle(status, lease_until, now)
+        if outcome is not None:
+            return Claim(outcome, *key)
+        return self._take(db, key, now, status == PROCESSING, run)
+
+    @staticmethod
+    def _sign_held(
+        db: Database, key: tuple[str, int], run: tuple[str, str], now: float
+    ) -> Claim | None:
+        """``REUSED_SIGN`` or ``BUSY`` if another field set holds this sign, else ``None``.
+
+        Call it under ``_lock_sign``: claims under one sign are taken one at a time, so
+        two field sets under a sign never both pass this check.
+        """
+        for appkey, order_id, out_order_id, status, lease_until, fields in db.execute(
+            _SIGN_HOLDERS, (run[0],)
+        ).fetchall():
+            outcome = None if fields == run[1] else sign_conflict(status, lease_until, now)
+            if outcome is not None:
+                return Claim(outcome, *key, other=(appkey, order_id, out_order_id))
+        return None
+
+    def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
+        key = (notification.appkey, notification.order_id)
+        raw = dump_fields(notification.raw)
+        sign = notification.raw["sign"].lower()
+        run = (sign, dump_signed(notification.raw))
+        with self._statements("read") as db:
+            # A repeat of the notify that was handled: no write needed.
+            row = db.execute(
+                f"SELECT status, run_sign, run_fields FROM gatepay_notifies WHERE {KEY}", key
+            ).fetchone()
+        if row is not None and tuple(row) == (DONE, *run):
+            return Claim(ALREADY_DONE, *key)
+        self._refusals.flush_stale()
+        with self._transaction("record the notify") as db:
+            now = self._lock_sign(db, sign)
+            held = self._sign_held(db, key, run, now)
+            if held is not None:
+                return held
+            inserted = db.execute(
+                "INSERT INTO gatepay_notifies (appkey, order_id, out_order_id, status, raw, "
+                "sign, received_at, remote_addr, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (*key, notification.out_order_id, RECEIVED.value, raw, sign, now, remote_addr, now),
+            )
+            if inserted.rowcount == 1:
+                return self._take(db, key, now, False, run)
+            # Another worker's: wait for its row lock (PostgreSQL), then decide.
+            row = db.execute(
+                f"SELECT status, lease_until, raw FROM gatepay_notifies WHERE {KEY}"
+                + self.LOCK_ROW,
+                key,
+            ).fetchone()
+            if row is None:  # deleted between the insert and the lock: nothing to hold
+                raise InboxUnavailable(f"inbox {self!r}: the notify's row vanished")
+            new_delivery = row[2] != raw
+            if new_delivery:
+                self._keep_delivery(db, key, raw, sign, now, remote_addr)
+            claim = self._decide(db, key, row[:2], now, run)
+        return replace(claim, new_delivery=new_delivery)
+
+    @staticmethod
+    def _keep_delivery(
+        db: Database,
+        key: tuple[str, int],
+        raw: str,
+        sign: str,
+        now: float,
+        remote_addr: str | None,
+    ) -> None:
+        """Keep a later delivery whose fields differ (a manual re-send), up to a limit."""
+        (kept, seen) = db.execute(
+            f"SELECT COUNT(*), COUNT(CASE WHEN raw = ? THEN 1 END) FROM gatepay_deliveries "
+            f"WHERE {KEY}",
+            (raw, *key),
+        ).fetchone()
+        if kept < MAX_DELIVERIES and not seen:
+            db.execute(
+                "INSERT INTO gatepay_deliveries (appkey, order_id, raw, sign, received_at, "
+                "remote_addr) VALUES (?, ?, ?, ?, ?, ?)",
+                (*key, raw, sign, now, remote_addr),
+            )
+
+    def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
+        key = (appkey, order_id)
+        with self._transaction("claim the notify") as db:
+            found = db.execute(f"SELECT raw FROM gatepay_notifies WHERE {KEY}", key).fetchone()
+            if found is None:
+                return None
+            # The sign's lock before the row's, as a claim takes them: no deadlock.
+            now = self._lock_sign(db, json.loads(found[0])["sign"])  # a record's raw is fixed
+            row = db.execute(
+                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE {KEY}" + self.LOCK_ROW, key
+            ).fetchone()
+            if row is None:
+                return None
+            record = self._record(db, row)
+            run = (record.raw["sign"], dump_signed(record.raw))
+            held = None if record.status == DONE else self._sign_held(db, key, run, now)
+            state = (record.status, record.lease_until)
+            return held or self._decide(db, key, state, now, run), record
+
+    def finish(
+        self, claim: Claim, *, ok: bool, error: str | None = None, note: str | None = None
+    ) -> bool:
+        with self._statements("record the outcome") as db:
+            cursor = db.execute(
+                "UPDATE gatepay_notifies SET status = ?, last_error = ?, claim_token = NULL, "
+                f"lease_until = NULL, updated_at = {self.NOW}, note = coalesce(?, note) "
+                f"WHERE {KEY} AND claim_token = ?",
+                (
+                    (DONE if ok else FAILED).value,
+                    error,
+                    note,
+                    claim.appkey,
+                    claim.order_id,
+                    claim.token,
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def renew(self, claims: list[Claim]) -> None:
+        with self._transaction("renew claims") as db:
+            db.executemany(
+                f"UPDATE gatepay_notifies SET lease_until = {self.NOW} + ? "
+                f"WHERE {KEY} AND claim_token = ?",
+                [(self.lease, c.appkey, c.order_id, c.token) for c in claims],
+            )
+
+    def status(self, appkey: str, order_id: int) -> Status | None:
+        with self._statements("read") as db:
+            row = db.execute(
+                f"SELECT status FROM gatepay_notifies WHERE {KEY}", (appkey, order_id)
+            ).fetchone()
+        return None if row is None else Status(row[0])
+
+    # -- reading ----------------------------------------------------------------------
+
+    @staticmethod
+    def _record(db: Database, row: Sequence[Any], with_deliveries: bool = False) -> InboxRecord:
+        deliveries: list[Any] = []
+        if with_deliveries:
+            deliveries = db.execute(
+                "SELECT raw, received_at, remote_addr FROM gatepay_deliveries "
+                f"WHERE {KEY} ORDER BY id",
+                tuple(row[:2]),
+            ).fetchall()
+        return record_from_row(row, deliveries)
+
+    def get(self, order_id: int, appkey: str | None = None) -> list[InboxRecord]:
+        with self._statements("read") as db:
+            rows = db.execute(
+                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE order_id = ? "
+                "AND (CAST(? AS TEXT) IS NULL OR appkey = ?) ORDER BY appkey",
+                (order_id, appkey, appkey),
+            ).fetchall()
+            return [self._record(db, row, with_deliveries=True) for row in rows]
+
+    def records(self, status: Status | str | None = None, limit: int = 100) -> list[InboxRecord]:
+        wanted = None if status is None else Status(status).value
+        with self._statements("read") as db:
+            rows = db.execute(
+                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies "
+                "WHERE (CAST(? AS TEXT) IS NULL OR status = ?) "
+                "ORDER BY updated_at DESC LIMIT ?",
+                (wanted, wanted, limit),
+            ).fetchall()
+            return [self._record(db, row) for row in rows]
+
+    # -- refusals ---------------------------------------------------------------------
+    # Counted in memory and written in batches, so that a flood of forgeries does not
+    # compete with payments for the write lock.
+
+    def _keep_rejection(self, row: tuple[Any, ...]) -> None:
+        self._refusals.add((row[0], *(self._clean(value) for value in row[1:])))
+
+    def _write_refusals(self, batch: list[tuple[Any, ...]]) -> None:
+        with self._transaction("record refusals", relaxed=True) as db:
+            db.executemany(
+                "INSERT INTO gatepay_rejections (at, reason, field, remote_addr, order_id, "
+                "out_order_id) VALUES (?, ?, ?, ?, ?, ?)",
+                batch,
+            )
+            db.execute(
+                "DELETE FROM gatepay_rejections WHERE id <= "
+                "(SELECT MAX(id) FROM gatepay_rejections) - ?",
+                (self.keep_rejections,),
+            )
+            db.executemany(
+                "INSERT INTO gatepay_rejection_counts (reason, count) VALUES (?, ?) "
+                "ON CONFLICT (reason) DO UPDATE "
+                "SET count = gatepay_rejection_counts.count + excluded.count",
+                list(Counter(row[1] for row in batch).items()),
+            )
+
+    def rejections(self, limit: int = 100) -> list[Rejection]:
+        self._refusals.flush()
+        with self._statements("read") as db:
+            rows = db.execute(
+                "SELECT at, reason, field, remote_addr, order_id, out_order_id "
+                "FROM gatepay_rejections ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [Rejection(*row) for row in rows]
+
+    def stats(self) -> InboxStats:
+        self._refusals.flush()
+        with self._statements("read") as db:
+            by_status = {
+                status: count
+                for status, count in db.execute(
+                    "SELECT status, COUNT(*) FROM gatepay_notifies GROUP BY status"
+                ).fetchall()
+            }
+            (stale,) = db.execute(
+                "SELECT COUNT(*) FROM gatepay_notifies "
+                f"WHERE status = ? AND lease_until <= {self.NOW}",
+                (PROCESSING.value,),
+            ).fetchone()
+            rejections = {
+                reason: count
+                for reason, count in db.execute(
+                    "SELECT reason, count FROM gatepay_rejection_counts"
+                ).fetchall()
+            }
+        return InboxStats(by_status, stale, rejections)
+
+    def close(self) -> None:
+        """Write buffered refusals; the backend then closes its connections."""
+        with suppress(InboxUnavailable):
+            self._refusals.flush()

@@ -1,0 +1,105 @@
+"""The sandbox's orders: ``order = book.open(price, fields)``, and the notifies sent for them.
+
+``realprice`` is the price less a cent for each other open order of the same amount and
+pay type, as gateways of this kind do to tell concurrent payments apart. The create API
+takes a price with up to two decimals; an order keeps it with exactly two (``10.00``), as
+the notify and return carry it. State lives in memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+OPEN, PAID, CLOSED = "open", "paid", "closed"
+
+
+@dataclass
+class Attempt:
+    """One notify sent to the merchant, and what it answered."""
+
+    at: float
+    kind: str  # auto | retry | manual
+    status: int | None
+    body: str
+    error: str | None = None  # why no answer came, in plain words
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.body.strip() == "success"
+
+
+@dataclass
+class SandboxOrder:
+    """One payment the sandbox opened."""
+
+    order_id: int
+    out_order_id: str
+    price: str
+    realprice: str
+    type: str
+    custom: str
+    created_at: float
+    product_id: str = ""  # stablepay's product: the return visit carries it
+    status: str = OPEN
+    paytime: int | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def acknowledged(self) -> bool:
+        return any(a.acknowledged for a in self.attempts)
+
+
+class OrderBook:
+    """Every order of one sandbox, by its gateway ``order_id``; ``lock`` guards them."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, SandboxOrder] = {}
+        self.lock = threading.RLock()
+        self._ids = itertools.count(int(time.time()) % 100000 * 1000 + 1)
+
+    def get(self, order_id: int) -> SandboxOrder | None:
+        with self.lock:
+            return self.orders.get(order_id)
+
+    def newest_first(self) -> list[SandboxOrder]:
+        with self.lock:
+            return sorted(self.orders.values(), key=lambda o: o.order_id, reverse=True)
+
+    def quick_id(self) -> str:
+        """A quick-pay order's out_order_id: the gateway makes it, there being no shop order."""
+        return f"QUICK{next(self._ids)}"
+
+    def open(self, price: Decimal, fields: dict[str, str], product_id: str = "") -> SandboxOrder:
+        """The open order for ``fields`` (``out_order_id``, ``type``, ``custom``): a shop's
+        retry of the same create gets the same order back."""
+        with self.lock:
+            for order in self.orders.values():
+                if (
+                    order.out_order_id == fields["out_order_id"]
+                    and order.status == OPEN
+                    and Decimal(order.price) == price
+                    and order.type == fields["type"]
+                ):
+                    return order
+            twins = sum(
+                1
+                for o in self.orders.values()
+                if o.status == OPEN and Decimal(o.price) == price and o.type == fields["type"]
+            )
+            realprice = max(price - Decimal("0.01") * twins, Decimal("0.01"))
+            order = SandboxOrder(
+                order_id=next(self._ids),
+                out_order_id=fields["out_order_id"],
+                price=f"{price:.2f}",
+                realprice=f"{realprice:.2f}",
+                type=fields["type"],
+                custom=fields.get("custom", ""),
+                created_at=time.time(),
+                product_id=product_id,
+            )
+            self.orders[order.order_id] = order
+            return order

@@ -1,0 +1,66 @@
+"""errors.py: one root for everything the library raises on purpose, each error's data."""
+
+from __future__ import annotations
+
+import pytest
+
+from gatepay_wsgi import errors
+from gatepay_wsgi.inbox import open_inbox
+
+
+def test_every_error_has_the_one_root():
+    raised = [
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, BaseException)
+    ]
+    assert len(raised) > 15
+    assert all(issubclass(error, errors.GatePayException) for error in raised)
+
+
+def test_a_refused_callback_is_still_apart_from_the_inbox_and_the_settings():
+    # ``except GatePayError`` answers 4xx: an unavailable inbox must never fall into it.
+    assert not issubclass(errors.InboxUnavailable, errors.GatePayError)
+    assert not issubclass(errors.ConfigError, errors.GatePayError)
+    assert issubclass(errors.ReusedSign, errors.BadSignature)
+
+
+def test_a_config_error_is_still_a_value_error():
+    assert issubclass(errors.ConfigError, ValueError)
+    with pytest.raises(ValueError, match="unsupported scheme 'redis'"):
+        open_inbox("redis://localhost")
+    with pytest.raises(errors.ConfigError, match="unknown option 'lese'"):
+        open_inbox("memory://?lese=3")
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("gatepay_wsgi.config", "ConfigError"),
+        ("gatepay_wsgi.client", "GatewayError"),
+        ("gatepay_wsgi.inbox", "InboxUnavailable"),
+        ("gatepay_wsgi.inbox.startup", "InboxNotWritable"),
+        ("gatepay_wsgi.cli.common", "CommandError"),
+    ],
+)
+def test_older_homes_still_import_the_same_class(module, name):
+    home = __import__(module, fromlist=[name])
+    assert getattr(home, name) is getattr(errors, name)
+
+
+def test_a_gateway_error_carries_its_code_message_and_explanation():
+    error = errors.GatewayError(104, "无效的签名", "the sign does not match")
+    assert (error.code, error.message, error.explanation) == (
+        104,
+        "无效的签名",
+        "the sign does not match",
+    )
+    assert str(error) == "无效的签名 (code 104: the sign does not match)"
+    refused = errors.CreateRefused(104, "无效的签名", "the sign does not match")
+    assert isinstance(refused, errors.GatewayError)
+    assert str(refused) == "104 无效的签名: the sign does not match"
+
+
+def test_a_callback_error_names_its_field():
+    error = errors.InvalidField("price must have exactly two decimals", field="price")
+    assert (error.reason, error.field) == ("invalid_field", "price")
