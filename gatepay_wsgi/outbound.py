@@ -60,10 +60,10 @@ def send(
         data = urlencode(fields).encode()
     elif fields is not None:
         url = with_query(url, fields)
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310  # http(s)
-    if data is not None:
-        request.add_header("Content-Type", "application/x-www-form-urlencoded")
-    try:
+    try:  # Request() itself refuses some malformed URLs: inside, to say so as Unreachable
+        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310  # http(s)
+        if data is not None:
+            request.add_header("Content-Type", "application/x-www-form-urlencoded")
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return Answer(
                 response.status,

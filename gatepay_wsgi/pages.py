@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Union
 
+from markupsafe import escape
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -80,9 +82,22 @@ def render(
     )
 
 
-def simple_page(title: str, message: str) -> str:
-    """A small self-contained HTML page (no user data goes in: nothing to escape)."""
+def html_document(
+    title: str, body: str, *, style: str = "", header: str = "", refresh: int | None = None
+) -> str:
+    """``html_document("Paid", "<p>Thank you.</p>")``: a whole UTF-8 HTML page.
+
+    The one page wrapper of the package (the library's own pages, the sandbox, the demo).
+    ``title`` is text and is escaped; ``body``, ``style`` and ``header`` are HTML.
+    ``refresh`` reloads the page every so many seconds.
+    """
+    meta = f"<meta http-equiv=refresh content={int(refresh)}>" if refresh else ""
     return (
-        "<!doctype html><html><head><meta charset=utf-8>"
-        f"<title>{title}</title></head><body><h1>{title}</h1><p>{message}</p></body></html>"
+        f"<!doctype html><html><head><meta charset=utf-8>{meta}<title>{escape(title)}</title>"
+        f"{style}</head><body>{header}<h1>{escape(title)}</h1>{body}</body></html>"
     )
+
+
+def simple_page(title: str, message: str) -> str:
+    """A small self-contained HTML page (no user data goes in: ``message`` is HTML)."""
+    return html_document(title, f"<p>{message}</p>")

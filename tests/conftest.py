@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,15 @@ from .gateway import Recorder
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+@pytest.fixture
+def demo(tmp_path) -> Iterator:
+    """The demo (shop and sandbox) on free ports, retrying notifies every 0.2 s."""
+    from gatepay_wsgi.demo import Demo
+
+    with Demo(tmp_path, port=0, retry_interval=0.2) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -67,3 +67,22 @@ class Recorder:
         if self.error is not None:
             raise self.error
         return self.answer
+
+
+def shop(environ, start_response):
+    """A site behind the middleware: every other path answers ``shop``."""
+    start_response("200 OK", [])
+    return [b"shop"]
+
+
+def order_id_of(payment) -> int:
+    """The sandbox's order id: the last part of its pay link (``/pay/<order_id>``)."""
+    return int(payment.pay_url.rsplit("/", 1)[1])
+
+
+RECORDED: list = []
+
+
+def record(notification):
+    """A handler for dotted-name settings (``tests.gateway:record``)."""
+    RECORDED.append(notification)

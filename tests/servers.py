@@ -148,3 +148,13 @@ def http(method: str, url: str, data: dict | None = None) -> tuple[int, str, str
             return response.status, response.read().decode(), response.headers.get("Location")
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(), error.headers.get("Location")
+
+
+def buy(demo, product="tea", pay_type="alipay") -> str:
+    """Buy at the demo shop; the sandbox's pay link it sends the browser to."""
+    status, _, pay_url = http(
+        "POST", demo.shop_url + "/orders", {"product": product, "type": pay_type}
+    )
+    assert status == 303
+    assert pay_url.startswith(demo.gateway_url + "/pay/")
+    return pay_url

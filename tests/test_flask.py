@@ -17,12 +17,29 @@ import pytest
 flask = pytest.importorskip("flask")
 
 from werkzeug.middleware.proxy_fix import ProxyFix  # noqa: E402
+from werkzeug.test import Client  # noqa: E402
 
 from gatepay_wsgi.contrib.flask import GatePay  # noqa: E402
+from gatepay_wsgi.errors import ConfigError  # noqa: E402
 from gatepay_wsgi.inbox import open_inbox  # noqa: E402
 
-from .gateway import APPKEY, APPSECRET, notify_fields, return_fields  # noqa: E402
+from .gateway import (  # noqa: E402
+    APPKEY,
+    APPSECRET,
+    RECORDED,
+    Recorder,
+    notify_fields,
+    return_fields,
+)
 from .servers import http, serving  # noqa: E402
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def post_form(client, path="/gatepay/notify", **fields):
+    fields = fields or notify_fields()
+    return client.post(path, data=urlencode(fields), content_type=FORM)
+
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -172,7 +189,7 @@ def test_proxyfix_in_either_order(order, tmp_path):
 
 
 def test_another_middleware_already_around_the_app_is_named_in_a_warning(caplog):
-    app = make_app(GATEPAY_NOTIFY="/n tests.test_contrib:record")
+    app = make_app(GATEPAY_NOTIFY="/n tests.gateway:record")
     inner = app.wsgi_app
     app.wsgi_app = lambda environ, start_response: inner(environ, start_response)
     with caplog.at_level(logging.WARNING):
@@ -228,3 +245,78 @@ def test_flask_gatepay_list_show_stats_on_the_example_read_as_the_cli(tmp_path, 
     missing = flask_cli(tmp_path, "gatepay", "show", "999")
     assert missing.returncode == 2
     assert "no notify for order_id 999" in missing.stderr
+
+
+def test_flask_extension_with_decorators_and_app_context():
+    flask = pytest.importorskip("flask")
+    from gatepay_wsgi.contrib.flask import GatePay
+
+    app = flask.Flask(__name__)
+    app.config.update(
+        GATEPAY_APPKEY=APPKEY,
+        GATEPAY_APPSECRET=APPSECRET,
+        GATEPAY_INBOX="memory://",
+        SHOP_NAME="test shop",
+    )
+    seen = []
+    gatepay = GatePay()
+
+    @gatepay.notify("/gatepay/notify")
+    def mark_paid(n):
+        seen.append((n.order_id, flask.current_app.config["SHOP_NAME"], flask.url_for("home")))
+
+    @gatepay.return_page("/gatepay/return")
+    def thanks(visit):
+        return flask.render_template_string("<p>{{ n }}</p>", n=visit.out_order_id)
+
+    @app.get("/")
+    def home():
+        return "home"
+
+    gatepay.init_app(app)
+    assert app.extensions["gatepay"].routes.keys() == {"/gatepay/notify", "/gatepay/return"}
+    client = Client(app)
+    assert post_form(client).get_data() == b"success"
+    assert seen == [(100001, "test shop", "/")]
+    assert client.get("/").get_data() == b"home"
+    with pytest.raises(ValueError, match="already registered"):
+        gatepay.notify("/gatepay/notify")(mark_paid)
+
+
+def test_flask_settings_and_errors_name_the_config_key(monkeypatch):
+    flask = pytest.importorskip("flask")
+    from gatepay_wsgi.contrib.flask import GatePay
+
+    app = flask.Flask(__name__)
+    app.config.update(GATEPAY_APPKEY=APPKEY, GATEPAY_NOTIFY="/n tests.gateway:record")
+    with pytest.raises(ConfigError, match="GATEPAY_APPSECRET is missing"):
+        GatePay(app)
+    app.config.update(GATEPAY_APPSECRET=APPSECRET, GATEPAY_INBOX="memory://")
+    GatePay(app)
+    RECORDED.clear()
+    assert post_form(Client(app), "/n").get_data() == b"success"
+    assert len(RECORDED) == 1
+    with pytest.raises(RuntimeError, match="already initialised"):
+        GatePay(app)
+
+
+def test_flask_replay_command(tmp_path):
+    flask = pytest.importorskip("flask")
+    from gatepay_wsgi.contrib.flask import GatePay
+
+    app = flask.Flask(__name__)
+    app.config.update(
+        GATEPAY_APPKEY=APPKEY,
+        GATEPAY_APPSECRET=APPSECRET,
+        GATEPAY_INBOX=f"sqlite:///{tmp_path}/inbox.sqlite3",
+    )
+    handler = Recorder(answer=False)
+    gatepay = GatePay()
+    gatepay.notify()(lambda n: handler(n))
+    gatepay.init_app(app)
+    assert post_form(Client(app)).get_data() == b"fail"
+    handler.answer = None
+    result = app.test_cli_runner().invoke(args=["gatepay", "replay", "--failed"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "100001\tdone"
+    assert len(handler.calls) == 2

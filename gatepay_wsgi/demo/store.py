@@ -21,6 +21,7 @@ from typing import Any
 from ..client import GatePayClient, new_out_order_id
 from ..errors import GatewayError
 from ..messages import Notification
+from ..pages import html_document
 
 logger = logging.getLogger("shop")
 
@@ -166,10 +167,7 @@ STYLE = "<style>body{font-family:sans-serif;max-width:40em;margin:2em auto}</sty
 
 
 def page(title: str, body: str) -> str:
-    return (
-        f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-        f"{STYLE}</head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
+    return html_document(title, body, style=STYLE)
 
 
 def home_page(shop_name: str, orders: list[dict[str, Any]]) -> str:

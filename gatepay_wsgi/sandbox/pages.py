@@ -15,6 +15,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from ..client import PAY_TYPES
+from ..pages import html_document
 from .create import CreateRules
 from .orders import Attempt, SandboxOrder
 from .sessions import Sessions
@@ -23,17 +24,14 @@ _STYLE = Markup(
     "<style>body{font-family:sans-serif;max-width:48em;margin:2em auto}"
     "td,th{padding:.2em .6em;text-align:left;vertical-align:top}</style>"
 )
+_HEADER = Markup("<p><small>GatePay sandbox</small></p>")
 _TYPE_CHOICE = Markup("").join(Markup("<option>{}</option>").format(t) for t in PAY_TYPES)
 
 
 def page(title: str, body: Markup, refresh: int | None = None) -> Response:
     """A whole sandbox page; ``refresh`` reloads it every so many seconds."""
-    meta = Markup("<meta http-equiv=refresh content={}>").format(refresh) if refresh else ""
-    text = Markup(
-        "<!doctype html><html><head><meta charset=utf-8>{}<title>{}</title>{}</head>"
-        "<body><p><small>GatePay sandbox</small></p><h1>{}</h1>{}</body></html>"
-    ).format(meta, title, _STYLE, title, body)
-    return Response(str(text), content_type="text/html; charset=utf-8")
+    text = html_document(title, body, style=_STYLE, header=_HEADER, refresh=refresh)
+    return Response(text, content_type="text/html; charset=utf-8")
 
 
 def _clock(at: float) -> str:

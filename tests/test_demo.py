@@ -1,0 +1,82 @@
+"""The demo over real HTTP: the shop and the sandbox gateway, buying, paying, timing out."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from gatepay_wsgi.client import (
+    GatePayClient,
+    GatewayError,
+)
+
+from .gateway import order_id_of
+from .servers import buy, http
+
+
+def test_buy_pay_and_return_to_a_paid_order(demo):
+    pay_url = buy(demo)
+    assert "Pay 10.00 yuan" in http("GET", pay_url)[1]
+    status, _, back = http("POST", pay_url + "/pay")
+    assert status == 303
+    assert back.startswith(demo.shop_url + "/gatepay/return?")
+    status, page, _ = http("GET", back)
+    assert status == 200
+    assert "<b>paid</b>" in page
+    order_id = int(pay_url.rsplit("/", 1)[1])
+    state = json.loads(http("GET", f"{demo.gateway_url}/api/orders/{order_id}")[1])
+    assert [(a["kind"], a["body"]) for a in state["attempts"]] == [("auto", "success")]
+
+
+def test_time_out_then_a_manual_re_send_is_handled_once(demo):
+    pay_url = buy(demo)
+    order_id = int(pay_url.rsplit("/", 1)[1])
+    _, _, closed = http("POST", pay_url + "/timeout")
+    assert closed.startswith(demo.shop_url + "/gatepay/timeout?")
+    assert "pending" in http("GET", closed)[1]
+    for _ in range(2):  # "I have received this payment", pressed twice
+        assert http("POST", f"{demo.gateway_url}/console/{order_id}/resend")[0] == 303
+    state = json.loads(http("GET", f"{demo.gateway_url}/api/orders/{order_id}")[1])
+    assert [(a["kind"], a["body"]) for a in state["attempts"]] == [
+        ("manual", "success"),
+        ("manual", "success"),
+    ]
+    from gatepay_wsgi.inbox import open_inbox
+
+    (record,) = open_inbox(demo.inbox).get(order_id)
+    assert (record.status, record.attempts) == ("done", 1)
+    assert "<b>paid</b>" in http("GET", closed)[1]
+    assert "console" in http("GET", demo.gateway_url + "/console")[1].lower()
+
+
+def test_sandbox_realprice_tells_equal_amounts_apart_by_a_cent(demo):
+    client = GatePayClient(demo.gateway_url, demo.appkey, demo.appsecret)
+    first = client.create(price="10", type="wechat", out_order_id="A1")
+    second = client.create(price="10.00", type="wechat", out_order_id="A2")
+    details = [json.loads(http("GET", p.api_url)[1])["data"] for p in (first, second)]
+    assert [d["realprice"] for d in details] == ["10.00", "9.99"]  # told apart by a cent
+    again = client.create(price="10.00", type="wechat", out_order_id="A1")  # a retried create
+    assert order_id_of(again) == order_id_of(first)
+    with pytest.raises(GatewayError) as refused:
+        GatePayClient(demo.gateway_url, demo.appkey, "wrong").create(
+            price="1", type="alipay", out_order_id="B"
+        )
+    assert (refused.value.code, refused.value.message) == (104, "无效的签名")
+    with pytest.raises(GatewayError) as refused:
+        GatePayClient(demo.gateway_url, "other", "x").create(
+            price="1", type="alipay", out_order_id="B"
+        )
+    assert refused.value.code == 102
+    _, body, _ = http("POST", demo.gateway_url + "/api/anypay/create", {"appkey": demo.appkey})
+    assert (json.loads(body)["code"], json.loads(body)["msg"]) == (103, "秘钥已过期 / 签名必须")
+
+
+def test_create_without_an_out_order_id_generates_one(demo):
+    client = GatePayClient(demo.gateway_url, demo.appkey, demo.appsecret)
+    payment = client.create(price="3.00", type="alipay", custom="buyer 7")
+    assert re.fullmatch(r"GP[A-Z2-7]{12}[A-Z]", payment.out_order_id)
+    assert f"<code>{payment.out_order_id}</code>" in http("GET", payment.pay_url)[1]
+    given = client.create(price="3.00", type="alipay", out_order_id="MINE-1")
+    assert given.out_order_id == "MINE-1"
