@@ -187,6 +187,13 @@ class Return(_PageEndpoint):
 
     ``thank_you_page(visit: ReturnVisit)`` answers with the page. A reload or a shared
     link can repeat this visit: show the order's real state, never fulfil here.
+
+    :param handler: called with the verified ``ReturnVisit``; returns the page (``str``,
+        ``bytes`` or a WSGI app, such as a redirect).
+    :param appkey: this endpoint's own merchant; ``None``: the middleware's.
+    :param appsecret: likewise (never logged).
+    :param error_page: called with the ``GatePayError`` of a forged or malformed visit;
+        returns the page shown instead (a plain "not valid" page by default).
     """
 
     what = "return"
@@ -201,6 +208,11 @@ class Timeout(_PageEndpoint):
     """``Timeout(closed_page)``: the order closed unpaid (GET, unsigned, display only).
 
     ``closed_page(visit: TimeoutVisit)`` gets every query field as sent; escape them.
+
+    :param handler: called with the ``TimeoutVisit``; returns the page (``str``,
+        ``bytes`` or a WSGI app).
+    :param error_page: called with the ``GatePayError`` of a malformed visit (a wrong
+        method, a body too large); returns the page shown instead.
     """
 
     what = "timeout"

@@ -55,7 +55,14 @@ class Notify(Endpoint):
     ``mark_paid(notification)`` runs only for a verified notify, at most once at a time
     per order, and never again once it succeeded. Returning ``False`` or raising answers
     ``fail`` (the gateway retries; ``inbox.replay`` can too); anything else ``success``.
-    ``inbox`` (a URL or an ``Inbox``) defaults to the middleware's.
+
+    :param handler: called with the typed ``Notification`` (``Decimal`` money, ``int``
+        ids, ``n.raw`` the fields as sent).
+    :param appkey: this endpoint's own merchant; ``None``: the middleware's.
+    :param appsecret: likewise (never logged).
+    :param inbox: a URL or an ``Inbox``; ``None``: the middleware's.
+    :param max_body_size: bytes a notify's body may have (larger: 413 ``fail``).
+    :param clock_skew: seconds ``paytime`` may lie ahead of this host's clock.
     """
 
     def __init__(

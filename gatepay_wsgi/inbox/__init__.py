@@ -82,10 +82,14 @@ def _options(query: str, allowed: tuple[str, ...], url: str) -> dict[str, object
 def open_inbox(target: str | Inbox, *, create: bool = True, writable: bool = True) -> Inbox:
     """``open_inbox("sqlite:////var/lib/shop/gatepay.sqlite3")`` -> an ``Inbox``.
 
-    An ``Inbox`` object is returned as it is. ``create=False`` refuses to create a new
-    SQLite file (the CLI uses it so that a typo does not show an empty inbox).
-    ``writable=False`` opens it only to read (the CLI's list, show and stats): otherwise
-    an inbox this process cannot write raises ``InboxNotWritable`` at once.
+    :param target: ``memory://``, ``sqlite:///relative.sqlite3``,
+        ``sqlite:////absolute.sqlite3``, ``postgresql://user:pass@host/db`` (options as
+        query parameters, see the module), or an ``Inbox``, returned as it is.
+    :param create: ``False`` refuses to create a new SQLite file (the CLI uses it, so that
+        a typo does not show an empty inbox).
+    :param writable: ``False`` opens it only to read (the CLI's list, show and stats);
+        otherwise an inbox this process cannot write raises ``InboxNotWritable`` at once.
+    :raises ConfigError: the URL is written wrong (it names what and how to write it).
     """
     if isinstance(target, Inbox):
         return target
