@@ -477,8 +477,10 @@ def test_many_refusals_are_all_counted(make_inbox):
     assert len(inbox.rejections(limit=1000)) == 250
 
 
-def test_a_short_lease_is_renewed_while_a_long_one_is_also_held():
-    long_lived, short = MemoryInbox(lease=120), MemoryInbox(lease=0.6, busy_wait=5)
+def test_a_short_lease_is_renewed_while_a_long_one_is_also_held(tmp_path):
+    # SQLite: the lease keeper renews durable inboxes (a memory inbox needs no renewals).
+    long_lived = SQLiteInbox(tmp_path / "long.sqlite3", lease=120)
+    short = SQLiteInbox(tmp_path / "short.sqlite3", lease=0.6, busy_wait=5)
     held = long_lived.claim(parse_notification(notify_fields(order_id="1"), appkey=APPKEY))
     started, calls = threading.Event(), []
 
@@ -498,14 +500,15 @@ def test_a_short_lease_is_renewed_while_a_long_one_is_also_held():
     assert calls == [2]
 
 
-def test_the_lease_keeper_survives_a_renewal_that_raises():
+def test_the_lease_keeper_survives_a_renewal_that_raises(tmp_path):
     from gatepay_wsgi.inbox.leases import LeaseKeeper
 
-    class Broken(MemoryInbox):
+    class Broken(SQLiteInbox):
         def renew(self, claims):
             raise RuntimeError("a bug in a backend")
 
-    broken, healthy = Broken(lease=0.3), MemoryInbox(lease=0.3)
+    broken = Broken(tmp_path / "broken.sqlite3", lease=0.3)
+    healthy = SQLiteInbox(tmp_path / "healthy.sqlite3", lease=0.3)
     bad = broken.claim(parse_notification(notify_fields(order_id="1"), appkey=APPKEY))
     good = healthy.claim(parse_notification(notify_fields(order_id="2"), appkey=APPKEY))
     with broken.holding(bad), healthy.holding(good):
@@ -672,3 +675,31 @@ def test_replay_refuses_a_forged_copy_once_the_genuine_notify_was_handled(make_i
     assert "order_id=9876543 " in (results[0].error or "")
     assert accept_all.calls == []
     assert inbox.get(98765431)[0].status == FAILED
+
+
+def test_a_memory_claim_held_by_its_handler_never_goes_stale_without_renewals():
+    from gatepay_wsgi.inbox.leases import LeaseKeeper
+
+    inbox = MemoryInbox(lease=0.2, busy_wait=0.05)
+    claim = inbox.claim(parse_notification(notify_fields(), appkey=APPKEY))
+    before = dict(LeaseKeeper.for_this_process().held)
+    with inbox.holding(claim):
+        assert LeaseKeeper.for_this_process().held == before  # no renewal thread involved
+        time.sleep(0.3)  # past the lease
+        assert inbox.reclaim(APPKEY, 100001)[0].outcome == "busy"
+        assert inbox.stats().stale == 0
+    time.sleep(0.05)
+    assert inbox.stats().stale == 1  # let go unfinished: a dead worker's claim
+    assert inbox.reclaim(APPKEY, 100001)[0].outcome == "run"
+
+
+def test_the_memory_inbox_forgets_the_oldest_done_records_first():
+    inbox = MemoryInbox(max_records=10)
+    for order_id in range(1, 11):
+        claim = inbox.claim(
+            parse_notification(notify_fields(order_id=str(order_id)), appkey=APPKEY)
+        )
+        inbox.finish(claim, ok=order_id != 3)  # order 3 failed: never forgotten
+    inbox.claim(parse_notification(notify_fields(order_id="11"), appkey=APPKEY))
+    kept = {record.order_id for record in inbox.records(limit=100)}
+    assert kept == {2, 3, 4, 5, 6, 7, 8, 9, 10, 11}  # order 1, done first, went first

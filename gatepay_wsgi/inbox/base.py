@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from ..errors import GatePayError, InboxUnavailable
@@ -132,7 +133,7 @@ class Inbox(ABC):
             OutcomeWriter.for_this_process().defer(self, claim, ok=ok, error=error, failure=failure)
             return PENDING
 
-    def holding(self, claim: Claim) -> Holding:
+    def holding(self, claim: Claim) -> AbstractContextManager[None]:
         """``with inbox.holding(claim): handler(n)``: keep the lease alive meanwhile."""
         return Holding(self, claim)
 

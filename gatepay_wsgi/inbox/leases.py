@@ -29,6 +29,9 @@ class LeaseKeeper:
 
     @classmethod
     def for_this_process(cls) -> LeaseKeeper:
+        keeper = cls._process  # once per claim: the common case takes no lock
+        if keeper is not None and keeper.pid == os.getpid() and keeper.thread.is_alive():
+            return keeper
         with cls._process_lock:
             keeper = cls._process
             if keeper is None or keeper.pid != os.getpid() or not keeper.thread.is_alive():

@@ -9,9 +9,11 @@ not grow without bound.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from collections import Counter, deque
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -76,6 +78,21 @@ class _Entry:
         )
 
 
+class _Held:
+    """The context of ``MemoryInbox.holding``: the token is in the held set meanwhile."""
+
+    __slots__ = ("held", "token")
+
+    def __init__(self, held: set[str], token: str) -> None:
+        self.held, self.token = held, token
+
+    def __enter__(self) -> None:
+        self.held.add(self.token)  # one bytecode-level operation: safe across threads
+
+    def __exit__(self, *exc: object) -> None:
+        self.held.discard(self.token)
+
+
 class MemoryInbox(Inbox):
     """``MemoryInbox()``: an in-process inbox with the same states as the durable ones."""
 
@@ -97,6 +114,11 @@ class MemoryInbox(Inbox):
         # failed (a claim under a sign that another holds or handled waits or is refused).
         self._runs: dict[str, Key] = {}
         self._tokens = itertools.count(1)
+        # Claims whose handlers run now (``holding``): never stale, whatever their lease.
+        # A memory inbox dies with its process, so no lease needs renewing to say "alive".
+        self._held: set[str] = set()
+        # Done records in the order they were done: the oldest are forgotten first, O(1).
+        self._done: dict[Key, None] = {}
         self._changed = threading.Condition()
         self._rejections: deque[Rejection] = deque(maxlen=keep_rejections)
         self._rejection_counts: Counter[str] = Counter()
@@ -115,8 +137,12 @@ class MemoryInbox(Inbox):
         entry.lease_until, entry.updated_at = now + self.lease, now
         return Claim(RUN, entry.appkey, entry.order_id, entry.token, took_over=took_over)
 
+    def _lease(self, entry: _Entry) -> float | None:
+        """The entry's lease as claims see it: endless while its handler runs here."""
+        return math.inf if entry.token in self._held else entry.lease_until
+
     def _decide(self, entry: _Entry, now: float, sign: str, values: tuple[str, ...]) -> Claim:
-        outcome = settle(entry.status, entry.lease_until, now)
+        outcome = settle(entry.status, self._lease(entry), now)
         if outcome is not None:
             return Claim(outcome, entry.appkey, entry.order_id)
         return self._take(entry, now, sign, values)
@@ -127,20 +153,25 @@ class MemoryInbox(Inbox):
         owner = None if owner_key is None else self._entries.get(owner_key)
         if owner is None or owner.run_sign != sign or owner.run_values == values:
             return None
-        outcome = sign_conflict(owner.status, owner.lease_until, now)
+        outcome = sign_conflict(owner.status, self._lease(owner), now)
         if outcome is None:
             return None
         return Claim(outcome, *key, other=(owner.appkey, owner.order_id, owner.out_order_id))
 
     def _forget_oldest(self) -> None:
-        finished = sorted(
-            (e for e in self._entries.values() if e.status == DONE), key=lambda e: e.updated_at
-        )
-        for entry in finished[: max(1, len(finished) // 10)]:
-            key = (entry.appkey, entry.order_id)
-            del self._entries[key]
+        """Forget the tenth of the done records that were done first (at least one)."""
+        for _ in range(max(1, len(self._done) // 10)):
+            if not self._done:
+                return
+            key = next(iter(self._done))
+            del self._done[key]
+            entry = self._entries.pop(key)
             if entry.run_sign is not None and self._runs.get(entry.run_sign) == key:
                 del self._runs[entry.run_sign]
+
+    def holding(self, claim: Claim) -> AbstractContextManager[None]:
+        """``with inbox.holding(claim): handler(n)``: the claim stays live meanwhile."""
+        return _Held(self._held, claim.token or "")
 
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
         key = (notification.appkey, notification.order_id)
@@ -196,6 +227,8 @@ class MemoryInbox(Inbox):
                 return False
             entry.token, entry.lease_until = None, None
             entry.status, entry.last_error = (DONE if ok else FAILED), error
+            if ok:
+                self._done[(entry.appkey, entry.order_id)] = None
             entry.note = note or entry.note
             entry.updated_at = time.time()
             self._changed.notify_all()
@@ -242,5 +275,5 @@ class MemoryInbox(Inbox):
         with self._changed:
             entries = list(self._entries.values())
             counts = dict(self._rejection_counts)
-        stale = sum(1 for e in entries if e.status == PROCESSING and (e.lease_until or 0) <= now)
+        stale = sum(1 for e in entries if e.status == PROCESSING and (self._lease(e) or 0) <= now)
         return InboxStats(Counter(e.status for e in entries), stale, counts)
