@@ -35,6 +35,16 @@ _PAY_TYPE = re.compile(r"[A-Za-z]{1,32}")
 _OUT_ORDER_ID = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 _PRODUCT_ID = re.compile(r"[^\x00-\x1f\x7f]{0,255}")
 _SIGN = re.compile(r"[0-9A-Fa-f]{32}")
+# The notify's formats in one pattern, over its checked fields joined by newlines (no
+# field may hold one): one regex call where six ran. A mismatch goes the field-by-field
+# way, which names the field; a match is exactly what the six patterns accept.
+_NOTIFY_CHECKED = ("order_id", "out_order_id", "price", "realprice", "type", "paytime")
+_NOTIFY = re.compile(
+    "\n".join(
+        f"(?:{pattern.pattern})"
+        for pattern in (_ORDER_ID, _OUT_ORDER_ID, _MONEY, _MONEY, _PAY_TYPE, _PAYTIME)
+    )
+)
 _MAX_ORDER_ID = 2**63 - 1  # what an SQL BIGINT holds
 _MAX_PAYTIME = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime holds
 
@@ -135,12 +145,20 @@ def parse_notification(fields: Mapping[str, str], *, appkey: str) -> Notificatio
     comes off the network goes through ``read_notification``.
     """
     _require(fields, NOTIFY_SIGNED_FIELDS)
-    order_id = _order_id(fields)
-    _match(fields, "out_order_id", _OUT_ORDER_ID, "1-255 printable characters")
-    price = _money(fields, "price")
-    realprice = _money(fields, "realprice")
-    pay_type = _match(fields, "type", _PAY_TYPE, "letters")
-    paytime = int(_match(fields, "paytime", _PAYTIME, "digits without a leading zero"))
+    if _NOTIFY.fullmatch("\n".join([fields[name] for name in _NOTIFY_CHECKED])) is None:
+        order_id = _order_id(fields)  # which field, and why: one pattern at a time
+        _match(fields, "out_order_id", _OUT_ORDER_ID, "1-255 printable characters")
+        _money(fields, "price")
+        _money(fields, "realprice")
+        _match(fields, "type", _PAY_TYPE, "letters")
+        _match(fields, "paytime", _PAYTIME, "digits without a leading zero")
+        raise AssertionError("the joined pattern refused what each pattern accepts")
+    order_id = int(fields["order_id"])
+    if order_id > _MAX_ORDER_ID:
+        raise InvalidField("field 'order_id' is out of range", field="order_id")
+    price, realprice = Decimal(fields["price"]), Decimal(fields["realprice"])
+    pay_type = fields["type"]
+    paytime = int(fields["paytime"])
     if paytime > _MAX_PAYTIME:
         raise InvalidField("field 'paytime' is out of range", field="paytime")
     return Notification(
