@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+import urllib.request
 from urllib.parse import urlencode
 
 import pytest
@@ -283,3 +284,37 @@ def test_a_routing_table_alone_routes_for_an_integration():
     answer = Client(endpoint).post("/gatepay/notify", data=notify_fields())
     assert answer.get_data() == b"success"
     assert [n.order_id for n in recorder.calls] == [100001]
+
+
+TRUSTED = {"trusted_proxy": "127.0.0.1", "trusted_proxy_headers": "x-forwarded-for"}
+
+
+@pytest.mark.parametrize(
+    ("behind_proxy_fix", "waitress_options", "recorded"),
+    [
+        (True, {}, "127.0.0.1"),  # waitress drops the header it was not told to trust
+        (True, {"clear_untrusted_proxy_headers": False}, "203.0.113.9"),
+        (
+            False,
+            {"trusted_proxy": "127.0.0.1", "trusted_proxy_headers": "x-forwarded-for"},
+            "203.0.113.9",
+        ),
+    ],
+)
+def test_the_forwarded_address_reaches_the_inbox_as_the_readme_says(
+    behind_proxy_fix, waitress_options, recorded
+):
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from .servers import serving
+
+    app = middleware(inbox="memory://")
+    served = ProxyFix(app, x_for=1) if behind_proxy_fix else app
+    with serving(served, **waitress_options) as base:
+        request = urllib.request.Request(
+            base + PATH,
+            data=urlencode(notify_fields()).encode(),
+            headers={"X-Forwarded-For": "203.0.113.9"},
+        )
+        assert urllib.request.urlopen(request).read() == b"success"
+    assert app.inbox.get(100001)[0].remote_addr == recorded
