@@ -161,7 +161,11 @@ def parse_notification(fields: Mapping[str, str], *, appkey: str) -> Notificatio
     paytime = int(fields["paytime"])
     if paytime > _MAX_PAYTIME:
         raise InvalidField("field 'paytime' is out of range", field="paytime")
-    return Notification(
+    # Notification(...) with its fields set at once: a frozen dataclass's __init__ sets
+    # them one object.__setattr__ at a time, a fifth of this function's time. The same
+    # object, equal to one built the usual way (tests/test_messages.py checks it).
+    notification: Notification = object.__new__(Notification)
+    notification.__dict__.update(
         order_id=order_id,
         out_order_id=fields["out_order_id"],
         price=price,
@@ -173,6 +177,7 @@ def parse_notification(fields: Mapping[str, str], *, appkey: str) -> Notificatio
         appkey=appkey,
         raw=_frozen(fields),
     )
+    return notification
 
 
 def read_notification(

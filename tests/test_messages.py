@@ -226,3 +226,18 @@ def test_timeout_visit_keeps_every_field():
     assert visit.out_order_id == "A1"
     assert dict(visit.fields) == {"out_order_id": "A1", "x": "y"}
     assert read_timeout({}).out_order_id is None
+
+
+def test_a_parsed_notification_is_the_dataclass_built_the_usual_way():
+    import dataclasses
+
+    from gatepay_wsgi.messages import Notification, parse_notification
+
+    parsed = parse_notification(notify_fields(), appkey=APPKEY)
+    usual = Notification(**{f.name: getattr(parsed, f.name) for f in dataclasses.fields(parsed)})
+    assert parsed == usual
+    assert repr(parsed) == repr(usual)
+    assert vars(parsed) == vars(usual)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.price = parsed.realprice  # type: ignore[misc]
+    assert dataclasses.replace(parsed, extend="x").extend == "x"

@@ -20,13 +20,16 @@ def run_handler(
 
     Returning ``False`` declines; raising is logged with its traceback.
     """
-    ids = f"order_id={notification.order_id} out_order_id={notification.out_order_id[:40]!r}"
     try:
         answer = handler(notification)
     except Exception as error:
-        logger.exception("notify failed reason=handler_error %s%s", ids, context)
+        logger.exception("notify failed reason=handler_error %s%s", _ids(notification), context)
         return False, f"{type(error).__name__}: {error}"[:MAX_ERROR]
     if answer is False:
-        logger.warning("notify failed reason=handler_declined %s%s", ids, context)
+        logger.warning("notify failed reason=handler_declined %s%s", _ids(notification), context)
         return False, "handler returned False"
     return True, None
+
+
+def _ids(notification: Notification) -> str:  # for the log lines: not built on success
+    return f"order_id={notification.order_id} out_order_id={notification.out_order_id[:40]!r}"
