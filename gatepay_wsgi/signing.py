@@ -54,10 +54,12 @@ def sign_fields(
 
     ``encoding`` is the one the strings arrived in: the gateway hashes bytes.
     """
-    missing = [name for name in order if name not in fields]
-    if missing:
-        raise MissingField(f"missing field {missing[0]!r}", field=missing[0])
-    inner = appkey + "".join(fields[name] for name in order)
+    try:
+        values = [fields[name] for name in order]  # a list: join's fastest input
+    except KeyError:
+        missing = next(name for name in order if name not in fields)
+        raise MissingField(f"missing field {missing!r}", field=missing) from None
+    inner = appkey + "".join(values)
     try:
         return _md5_hex((_md5_hex(inner.encode(encoding)) + appsecret).encode(encoding))
     except UnicodeEncodeError:

@@ -29,7 +29,6 @@ from .states import (
     MAX_DELIVERIES,
     PROCESSING,
     RECEIVED,
-    RUN,
     Status,
     settle,
     sign_conflict,
@@ -119,7 +118,11 @@ class MemoryInbox(Inbox):
         self._held: set[str] = set()
         # Done records in the order they were done: the oldest are forgotten first, O(1).
         self._done: dict[Key, None] = {}
-        self._changed = threading.Condition()
+        # One lock for every change (taken in C: `with` on a Condition runs Python code),
+        # and a condition over it for the few deliveries that wait for another's outcome.
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._waiting = 0
         self._rejections: deque[Rejection] = deque(maxlen=keep_rejections)
         self._rejection_counts: Counter[str] = Counter()
 
@@ -135,7 +138,7 @@ class MemoryInbox(Inbox):
         entry.token = str(next(self._tokens))
         entry.status, entry.attempts = PROCESSING, entry.attempts + 1
         entry.lease_until, entry.updated_at = now + self.lease, now
-        return Claim(RUN, entry.appkey, entry.order_id, entry.token, took_over=took_over)
+        return Claim.run(entry.appkey, entry.order_id, entry.token, took_over)
 
     def _lease(self, entry: _Entry) -> float | None:
         """The entry's lease as claims see it: endless while its handler runs here."""
@@ -179,7 +182,7 @@ class MemoryInbox(Inbox):
         now = time.time()
         sign = raw["sign"]
         values = signed_values(raw)
-        with self._changed:
+        with self._lock:
             held = self._sign_held(sign, values, key, now)
             if held is not None:
                 return held
@@ -197,7 +200,7 @@ class MemoryInbox(Inbox):
             return replace(self._decide(entry, now, sign, values), new_delivery=new_delivery)
 
     def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
-        with self._changed:
+        with self._lock:
             entry = self._entries.get((appkey, order_id))
             if entry is None:
                 return None
@@ -212,7 +215,7 @@ class MemoryInbox(Inbox):
 
     def renew(self, claims: list[Claim]) -> None:
         until = time.time() + self.lease
-        with self._changed:
+        with self._lock:
             for claim in claims:
                 entry = self._entries.get((claim.appkey, claim.order_id))
                 if entry is not None and entry.token == claim.token:
@@ -221,7 +224,7 @@ class MemoryInbox(Inbox):
     def finish(
         self, claim: Claim, *, ok: bool, error: str | None = None, note: str | None = None
     ) -> bool:
-        with self._changed:
+        with self._lock:
             entry = self._entries.get((claim.appkey, claim.order_id))
             if entry is None or claim.token is None or entry.token != claim.token:
                 return False
@@ -231,7 +234,8 @@ class MemoryInbox(Inbox):
                 self._done[(entry.appkey, entry.order_id)] = None
             entry.note = note or entry.note
             entry.updated_at = time.time()
-            self._changed.notify_all()
+            if self._waiting:
+                self._changed.notify_all()
             return True
 
     def status(self, appkey: str, order_id: int) -> Status | None:
@@ -240,16 +244,20 @@ class MemoryInbox(Inbox):
 
     def wait(self, appkey: str, order_id: int, timeout: float | None = None) -> Status | None:
         deadline = time.monotonic() + (self.busy_wait if timeout is None else timeout)
-        with self._changed:
+        with self._lock:
             while (status := self.status(appkey, order_id)) == PROCESSING:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                self._changed.wait(remaining)
+                self._waiting += 1  # under the lock: finish() notifies only when needed
+                try:
+                    self._changed.wait(remaining)
+                finally:
+                    self._waiting -= 1
             return status
 
     def get(self, order_id: int, appkey: str | None = None) -> list[InboxRecord]:
-        with self._changed:
+        with self._lock:
             return [
                 e.record()
                 for (key, oid), e in self._entries.items()
@@ -257,22 +265,22 @@ class MemoryInbox(Inbox):
             ]
 
     def records(self, status: Status | str | None = None, limit: int = 100) -> list[InboxRecord]:
-        with self._changed:
+        with self._lock:
             found = [e.record() for e in self._entries.values() if status in (None, e.status)]
         return sorted(found, key=lambda r: r.updated_at, reverse=True)[:limit]
 
     def _keep_rejection(self, row: tuple[Any, ...]) -> None:
-        with self._changed:
+        with self._lock:
             self._rejection_counts[row[1]] += 1
             self._rejections.append(Rejection(*row))
 
     def rejections(self, limit: int = 100) -> list[Rejection]:
-        with self._changed:
+        with self._lock:
             return list(self._rejections)[::-1][:limit]
 
     def stats(self) -> InboxStats:
         now = time.time()
-        with self._changed:
+        with self._lock:
             entries = list(self._entries.values())
             counts = dict(self._rejection_counts)
         stale = sum(1 for e in entries if e.status == PROCESSING and (self._lease(e) or 0) <= now)

@@ -30,6 +30,22 @@ class Claim:
     #: notify that holds this sign with other signed fields.
     other: tuple[str, int, str] | None = None
 
+    @classmethod
+    def run(cls, appkey: str, order_id: int, token: str, took_over: bool = False) -> Claim:
+        """``Claim(RUN, appkey, order_id, token, took_over=...)``, built at once: once per
+        notify (a frozen dataclass's ``__init__`` sets each field by ``object.__setattr__``)."""
+        claim: Claim = object.__new__(cls)
+        claim.__dict__.update(
+            outcome=ClaimOutcome.RUN,
+            appkey=appkey,
+            order_id=order_id,
+            token=token,
+            took_over=took_over,
+            new_delivery=False,
+            other=None,
+        )
+        return claim
+
 
 @dataclass(frozen=True)
 class InboxRecord:

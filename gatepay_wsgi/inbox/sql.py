@@ -49,7 +49,6 @@ from .states import (
     MAX_DELIVERIES,
     PROCESSING,
     RECEIVED,
-    RUN,
     Status,
     settle,
     sign_conflict,
@@ -167,7 +166,7 @@ class SQLInbox(Inbox):
             f"attempts = attempts + 1, updated_at = ?, run_sign = ?, run_fields = ? WHERE {KEY}",
             (PROCESSING.value, token, now + self.lease, now, *run, *key),
         )
-        return Claim(RUN, key[0], key[1], token, took_over=took_over)
+        return Claim.run(key[0], key[1], token, took_over)
 
     def _decide(
         self,
