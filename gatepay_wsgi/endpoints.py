@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -35,20 +36,20 @@ logger = logging.getLogger("gatepay_wsgi")
 #: ``context(environ)`` -> a context manager entered around a handler call.
 HandlerContext = Callable[["WSGIEnvironment"], AbstractContextManager[object]]
 
-_STATUS_BY_ERROR: dict[type[GatePayError], str] = {
-    PayloadTooLarge: "413 Content Too Large",
-    UnsupportedMediaType: "415 Unsupported Media Type",
-    MethodNotAllowed: "405 Method Not Allowed",
-    BadSignature: "403 Forbidden",
+_STATUS_BY_ERROR: dict[type[GatePayError], HTTPStatus] = {
+    PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    UnsupportedMediaType: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+    MethodNotAllowed: HTTPStatus.METHOD_NOT_ALLOWED,
+    BadSignature: HTTPStatus.FORBIDDEN,
 }
 
 
-def status_for(error: GatePayError) -> str:
-    """The HTTP status line for a refused callback (the closest class in the tree wins)."""
+def status_for(error: GatePayError) -> HTTPStatus:
+    """The HTTP status of a refused callback (the closest class in the tree wins)."""
     for cls in type(error).__mro__:
         if cls in _STATUS_BY_ERROR:
             return _STATUS_BY_ERROR[cls]
-    return "400 Bad Request"
+    return HTTPStatus.BAD_REQUEST
 
 
 def clip(value: str | None, size: int = 40) -> str:
@@ -168,7 +169,8 @@ class _PageEndpoint(Endpoint):
             )
         except GatePayError as error:
             log_refused(self.what, error, fields, environ)
-            status = status_for(error) if isinstance(error, MalformedRequest) else "400 Bad Request"
+            malformed = isinstance(error, MalformedRequest)
+            status = status_for(error) if malformed else HTTPStatus.BAD_REQUEST
             extra = [("Allow", "GET")] if isinstance(error, MethodNotAllowed) else []
             return render(self._error_page(error), environ, start_response, status, extra)
         try:
@@ -178,7 +180,7 @@ class _PageEndpoint(Endpoint):
         except Exception:
             logger.exception("%s failed reason=handler_error", self.what)
             body = simple_page("Something went wrong", "Please check your order page.")
-            return send(start_response, "500 Internal Server Error", body.encode(), HTML)
+            return send(start_response, HTTPStatus.INTERNAL_SERVER_ERROR, body.encode(), HTML)
         return render(page, environ, start_response)
 
 

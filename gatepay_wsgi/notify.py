@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from .endpoints import Endpoint, clip, log_refused, status_for
@@ -20,7 +21,7 @@ from .inbox.handlers import run_handler
 from .inbox.outcomes import OutcomeWriter
 from .inbox.states import ALREADY_DONE, BUSY, DONE, LOST, PROCESSING, REUSED_SIGN
 from .messages import DEFAULT_CLOCK_SKEW, Notification, read_notification
-from .pages import send
+from .pages import send, status_line
 from .request_fields import body_fields, query_fields
 
 if TYPE_CHECKING:
@@ -33,15 +34,16 @@ DEFAULT_MAX_BODY_SIZE = 64 * 1024
 
 _SUCCESS = b"success"
 _FAIL = b"fail"
-_OK = "200 OK"
+_OK = HTTPStatus.OK
+_OK_LINE = status_line(_OK)
 _SUCCESS_HEADERS = (
     ("Content-Type", "text/plain; charset=utf-8"),
     ("Content-Length", "7"),
     ("Cache-Control", "no-store"),
 )
-_HANDLER_FAILED = "500 Internal Server Error"
-_FORBIDDEN = "403 Forbidden"
-_UNAVAILABLE = "503 Service Unavailable"
+_HANDLER_FAILED = HTTPStatus.INTERNAL_SERVER_ERROR
+_FORBIDDEN = HTTPStatus.FORBIDDEN
+_UNAVAILABLE = HTTPStatus.SERVICE_UNAVAILABLE
 _FALLBACK_LOCK = threading.Lock()
 NOT_DURABLE = (
     "gatepay_wsgi: no inbox= given, so notifies are kept in memory only and a restart "
@@ -122,8 +124,8 @@ class Notify(Endpoint):
             return send(start_response, _HANDLER_FAILED, _FAIL)
         with self.scope(environ):
             status = self.handle(inbox, notification, fields, environ)
-        if status == _OK:  # the hot path: headers built once, copied (servers may add to them)
-            start_response(_OK, list(_SUCCESS_HEADERS))
+        if status is _OK:  # the hot path: headers built once, copied (servers may add to them)
+            start_response(_OK_LINE, list(_SUCCESS_HEADERS))
             return [_SUCCESS]
         return send(start_response, status, _FAIL)
 
@@ -144,7 +146,7 @@ class Notify(Endpoint):
         notification: Notification,
         fields: dict[str, str],
         environ: WSGIEnvironment,
-    ) -> str:
+    ) -> HTTPStatus:
         """Record, claim and handle a verified notify; the status line to answer with."""
         remote_addr = environ.get("REMOTE_ADDR")
 
@@ -192,7 +194,9 @@ class Notify(Endpoint):
             logger.error("notify claim was lost before the handler finished: %s", where())
         return _OK if ok else _HANDLER_FAILED
 
-    def wait_for_other_worker(self, inbox: Inbox, claim: Claim, where: Callable[[], str]) -> str:
+    def wait_for_other_worker(
+        self, inbox: Inbox, claim: Claim, where: Callable[[], str]
+    ) -> HTTPStatus:
         """Another worker runs this order's handler: its outcome is the answer."""
         if claim.other is None:
             try:
@@ -206,7 +210,7 @@ class Notify(Endpoint):
 
     def refuse_forgery(
         self, inbox: Inbox, claim: Claim, notification: Notification, environ: WSGIEnvironment
-    ) -> str:
+    ) -> HTTPStatus:
         """A sign already handled with other signed fields: a field boundary was moved."""
         _appkey, order_id, out_order_id = claim.other or ("-", 0, "-")
         remote_addr = environ.get("REMOTE_ADDR")
