@@ -122,8 +122,11 @@ class Notify(Endpoint):
         except Exception:  # a bug of ours on odd input: still never a traceback out, never
             logger.exception("notify refused reason=internal_error")  # a handler call
             return send(start_response, _HANDLER_FAILED, _FAIL)
-        with self.scope(environ):
+        if self.context is None:  # no framework context to enter: skip an empty with-block
             status = self.handle(inbox, notification, fields, environ)
+        else:
+            with self.scope(environ):
+                status = self.handle(inbox, notification, fields, environ)
         if status is _OK:  # the hot path: headers built once, copied (servers may add to them)
             start_response(_OK_LINE, list(_SUCCESS_HEADERS))
             return [_SUCCESS]
