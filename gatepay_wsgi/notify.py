@@ -153,12 +153,6 @@ class Notify(Endpoint):
         """Record, claim and handle a verified notify; the status line to answer with."""
         remote_addr = environ.get("REMOTE_ADDR")
 
-        def where() -> str:  # for log lines only: not built on the happy path
-            return (
-                f"order_id={notification.order_id} "
-                f"out_order_id={clip(notification.out_order_id)} remote={remote_addr or '-'}"
-            )
-
         kept = OutcomeWriter.outcome(inbox, notification.appkey, notification.order_id)
         if kept:  # handled here, its outcome not written yet: never run it again
             return _OK
@@ -166,7 +160,11 @@ class Notify(Endpoint):
             try:
                 claim = inbox.claim(notification, remote_addr=remote_addr)
             except InboxUnavailable as error:
-                logger.error("notify failed reason=inbox_unavailable %s: %s", where(), error)
+                logger.error(
+                    "notify failed reason=inbox_unavailable %s: %s",
+                    _where(notification, remote_addr),
+                    error,
+                )
                 return _UNAVAILABLE
             if claim.outcome != BUSY or claim.other is None:
                 break
@@ -174,18 +172,30 @@ class Notify(Endpoint):
                 if inbox.wait(*claim.other[:2]) == PROCESSING:
                     break
             except InboxUnavailable as error:
-                logger.error("notify failed reason=inbox_unavailable %s: %s", where(), error)
+                logger.error(
+                    "notify failed reason=inbox_unavailable %s: %s",
+                    _where(notification, remote_addr),
+                    error,
+                )
                 return _UNAVAILABLE
         if claim.new_delivery:
-            logger.warning("notify delivered again with other signed fields, kept: %s", where())
+            logger.warning(
+                "notify delivered again with other signed fields, kept: %s",
+                _where(notification, remote_addr),
+            )
         if claim.took_over:
-            logger.warning("notify stale claim taken over (a worker died mid-handler): %s", where())
+            logger.warning(
+                "notify stale claim taken over (a worker died mid-handler): %s",
+                _where(notification, remote_addr),
+            )
         if claim.outcome == REUSED_SIGN:
             return self.refuse_forgery(inbox, claim, notification, environ)
         if claim.outcome == ALREADY_DONE:
             return _OK
         if claim.outcome == BUSY:
-            return self.wait_for_other_worker(inbox, claim, where)
+            return self.wait_for_other_worker(
+                inbox, claim, lambda: _where(notification, remote_addr)
+            )
         # A slow handler keeps its claim (the lease is renewed); a dead worker's expires.
         with inbox.holding(claim):
             ok, error_text = run_handler(
@@ -194,7 +204,10 @@ class Notify(Endpoint):
         # If the inbox refuses this write, the outcome is kept and written in the
         # background, the claim held meanwhile: the handler never runs again either way.
         if inbox.record_outcome(claim, ok=ok, error=error_text) == LOST:
-            logger.error("notify claim was lost before the handler finished: %s", where())
+            logger.error(
+                "notify claim was lost before the handler finished: %s",
+                _where(notification, remote_addr),
+            )
         return _OK if ok else _HANDLER_FAILED
 
     def wait_for_other_worker(
@@ -233,3 +246,11 @@ class Notify(Endpoint):
             out_order_id=notification.out_order_id[:40],
         )
         return _FORBIDDEN
+
+
+def _where(notification: Notification, remote_addr: str | None) -> str:
+    """A notify's ids for a log line (built only when a line is logged)."""
+    return (
+        f"order_id={notification.order_id} "
+        f"out_order_id={clip(notification.out_order_id)} remote={remote_addr or '-'}"
+    )

@@ -37,7 +37,7 @@ from .states import (
 Key = tuple[str, int]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     """A record as the memory inbox keeps it: mutable, turned into an ``InboxRecord`` to read."""
 
