@@ -99,7 +99,7 @@ def _serve_until_stopped(done: threading.Event, stop: Any) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from ..demo import _server
+    from ..demo import local_server
     from ..sandbox import Sandbox
 
     appkey, appsecret = _credentials(args)
@@ -119,7 +119,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         retry_interval=args.retry_interval,
         sessions=_sessions(args),
     )
-    server = _server(sandbox, args.port)
+    server = local_server(sandbox, args.port)
     base = f"http://127.0.0.1:{server.effective_port}"
     done = _on_sigterm()
     print(f"GatePay sandbox on {base}")

@@ -17,7 +17,8 @@ from ..sandbox import Sandbox, Sessions
 from .shop import make_shop
 
 
-def _server(app: Any, port: int) -> Any:
+def local_server(app: Any, port: int) -> Any:
+    """``local_server(app, 8000)``: a waitress server on 127.0.0.1 (the demo, the sandbox)."""
     try:
         import waitress
     except ImportError:  # pragma: no cover - the demo extra installs it
@@ -54,7 +55,7 @@ class Demo:
             retry_interval=retry_interval,
             sessions=sessions,
         )
-        self.gateway_server = _server(
+        self.gateway_server = local_server(
             self.sandbox, gateway_port if gateway_port is not None else (port + 1 if port else 0)
         )
         self.gateway_url = f"http://127.0.0.1:{self.gateway_server.effective_port}"
@@ -65,7 +66,7 @@ class Demo:
             appsecret=self.appsecret,
             gateway_url=self.gateway_url,
         )
-        self.shop_server = _server(shop, port)
+        self.shop_server = local_server(shop, port)
         self.shop_url = f"http://127.0.0.1:{self.shop_server.effective_port}"
         self.sandbox.notify_url = self.shop_url + "/gatepay/notify"
         self.sandbox.return_url = self.shop_url + "/gatepay/return"
