@@ -156,28 +156,18 @@ class Notify(Endpoint):
         kept = OutcomeWriter.outcome(inbox, notification.appkey, notification.order_id)
         if kept:  # handled here, its outcome not written yet: never run it again
             return _OK
-        for _ in range(2):  # a second time after waiting for another field set's outcome
-            try:
+        try:
+            for _ in range(2):  # a second time after waiting for another field set's outcome
                 claim = inbox.claim(notification, remote_addr=remote_addr)
-            except InboxUnavailable as error:
-                logger.error(
-                    "notify failed reason=inbox_unavailable %s: %s",
-                    _where(notification, remote_addr),
-                    error,
-                )
-                return _UNAVAILABLE
-            if claim.outcome != BUSY or claim.other is None:
-                break
-            try:  # the same sign, other signed fields, being handled: wait, then decide
+                if claim.outcome != BUSY or claim.other is None:
+                    break
+                # The same sign, other signed fields, being handled: wait, then decide.
                 if inbox.wait(*claim.other[:2]) == PROCESSING:
                     break
-            except InboxUnavailable as error:
-                logger.error(
-                    "notify failed reason=inbox_unavailable %s: %s",
-                    _where(notification, remote_addr),
-                    error,
-                )
-                return _UNAVAILABLE
+        except InboxUnavailable as error:
+            where = _where(notification, remote_addr)
+            logger.error("notify failed reason=inbox_unavailable %s: %s", where, error)
+            return _UNAVAILABLE
         if claim.new_delivery:
             logger.warning(
                 "notify delivered again with other signed fields, kept: %s",
