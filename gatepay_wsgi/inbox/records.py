@@ -35,16 +35,14 @@ class Claim:
         """``Claim(RUN, appkey, order_id, token, took_over=...)``, built at once: once per
         notify (a frozen dataclass's ``__init__`` sets each field by ``object.__setattr__``)."""
         claim: Claim = object.__new__(cls)
-        claim.__dict__.update(
-            outcome=ClaimOutcome.RUN,
-            appkey=appkey,
-            order_id=order_id,
-            token=token,
-            took_over=took_over,
-            new_delivery=False,
-            other=None,
-        )
+        fields = claim.__dict__
+        fields.update(_RUN_CLAIM)
+        fields["appkey"], fields["order_id"], fields["token"] = appkey, order_id, token
+        fields["took_over"] = took_over
         return claim
+
+
+_RUN_CLAIM = {"outcome": ClaimOutcome.RUN, "new_delivery": False, "other": None}
 
 
 @dataclass(frozen=True)
