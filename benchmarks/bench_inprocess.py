@@ -6,13 +6,18 @@ both; the median time per request is printed with its ratio to the baseline meas
 in the same run. Notify cases send distinct, correctly signed notifies (a new order
 each time), so every request does the full work: verify, record, handle, answer.
 
-Cases (target in brackets):
-- pass-through: the middleware over a trivial app vs the bare app [<= 60 ns added]
-- notify, memory inbox vs a hand-written Flask route using request.form [<= 0.12x],
-  and vs a minimal raw-WSGI verifier (the floor)
+Cases (issue 15's targets in brackets):
+- pass-through: the middleware over a trivial app; what it adds per request, as a
+  share of a minimal Flask request (``GET /`` answering a string) [< 0.5%]
+- notify, memory inbox past its 10,000-record mark (so eviction is in every run) vs a
+  bare hand-written verifier: read, parse, two md5s, constant-time compare [<= 1.5x];
+  and vs a hand-written Flask route using request.form
 - notify, SQLite inbox (FULL, NORMAL) vs a hand-written Flask route committing the same
   row to SQLite with default settings [<= 0.6x]
 - the Bottle plugin and the Pyramid tween vs hand-written Bottle and Pyramid routes
+
+Wall-clock figures swing with the machine's load; ``callgrind_notify.py`` counts the
+memory notify and the bare verifier in instructions, which do not.
 """
 
 from __future__ import annotations
@@ -188,6 +193,14 @@ def pyramid_route() -> App:
 # -- ours --------------------------------------------------------------------------------
 
 
+def minimal_flask() -> App:
+    from flask import Flask
+
+    app = Flask("minimal")
+    app.add_url_rule("/shop/page", "page", lambda: "ok")
+    return app
+
+
 def bare(environ: dict[str, Any], start: Any) -> list[bytes]:
     start("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
@@ -266,10 +279,13 @@ def main() -> None:
     plain.execute(
         "CREATE TABLE notifies (order_id INTEGER PRIMARY KEY, raw TEXT, received_at REAL)"
     )
+    past_eviction = ours("memory://")
+    for body in bodies.take(10_500):  # past the memory inbox's 10,000-record mark
+        b"".join(past_eviction(post_environ(body), start_response))
     apps = {
         "flask": flask_route(),
         "floor": raw_floor,
-        "ours_memory": ours("memory://"),
+        "ours_memory": past_eviction,
         "flask_sqlite": flask_route(plain),
         "ours_sqlite_full": ours(f"sqlite:///{folder}/full.sqlite3"),
         "ours_sqlite_normal": ours(f"sqlite:///{folder}/normal.sqlite3?synchronous=normal"),
@@ -291,11 +307,14 @@ def main() -> None:
     loops = n * 50
     cases["bare"] = lambda: time_pass_through(bare, loops)
     cases["pass_through"] = lambda: time_pass_through(middleware, loops)
+    flask_page = minimal_flask()
+    cases["flask_page"] = lambda: time_pass_through(flask_page, n * 5)
     medians = measure(cases, args.runs)
     rows = [
-        ("pass-through, added per request", "pass_through", "bare", "added_ns", 60),
-        ("notify, memory inbox / hand-written Flask", "ours_memory", "flask", "ratio", 0.12),
-        ("notify, memory inbox / raw-WSGI floor", "ours_memory", "floor", "ratio", None),
+        ("pass-through, added per request", "pass_through", "bare", "added_ns", None),
+        ("pass-through added / minimal Flask request", "pass_through", "flask_page", "share", 0.5),
+        ("notify, memory inbox / bare verifier", "ours_memory", "floor", "ratio", 1.5),
+        ("notify, memory inbox / hand-written Flask", "ours_memory", "flask", "ratio", None),
         ("notify, SQLite FULL / Flask + SQLite", "ours_sqlite_full", "flask_sqlite", "ratio", 0.6),
         (
             "notify, SQLite NORMAL / Flask + SQLite",
@@ -315,13 +334,16 @@ def main() -> None:
             figure = (medians[mine] - medians[base]) * 1e9
             shown = f"{figure:+.0f} ns"
             met = figure <= target if target is not None else None
+        elif kind == "share":  # what the middleware adds, in percent of the baseline
+            figure = (medians[mine] - medians["bare"]) / medians[base] * 100
+            shown = f"{figure:.2f}%"
+            met = figure < target if target is not None else None
         else:
             figure = medians[mine] / medians[base]
             shown = f"{figure:.2f}x"
             met = figure <= target if target is not None else None
-        target_text = (
-            "-" if target is None else (f"{target} ns" if kind == "added_ns" else f"{target}x")
-        )
+        units = {"added_ns": " ns", "share": "%", "ratio": "x"}
+        target_text = "-" if target is None else f"{target}{units[kind]}"
         mark = "" if met is None else (" ok" if met else " MISS")
         print(
             f"{label:<44}{medians[mine] * 1e6:>9.2f}us{medians[base] * 1e6:>9.2f}us"
