@@ -358,6 +358,15 @@ def test_the_quota_and_the_stock_are_used_up_by_orders():
     assert create(client, "stablepay", product_id="2", out_order_id="S3")["code"] == 206
 
 
+def test_a_product_named_twice_in_a_group_counts_against_its_stock_once_in_total():
+    gateway, client = sandbox()  # product 2: 3 in stock; "2:2,2:2" wants 4
+    answer = create(client, "grouppay", fields="2:2,2:2", out_order_id="S1")
+    assert answer["code"] == 204
+    assert gateway.rules.products[2].stock == 3  # nothing taken by a refused order
+    assert create(client, "grouppay", fields="2:1,2:2", out_order_id="S2")["code"] == 100
+    assert gateway.rules.products[2].stock == 0
+
+
 def test_the_console_settings_reach_each_code():
     _, client = sandbox()
     client.post("/console/settings", data={"notify_url": "", "return_url": "", "quota": "0"})

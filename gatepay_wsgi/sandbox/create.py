@@ -180,4 +180,9 @@ def _group(api: str, text: str, rules: CreateRules) -> list[tuple[Product, int]]
         if product is None:
             raise refused(api, 204, f"no product {match[1]} on sale")
         wanted.append((product, int(match[2])))
-    return wanted
+    # "2:2,2:2" wants four of product 2: counted per product, or stock checked per part
+    # would sell more than there is.
+    totals: dict[int, tuple[Product, int]] = {}
+    for product, count in wanted:
+        totals[product.product_id] = (product, totals.get(product.product_id, (product, 0))[1] + count)
+    return list(totals.values())
