@@ -13,6 +13,7 @@ and the handler's own check: see the README's security notes. Pure standard libr
 
 from __future__ import annotations
 
+import operator
 import re
 import time
 from collections.abc import Mapping
@@ -44,6 +45,7 @@ _NOTIFY = re.compile("\n".join(f"(?:{p.pattern})" for p in _NOTIFY_PATTERNS))
 # The same with the sign last, for a notify off the network: one call for all seven.
 _SIGNED_NOTIFY_CHECKED = (*_NOTIFY_CHECKED, "sign")
 _SIGNED_NOTIFY = re.compile("\n".join(f"(?:{p.pattern})" for p in (*_NOTIFY_PATTERNS, _SIGN)))
+_SIGNED_NOTIFY_VALUES = operator.itemgetter(*_SIGNED_NOTIFY_CHECKED)  # in C, no frame
 _MAX_ORDER_ID = 2**63 - 1  # what an SQL BIGINT holds
 _MAX_PAYTIME = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime holds
 
@@ -203,7 +205,7 @@ def read_notification(
     Raises a ``GatePayError`` subclass for anything missing, malformed or forged.
     """
     try:
-        joined = "\n".join([fields[name] for name in _SIGNED_NOTIFY_CHECKED])
+        joined = "\n".join(_SIGNED_NOTIFY_VALUES(fields))
     except KeyError:
         joined = ""  # a field is missing: the checks below say which
     if "extend" in fields and _SIGNED_NOTIFY.fullmatch(joined) is not None:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from .endpoints import Endpoint, clip, log_refused, status_for
 from .errors import GatePayError, InboxUnavailable, MethodNotAllowed
 from .inbox import Claim, Inbox, MemoryInbox, open_inbox
-from .inbox.handlers import run_handler
 from .inbox.outcomes import OutcomeWriter
 from .inbox.states import ALREADY_DONE, BUSY, DONE, LOST, PROCESSING, REUSED_SIGN
 from .messages import DEFAULT_CLOCK_SKEW, Notification, read_notification
@@ -153,8 +152,9 @@ class Notify(Endpoint):
         """Record, claim and handle a verified notify; the status line to answer with."""
         remote_addr = environ.get("REMOTE_ADDR")
 
-        kept = OutcomeWriter.outcome(inbox, notification.appkey, notification.order_id)
-        if kept:  # handled here, its outcome not written yet: never run it again
+        if OutcomeWriter.ever_kept and OutcomeWriter.outcome(
+            inbox, notification.appkey, notification.order_id
+        ):  # handled here, its outcome not written yet: never run it again
             return _OK
         try:
             for _ in range(2):  # a second time after waiting for another field set's outcome
@@ -187,10 +187,9 @@ class Notify(Endpoint):
                 inbox, claim, lambda: _where(notification, remote_addr)
             )
         # A slow handler keeps its claim (the lease is renewed); a dead worker's expires.
-        with inbox.holding(claim):
-            ok, error_text = run_handler(
-                self.handler, notification, f" remote={remote_addr or '-'}"
-            )
+        ok, error_text = inbox.run_handler(
+            claim, self.handler, notification, f" remote={remote_addr or '-'}"
+        )
         # If the inbox refuses this write, the outcome is kept and written in the
         # background, the claim held meanwhile: the handler never runs again either way.
         if inbox.record_outcome(claim, ok=ok, error=error_text) == LOST:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 
 from .errors import AppkeyMismatch, BadSignature, InvalidField, MissingField
 
@@ -38,8 +39,11 @@ CREATE_SIGNS = {
 }
 
 
-def _md5_hex(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+# order -> itemgetter of its values, in C (a comprehension is a frame per sign in 3.11).
+_VALUES: dict[tuple[str, ...], Callable[[Mapping[str, str]], tuple[str, ...]]] = {
+    order: operator.itemgetter(*order)
+    for order in (NOTIFY_SIGNED_FIELDS, RETURN_SIGNED_FIELDS, *CREATE_SIGNS.values())
+}
 
 
 def sign_fields(
@@ -54,14 +58,17 @@ def sign_fields(
 
     ``encoding`` is the one the strings arrived in: the gateway hashes bytes.
     """
+    getter = _VALUES.get(order)
     try:
-        values = [fields[name] for name in order]  # a list: join's fastest input
+        values = [fields[name] for name in order] if getter is None else getter(fields)
     except KeyError:
         missing = next(name for name in order if name not in fields)
         raise MissingField(f"missing field {missing!r}", field=missing) from None
     inner = appkey + "".join(values)
-    try:
-        return _md5_hex((_md5_hex(inner.encode(encoding)) + appsecret).encode(encoding))
+    md5 = hashlib.md5
+    try:  # the two md5s written out: a helper function is two more calls per sign
+        first = md5(inner.encode(encoding), usedforsecurity=False).hexdigest()
+        return md5((first + appsecret).encode(encoding), usedforsecurity=False).hexdigest()
     except UnicodeEncodeError:
         raise InvalidField(f"a signed field cannot be encoded as {encoding}") from None
 

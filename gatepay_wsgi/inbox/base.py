@@ -137,6 +137,18 @@ class Inbox(ABC):
         """``with inbox.holding(claim): handler(n)``: keep the lease alive meanwhile."""
         return Holding(self, claim)
 
+    def run_handler(
+        self,
+        claim: Claim,
+        handler: Callable[[Notification], object],
+        notification: Notification,
+        context: str = "",
+    ) -> tuple[bool, str | None]:
+        """``ok, error = inbox.run_handler(claim, mark_paid, n)``: ``handlers.run_handler``
+        with the claim held (its lease kept alive) meanwhile."""
+        with self.holding(claim):
+            return run_handler(handler, notification, context)
+
     def wait(self, appkey: str, order_id: int, timeout: float | None = None) -> Status | None:
         """Wait up to ``timeout`` (default ``busy_wait``) for a claimed notify's outcome."""
         deadline = time.monotonic() + (self.busy_wait if timeout is None else timeout)

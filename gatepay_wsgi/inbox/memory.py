@@ -13,12 +13,14 @@ import math
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..messages import Notification
 from .base import Inbox
+from .handlers import run_handler
 from .records import Claim, InboxRecord, InboxStats, Rejection, signed_values, stored_fields
 from .states import (
     DEFAULT_BUSY_WAIT,
@@ -176,6 +178,21 @@ class MemoryInbox(Inbox):
         """``with inbox.holding(claim): handler(n)``: the claim stays live meanwhile."""
         return _Held(self._held, claim.token or "")
 
+    def run_handler(
+        self,
+        claim: Claim,
+        handler: Callable[[Notification], object],
+        notification: Notification,
+        context: str = "",
+    ) -> tuple[bool, str | None]:
+        # ``holding`` written out: the notify's hot path, three calls fewer per notify.
+        token = claim.token or ""
+        self._held.add(token)
+        try:
+            return run_handler(handler, notification, context)
+        finally:
+            self._held.discard(token)
+
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
         key = (notification.appkey, notification.order_id)
         raw = stored_fields(notification.raw)
@@ -183,9 +200,10 @@ class MemoryInbox(Inbox):
         sign = raw["sign"]
         values = signed_values(raw)
         with self._lock:
-            held = self._sign_held(sign, values, key, now)
-            if held is not None:
-                return held
+            if sign in self._runs:  # another claim under this sign (rare): no call otherwise
+                held = self._sign_held(sign, values, key, now)
+                if held is not None:
+                    return held
             entry = self._entries.get(key)
             if entry is None:
                 if len(self._entries) >= self.max_records:

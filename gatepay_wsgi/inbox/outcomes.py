@@ -69,6 +69,9 @@ class OutcomeWriter:
 
     _process: OutcomeWriter | None = None
     _process_lock = threading.Lock()
+    #: Whether this process ever kept an outcome: the notify asks ``outcome()`` only then
+    #: (an attribute read instead of a call on every notify).
+    ever_kept = False
 
     @classmethod
     def for_this_process(cls) -> OutcomeWriter:
@@ -103,6 +106,7 @@ class OutcomeWriter:
     ) -> None:
         """Keep an outcome that could not be written, hold its claim, write it later."""
         LeaseKeeper.for_this_process().hold(inbox, claim)
+        OutcomeWriter.ever_kept = True
         entry = Pending(inbox, claim, ok, error, time.time(), str(failure))
         entry.due = time.monotonic() + FIRST_BACKOFF
         logger.error(
