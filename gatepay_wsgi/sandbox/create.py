@@ -182,7 +182,7 @@ def _group(api: str, text: str, rules: CreateRules) -> list[tuple[Product, int]]
         wanted.append((product, int(match[2])))
     # "2:2,2:2" wants four of product 2: counted per product, or stock checked per part
     # would sell more than there is.
-    totals: dict[int, tuple[Product, int]] = {}
+    counts: dict[int, int] = {}
     for product, count in wanted:
-        totals[product.product_id] = (product, totals.get(product.product_id, (product, 0))[1] + count)
-    return list(totals.values())
+        counts[product.product_id] = counts.get(product.product_id, 0) + count
+    return [(rules.products[product_id], count) for product_id, count in counts.items()]
