@@ -28,6 +28,7 @@ import pytest
 
 from gatepay_wsgi import GatePayMiddleware, Notify
 from gatepay_wsgi.cli import main as gatepay_wsgi_command
+from gatepay_wsgi.errors import InboxNotWritable
 from gatepay_wsgi.inbox import InboxUnavailable, SQLiteInbox, open_inbox
 from gatepay_wsgi.inbox import sqlite as sqlite_inbox
 from gatepay_wsgi.inbox.sqlite import SCHEMA_VERSION
@@ -338,7 +339,8 @@ def _role(url: str, *grants: str) -> tuple[str, str]:
 
 
 def _pg_refusal(url: str) -> str:
-    with pytest.raises(InboxUnavailable) as error:
+    # The README's promise: InboxNotWritable (an InboxUnavailable), for PostgreSQL too.
+    with pytest.raises(InboxNotWritable) as error:
         open_inbox(url)
     message = str(error.value)
     assert PASSWORD not in message

@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import ConfigError, InboxUnavailable
+from ..errors import ConfigError, InboxNotWritable, InboxUnavailable
 from .refusals import RefusalBuffer
 from .sql import SCHEMA_VERSION, Cursor, Database, SQLInbox, backfill_handled
 from .startup import explain_postgres_error, prove_postgres
@@ -264,7 +264,8 @@ class PostgresInbox(SQLInbox):
                 cursor.execute("INSERT INTO gatepay_schema VALUES (%s)", (SCHEMA_VERSION,))
         except (psycopg.Error, PoolTimeout) as error:
             conninfo = self.conninfo or str(getattr(self._given_pool, "conninfo", ""))
-            raise InboxUnavailable(explain_postgres_error(error, conninfo)) from error
+            # At start-up (README): InboxNotWritable, an InboxUnavailable, as for SQLite.
+            raise InboxNotWritable(explain_postgres_error(error, conninfo)) from error
 
     @staticmethod
     def _schema_version(cursor: Any) -> int | None:
