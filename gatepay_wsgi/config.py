@@ -14,7 +14,6 @@ Two kinds of start-up failure stay apart: a setting written wrong is a ``ConfigE
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,8 +32,6 @@ ENDPOINT_SETTINGS: dict[str, type[Endpoint]] = {
 _NOTIFY_INTS = ("max_body_size", "clock_skew")
 #: Every setting ``middleware_options`` reads, in the order the README lists them.
 SETTINGS = ("appkey", "appsecret", "inbox", *ENDPOINT_SETTINGS, *_NOTIFY_INTS)
-# ``scheme://``: urlsplit reads "sqlite:/x" like "sqlite:///x" and "postgres//x" as a path.
-_URL_FORM = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 def load_object(spec: str, setting: str) -> Any:
@@ -184,12 +181,6 @@ def open_setting_inbox(url: str, setting: str) -> Inbox:
     A URL written wrong (its form, scheme or options) is a ``ConfigError`` naming the
     setting; an inbox this process cannot write raises ``InboxNotWritable`` unchanged.
     """
-    if not _URL_FORM.match(url):
-        raise ConfigError(
-            f"{setting}: {_hide_password(url)!r} is not an inbox URL: write "
-            "sqlite:///relative.sqlite3, sqlite:////absolute/path.sqlite3, "
-            "postgresql://user@host/db or memory://"
-        )
     try:
         return open_inbox(url)
     except ValueError as error:  # InboxNotWritable is no ValueError: it goes through

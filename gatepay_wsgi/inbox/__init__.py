@@ -14,6 +14,7 @@ Which one to pick:
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import ConfigError, InboxUnavailable
@@ -65,6 +66,8 @@ __all__ = [
 ]
 
 _SECONDS = ("busy_timeout", "lease", "busy_wait", "timeout")
+# ``scheme://``: urlsplit reads "sqlite:/x" like "sqlite:///x" and "postgres//x" as a path.
+_URL_FORM = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 def _options(query: str, allowed: tuple[str, ...], url: str) -> dict[str, object]:
@@ -95,6 +98,11 @@ def open_inbox(target: str | Inbox, *, create: bool = True, writable: bool = Tru
         return target
     if not isinstance(target, str):
         raise TypeError(f"inbox must be a URL or an Inbox, got {type(target).__name__}")
+    if not _URL_FORM.match(target):
+        raise ConfigError(
+            f"{target!r} is not an inbox URL: write sqlite:///relative.sqlite3, "
+            "sqlite:////absolute/path.sqlite3, postgresql://user@host/db or memory://"
+        )
     parts = urlsplit(target)
     if parts.scheme == "memory":
         options = _options(parts.query, ("lease", "busy_wait"), target)
