@@ -6,6 +6,8 @@ import io
 from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
 
 from gatepay_wsgi.errors import (
@@ -38,6 +40,22 @@ def environ(body: bytes = b"", content_type: str | None = None, query: str = "",
 )
 def test_parse_urlencoded_reads_as_the_standard_library_does(data):
     assert parse_urlencoded(data) == dict(parse_qsl(data.decode(), keep_blank_values=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab1=&+%2", max_size=24))
+def test_parse_urlencoded_agrees_with_the_standard_library_on_any_form(text):
+    # Both ways (pairs split in C when nothing is quoted, or one by one) read alike.
+    try:
+        expected = parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict")
+    except UnicodeDecodeError:
+        return
+    names = [name for name, _ in expected]
+    if len(set(names)) < len(names):
+        with pytest.raises(DuplicateField):
+            parse_urlencoded(text.encode())
+    else:
+        assert parse_urlencoded(text.encode()) == dict(expected)
 
 
 def test_parse_urlencoded_refuses_duplicates_bad_bytes_and_too_many_fields():
