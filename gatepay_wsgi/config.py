@@ -184,11 +184,11 @@ def open_setting_inbox(url: str, setting: str) -> Inbox:
     try:
         return open_inbox(url)
     except ValueError as error:  # InboxNotWritable is no ValueError: it goes through
-        message = str(error).replace(url, _hide_password(url))
+        message = str(error).replace(url, hide_password(url))
         raise ConfigError(f"{setting}: {message}") from None
 
 
-def _hide_password(url: str) -> str:
+def hide_password(url: str) -> str:
     """The URL for an error message: a start-up traceback must not show the password."""
     try:
         password = urlsplit(url).password

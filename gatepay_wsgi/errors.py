@@ -158,6 +158,10 @@ class CommandError(GatePayException):
     """A message for the user of the ``gatepay-wsgi`` command; it exits with status 2."""
 
 
+class PortInUse(CommandError):
+    """The port the demo or the sandbox would listen on is taken (``--port`` picks another)."""
+
+
 class Unreachable(GatePayException):
     """No answer came from a server this package called (``outbound.send``).
 

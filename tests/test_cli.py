@@ -214,7 +214,7 @@ def test_migrate_creates_the_schema(tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/new.sqlite3"
     code, out, _ = run(capsys, "inbox", "migrate", "--inbox", url)
     assert code == 0
-    assert out.startswith("inbox ready: SQLiteInbox(")
+    assert out.strip() == f"inbox ready: {url}"
     assert (tmp_path / "new.sqlite3").exists()
     assert run(capsys, "inbox", "stats", "--inbox", url)[0] == 0
 
@@ -248,3 +248,24 @@ def test_show_says_when_an_outcome_was_written_late(tmp_path, capsys):
     assert "late" in out
     assert "database is locked" in out
     inbox.close()
+
+
+def test_migrate_on_a_memory_inbox_says_there_is_nothing_to_create(capsys):
+    code, out, _ = run(capsys, "inbox", "migrate", "--inbox", "memory://")
+    assert code == 0
+    assert out.strip() == "inbox memory:// keeps notifies inside one process: nothing to create"
+
+
+def test_migrate_names_the_inbox_it_made_ready_without_its_password(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/new.sqlite3"
+    code, out, _ = run(capsys, "inbox", "migrate", "--inbox", url)
+    assert (code, out.strip()) == (0, f"inbox ready: {url}")
+
+
+def test_replay_of_an_order_the_inbox_never_saw_exits_non_zero(inbox_url, capsys):
+    _, module = inbox_url
+    code, out, err = run(capsys, "inbox", "replay", "--handler", f"{module}:mark_paid", "100001")
+    assert code == 2
+    assert "100001" in out
+    assert "missing" in out
+    assert "no notify for order_id 100001 in the inbox" in err

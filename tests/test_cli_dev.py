@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
+
+import pytest
 
 from gatepay_wsgi.cli import main
 
@@ -117,3 +122,97 @@ def test_sandbox_command_needs_urls(capsys):
 
 def test_md5_helper_matches_hashlib():
     assert md5("a") == hashlib.md5(b"a").hexdigest()
+
+
+def test_sandbox_names_every_missing_url_at_once(capsys, monkeypatch):
+    for name in ("GATEPAY_NOTIFY_URL", "GATEPAY_RETURN_URL"):
+        monkeypatch.delenv(name, raising=False)
+    code, _, err = run(capsys, "sandbox", "--appkey", "k", "--appsecret", "s")
+    assert code == 2
+    assert "--notify-url" in err
+    assert "--return-url" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_credential_options_say_where_else_they_come_from(capsys):
+    for command in ("sign", "send", "sandbox"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "GATEPAY_APPKEY" in out, command
+        assert "GATEPAY_APPSECRET" in out, command
+
+
+def test_python_dash_m_gatepay_wsgi_runs_the_command():
+    done = subprocess.run(
+        [sys.executable, "-m", "gatepay_wsgi", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert "usage: gatepay-wsgi" in done.stdout
+
+
+@pytest.mark.parametrize("command", ["demo", "sandbox"])
+def test_a_busy_port_is_one_line_a_non_zero_exit_and_nothing_left_behind(command, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = [sys.executable, "-m", "gatepay_wsgi", command, "--port", str(port)]
+        if command == "sandbox":
+            argv += ["--appkey", "k", "--appsecret", "s", "--notify-url", "http://127.0.0.1:9/n"]
+            argv += ["--return-url", "http://127.0.0.1:9/r"]
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "TMPDIR": str(tmp_path)},
+        )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"gatepay-wsgi: port {port} on 127.0.0.1 is in use: pass --port with another"
+    )
+    assert list(tmp_path.iterdir()) == []  # no empty temporary folder left behind
+
+
+def test_the_demo_prints_commands_that_run_as_printed(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gatepay_wsgi", "demo", "--port", "0", "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PATH": "/usr/bin:/bin"},  # as if the venv was never activated
+    )
+    watchdog = threading.Timer(60, process.kill)
+    watchdog.start()
+    try:
+        lines = [process.stdout.readline() for _ in range(6)]
+        command = re.search(r"inbox on the command line:\s+(.+)", "".join(lines)).group(1)
+        done = subprocess.run(  # noqa: S602  # the line exactly as a user pastes it
+            command, shell=True, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
+        )
+        assert done.returncode == 0, (command, done.stderr)
+        assert done.stdout.strip() == "no notifies"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+        watchdog.cancel()
+
+
+def test_the_sandbox_logs_to_its_terminal():
+    argv = [sys.executable, "-m", "gatepay_wsgi", "sandbox", "--port", "0"]
+    argv += ["--appkey", "k", "--appsecret", "s"]
+    argv += ["--notify-url", "http://127.0.0.1:9/n", "--return-url", "http://127.0.0.1:9/r"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(60, process.kill)
+    watchdog.start()
+    try:
+        base = re.search(r"sandbox on (\S+)", process.stdout.readline()).group(1)
+        status, body, _ = http("POST", base + "/api/anypay/create", {"appkey": "k"})
+        assert status == 200
+        assert json.loads(body)["code"] == 103
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+        watchdog.cancel()
+    assert "create (anypay) refused" in err

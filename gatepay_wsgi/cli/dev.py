@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
+import shlex
+import shutil
 import signal
+import sys
 import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 from ..errors import CommandError, GatePayError, Unreachable
@@ -103,10 +108,15 @@ def _sandbox(args: argparse.Namespace) -> int:
     from ..sandbox import Sandbox
 
     appkey, appsecret = _credentials(args)
-    for name in ("notify_url", "return_url"):
-        if not getattr(args, name):
-            flag = "--" + name.replace("_", "-")
-            raise CommandError(f"{flag} (or GATEPAY_{name.upper()}) is required")
+    missing = [
+        f"--{name.replace('_', '-')} (or GATEPAY_{name.upper()})"
+        for name in ("notify_url", "return_url")
+        if not getattr(args, name)
+    ]
+    if missing:
+        raise CommandError(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required"
+        )
     for name in ("notify_url", "return_url", "timeout_url"):
         if getattr(args, name):
             check_http_url(getattr(args, name), "--" + name.replace("_", "-"))
@@ -119,8 +129,13 @@ def _sandbox(args: argparse.Namespace) -> int:
         retry_interval=args.retry_interval,
         sessions=_sessions(args),
     )
-    server = local_server(sandbox, args.port)
+    try:
+        server = local_server(sandbox, args.port)
+    except BaseException:
+        sandbox.close()
+        raise
     base = f"http://127.0.0.1:{server.effective_port}"
+    configure_logging()
     done = _on_sigterm()
     print(f"GatePay sandbox on {base}")
     print(f"  create API: {base}/api/anypay/create   (set GATEPAY_GATEWAY_URL={base})")
@@ -140,20 +155,41 @@ def _demo(args: argparse.Namespace) -> int:
     from ..demo import Demo
 
     directory = args.dir or tempfile.mkdtemp(prefix="gatepay-demo-")
-    demo = Demo(
-        directory, port=args.port, retry_interval=args.retry_interval, sessions=_sessions(args)
-    )
+    try:
+        demo = Demo(
+            directory, port=args.port, retry_interval=args.retry_interval, sessions=_sessions(args)
+        )
+    except BaseException:
+        if not args.dir:  # ours, and still empty of anything worth keeping
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    configure_logging()
     done = _on_sigterm()
     print("GatePay demo: a shop and a sandbox gateway on this machine, nothing is paid.")
     print(f"  open the shop:    {demo.shop_url}/")
     print(f"  gateway console:  {demo.gateway_url}/console")
     print(f"  orders and inbox: {directory}")
-    print(f"  inbox on the command line: gatepay-wsgi inbox list --inbox {demo.inbox}")
+    inbox_list = [*this_command(), "inbox", "list", "--inbox", demo.inbox]
+    print(f"  inbox on the command line: {shlex.join(inbox_list)}")
     print(
         "Buy something, then pay (or let it time out) on the gateway's page. Ctrl-C stops.",
         flush=True,  # also when stdout is a pipe: a test or a supervisor reads these lines
     )
     return _serve_until_stopped(done, demo.stop)
+
+
+def this_command() -> list[str]:
+    """How to run ``gatepay-wsgi`` again as printed, from any shell: the script beside this
+    Python (a venv's ``bin``, on PATH or not), else ``python -m gatepay_wsgi``."""
+    script = Path(sys.executable).parent / "gatepay-wsgi"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "gatepay_wsgi"]
+
+
+def configure_logging() -> None:
+    """The tools' log lines (the sandbox's notifies, refusals) on their terminal."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
 
 def _sessions(args: argparse.Namespace) -> Any:
@@ -165,8 +201,16 @@ def _sessions(args: argparse.Namespace) -> Any:
 def add_commands(commands: Any) -> None:
     """Add ``sign``, ``send``, ``sandbox`` and ``demo`` to the ``gatepay-wsgi`` parser."""
     keys = argparse.ArgumentParser(add_help=False)
-    keys.add_argument("--appkey", default=os.environ.get("GATEPAY_APPKEY"))
-    keys.add_argument("--appsecret", default=os.environ.get("GATEPAY_APPSECRET"))
+    keys.add_argument(
+        "--appkey",
+        default=os.environ.get("GATEPAY_APPKEY"),
+        help="the merchant's appkey (default: $GATEPAY_APPKEY)",
+    )
+    keys.add_argument(
+        "--appsecret",
+        default=os.environ.get("GATEPAY_APPSECRET"),
+        help="the merchant's appsecret (default: $GATEPAY_APPSECRET; an option shows in ps)",
+    )
 
     sign = commands.add_parser("sign", help="print the sign of a notify or return", parents=[keys])
     sign.add_argument("kind", choices=sorted(_SIGNERS))

@@ -8,7 +8,8 @@ They read the inbox named by ``--inbox URL`` or ``GATEPAY_INBOX``::
     gatepay-wsgi inbox stats [--json]
     gatepay-wsgi inbox migrate
 
-Exit codes: 0 done, 1 a replayed handler failed, 2 bad usage or an unreachable inbox.
+Exit codes: 0 done, 1 a replayed handler failed, 2 bad usage, an unreachable inbox or an
+order it does not hold.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..config import load_handler
+from ..config import hide_password, load_handler
 from ..errors import CommandError
-from ..inbox import STATUSES, Inbox, InboxRecord, open_inbox
+from ..inbox import STATUSES, Inbox, InboxRecord, ReplayOutcome, open_inbox
 from .common import print_json, shown, table, when
 
 
@@ -95,7 +96,12 @@ def _replay(inbox: Inbox, args: argparse.Namespace) -> int:
         print(table(("order_id", "appkey", "outcome", "error"), rows))
     else:
         print("nothing to replay")
-    return 1 if any(r.outcome == "failed" for r in results) else 0
+    for result in results:
+        if result.outcome == ReplayOutcome.MISSING:
+            print(f"no notify for order_id {result.order_id} in the inbox", file=sys.stderr)
+    if any(r.outcome == ReplayOutcome.MISSING for r in results):
+        return 2  # as `inbox show` of an unknown order: nothing ran for it
+    return 1 if any(r.outcome == ReplayOutcome.FAILED for r in results) else 0
 
 
 def _stats(inbox: Inbox, args: argparse.Namespace) -> int:
@@ -113,8 +119,10 @@ def _stats(inbox: Inbox, args: argparse.Namespace) -> int:
 
 
 def _migrate(inbox: Inbox, args: argparse.Namespace) -> int:
-    print(f"inbox ready: {inbox!r}")  # opening it created or checked the schema
-    inbox.close()
+    if not inbox.durable:
+        print(f"inbox {args.inbox} keeps notifies inside one process: nothing to create")
+    else:  # opening it created or checked the schema
+        print(f"inbox ready: {hide_password(args.inbox)}")
     return 0
 
 

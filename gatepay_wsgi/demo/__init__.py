@@ -8,11 +8,13 @@ other with one random appkey/appsecret, orders and the inbox in SQLite files in
 
 from __future__ import annotations
 
+import errno
 import secrets
 import threading
 from pathlib import Path
 from typing import Any
 
+from ..errors import PortInUse
 from ..sandbox import Sandbox, Sessions
 from .shop import make_shop
 
@@ -23,7 +25,14 @@ def local_server(app: Any, port: int) -> Any:
         import waitress
     except ImportError:  # pragma: no cover - the demo extra installs it
         raise SystemExit("the demo needs waitress: pip install 'gatepay_wsgi[demo]'") from None
-    return waitress.create_server(app, host="127.0.0.1", port=port, threads=8)
+    try:
+        return waitress.create_server(app, host="127.0.0.1", port=port, threads=8)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUse(
+                f"port {port} on 127.0.0.1 is in use: pass --port with another"
+            ) from None
+        raise
 
 
 class Demo:
@@ -55,18 +64,22 @@ class Demo:
             retry_interval=retry_interval,
             sessions=sessions,
         )
-        self.gateway_server = local_server(
-            self.sandbox, gateway_port if gateway_port is not None else (port + 1 if port else 0)
-        )
-        self.gateway_url = f"http://127.0.0.1:{self.gateway_server.effective_port}"
-        shop = make_shop(
-            database=str(folder / "shop.sqlite3"),
-            inbox=self.inbox,
-            appkey=self.appkey,
-            appsecret=self.appsecret,
-            gateway_url=self.gateway_url,
-        )
-        self.shop_server = local_server(shop, port)
+        servers: list[Any] = []
+        try:  # a port taken (PortInUse): what was opened closes again
+            servers.append(
+                local_server(
+                    self.sandbox,
+                    gateway_port if gateway_port is not None else (port + 1 if port else 0),
+                )
+            )
+            self.gateway_server = servers[0]
+            self.gateway_url = f"http://127.0.0.1:{self.gateway_server.effective_port}"
+            self.shop_server = self._shop_server(folder, port)
+        except BaseException:
+            for server in servers:
+                server.close()
+            self.sandbox.close()
+            raise
         self.shop_url = f"http://127.0.0.1:{self.shop_server.effective_port}"
         self.sandbox.notify_url = self.shop_url + "/gatepay/notify"
         self.sandbox.return_url = self.shop_url + "/gatepay/return"
@@ -78,6 +91,16 @@ class Demo:
         ]
         for thread in self._threads:
             thread.start()
+
+    def _shop_server(self, folder: Path, port: int) -> Any:
+        shop = make_shop(
+            database=str(folder / "shop.sqlite3"),
+            inbox=self.inbox,
+            appkey=self.appkey,
+            appsecret=self.appsecret,
+            gateway_url=self.gateway_url,
+        )
+        return local_server(shop, port)
 
     def _run(self, server: Any) -> None:
         try:
