@@ -15,6 +15,7 @@ from dataclasses import replace
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from .buyer_pages import buyer_page, check_language
 from .errors import (
     BadSignature,
     GatePayError,
@@ -24,7 +25,7 @@ from .errors import (
     UnsupportedMediaType,
 )
 from .messages import ReturnVisit, TimeoutVisit, read_return, read_timeout
-from .pages import HTML, Page, is_page, render, send, simple_page
+from .pages import HTML, Page, is_page, render, send
 from .request_fields import query_fields
 
 if TYPE_CHECKING:
@@ -116,13 +117,6 @@ class Endpoint:
         raise NotImplementedError
 
 
-def _default_error_page(error: GatePayError) -> Page:
-    return simple_page(
-        "Payment link not valid",
-        "This page could not be verified. Your order's real state is on the order page.",
-    )
-
-
 class _PageEndpoint(Endpoint):
     """A browser-facing GET endpoint whose handler's answer is the page."""
 
@@ -134,15 +128,26 @@ class _PageEndpoint(Endpoint):
         *,
         appkey: str | None = None,
         appsecret: str | None = None,
-        error_page: Callable[[GatePayError], Page] = _default_error_page,
+        error_page: Callable[[GatePayError], Page] | None = None,
+        language: str | None = None,
+        shop_url: str | None = None,
     ) -> None:
         super().__init__(handler, appkey=appkey, appsecret=appsecret)
         self.error_page = error_page
+        self.language = check_language(language)
+        self.shop_url = shop_url
 
     def visit(self, fields: dict[str, str], encoding: str) -> ReturnVisit | TimeoutVisit:
         raise NotImplementedError
 
-    def _error_page(self, error: GatePayError) -> Page:
+    def buyer_page(self, kind: str, environ: WSGIEnvironment) -> str:
+        """This library's own page of ``kind`` (``buyer_pages.KINDS``) for this visit."""
+        return buyer_page(kind, environ, language=self.language, shop_url=self.shop_url)
+
+    def _error_page(self, error: GatePayError, environ: WSGIEnvironment) -> Page:
+        kind = "wrong_method" if isinstance(error, MethodNotAllowed) else "not_valid"
+        if self.error_page is None:
+            return self.buyer_page(kind, environ)
         try:
             page = self.error_page(error)
             if is_page(page):
@@ -150,7 +155,7 @@ class _PageEndpoint(Endpoint):
             raise TypeError(f"error_page returned {type(page).__name__}, not a page")
         except Exception:
             logger.exception("%s error_page failed; the default page is shown", self.what)
-            return _default_error_page(error)
+            return self.buyer_page(kind, environ)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         with self.scope(environ):  # the error page may want the framework's templates too
@@ -172,15 +177,15 @@ class _PageEndpoint(Endpoint):
             malformed = isinstance(error, MalformedRequest)
             status = status_for(error) if malformed else HTTPStatus.BAD_REQUEST
             extra = [("Allow", "GET")] if isinstance(error, MethodNotAllowed) else []
-            return render(self._error_page(error), environ, start_response, status, extra)
+            return render(self._error_page(error, environ), environ, start_response, status, extra)
         try:
             page = self.handler(visit)
             if not is_page(page):
                 raise TypeError(f"handler returned {type(page).__name__}, not a page")
         except Exception:
             logger.exception("%s failed reason=handler_error", self.what)
-            body = simple_page("Something went wrong", "Please check your order page.")
-            return send(start_response, HTTPStatus.INTERNAL_SERVER_ERROR, body.encode(), HTML)
+            body = self.buyer_page("went_wrong", environ).encode()
+            return send(start_response, HTTPStatus.INTERNAL_SERVER_ERROR, body, HTML)
         return render(page, environ, start_response)
 
 
@@ -195,7 +200,12 @@ class Return(_PageEndpoint):
     :param appkey: this endpoint's own merchant; ``None``: the middleware's.
     :param appsecret: likewise (never logged).
     :param error_page: called with the ``GatePayError`` of a forged or malformed visit;
-        returns the page shown instead (a plain "not valid" page by default).
+        returns the page shown instead (by default this library's own page, below).
+    :param language: ``"zh"`` or ``"en"`` for this library's own pages (a visit that
+        cannot be verified, a wrong method, a handler that failed); ``None``: the
+        browser's ``Accept-Language`` chooses (Chinese for ``zh*``, else English).
+    :param shop_url: where those pages link back to ("back to the shop"); a path is
+        taken inside the site's mount; ``None``: the root of the site.
     """
 
     what = "return"
@@ -215,6 +225,8 @@ class Timeout(_PageEndpoint):
         ``bytes`` or a WSGI app).
     :param error_page: called with the ``GatePayError`` of a malformed visit (a wrong
         method, a body too large); returns the page shown instead.
+    :param language: as for ``Return``: ``"zh"``, ``"en"`` or ``None`` (the browser's).
+    :param shop_url: as for ``Return``: where this library's own pages link back to.
     """
 
     what = "timeout"

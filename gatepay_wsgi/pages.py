@@ -99,21 +99,27 @@ def render(
 
 
 def html_document(
-    title: str, body: str, *, style: str = "", header: str = "", refresh: int | None = None
+    title: str,
+    body: str,
+    *,
+    style: str = "",
+    header: str = "",
+    refresh: int | None = None,
+    lang: str = "en",
+    heading: bool = True,
 ) -> str:
     """``html_document("Paid", "<p>Thank you.</p>")``: a whole UTF-8 HTML page.
 
-    The one page wrapper of the package (the library's own pages, the sandbox, the demo).
-    ``title`` is text and is escaped; ``body``, ``style`` and ``header`` are HTML.
-    ``refresh`` reloads the page every so many seconds.
+    The one page wrapper of the package (the library's own pages, the sandbox, the demo),
+    laid out for the device's width (a phone's too). ``title`` is text and is escaped;
+    ``body``, ``style`` and ``header`` are HTML. ``refresh`` reloads the page every so
+    many seconds; ``lang`` is the page's language; ``heading=False`` leaves the ``<h1>``
+    of the title to ``body``.
     """
     meta = f"<meta http-equiv=refresh content={int(refresh)}>" if refresh else ""
+    h1 = f"<h1>{escape(title)}</h1>" if heading else ""
     return (
-        f"<!doctype html><html><head><meta charset=utf-8>{meta}<title>{escape(title)}</title>"
-        f"{style}</head><body>{header}<h1>{escape(title)}</h1>{body}</body></html>"
+        f"<!doctype html><html lang={escape(lang)}><head><meta charset=utf-8>"
+        f"<meta name=viewport content='width=device-width, initial-scale=1'>{meta}"
+        f"<title>{escape(title)}</title>{style}</head><body>{header}{h1}{body}</body></html>"
     )
-
-
-def simple_page(title: str, message: str) -> str:
-    """A small self-contained HTML page (no user data goes in: ``message`` is HTML)."""
-    return html_document(title, f"<p>{message}</p>")

@@ -17,6 +17,7 @@ LAYERS = {  # module (or package) -> layer; a module may import only from layers
     "inbox": 1,
     "request_fields": 2,
     "pages": 2,
+    "buyer_pages": 2,
     "endpoints": 2,
     "notify": 2,
     "middleware": 2,

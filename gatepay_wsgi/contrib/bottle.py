@@ -96,7 +96,8 @@ class GatePayPlugin:
         for path, endpoint in table.routes.items():
             if isinstance(endpoint, (Return, Timeout)):  # bound copies: the user's stay
                 endpoint.handler = _bottle_page(endpoint.handler)
-                endpoint.error_page = _bottle_page(endpoint.error_page)
+                if endpoint.error_page is not None:
+                    endpoint.error_page = _bottle_page(endpoint.error_page)
             rule = _rule(path)
             # PROXY: Bottle's method for a mounted WSGI app, matched before every verb
             # and before any wildcard route; skip: no other plugin wraps the callbacks.
