@@ -40,8 +40,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from .errors import ConfigError, Unreachable
 from .errors import GatewayError as GatewayError  # its older home: still importable here
-from .errors import Unreachable
 from .gateway_codes import SUCCESS, explain
 from .outbound import check_http_url as check_http_url  # its older home
 from .outbound import send
@@ -162,7 +162,7 @@ class GatePayClient:
 
     def __init__(self, base_url: str, appkey: str, appsecret: str, *, timeout: float = 10) -> None:
         if not appkey or not appsecret:
-            raise ValueError("GatePayClient needs a non-empty appkey and appsecret")
+            raise ConfigError("GatePayClient needs a non-empty appkey and appsecret")
         self.base_url = check_http_url(base_url, "the gateway URL").rstrip("/")
         self.appkey = appkey
         self.appsecret = appsecret

@@ -161,6 +161,9 @@ def read_notify_options(settings: Mapping[str, Any], key: Callable[[str], str]) 
             options[name] = int(str(value).strip())
         except ValueError:
             raise ConfigError(f"{key(name)}: {value!r} is not a whole number") from None
+        if options[name] < (1 if name == "max_body_size" else 0):
+            least = "positive" if name == "max_body_size" else "0 or more"
+            raise ConfigError(f"{key(name)}: {value!r} must be {least}")
     return options
 
 

@@ -15,7 +15,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from .endpoints import Endpoint, clip, log_refused, status_for
-from .errors import GatePayError, InboxUnavailable, MethodNotAllowed
+from .errors import ConfigError, GatePayError, InboxUnavailable, MethodNotAllowed
 from .inbox import Claim, Inbox, MemoryInbox, open_inbox
 from .inbox.outcomes import OutcomeWriter
 from .inbox.states import ALREADY_DONE, BUSY, DONE, LOST, PROCESSING, REUSED_SIGN
@@ -78,7 +78,10 @@ class Notify(Endpoint):
     ) -> None:
         super().__init__(handler, appkey=appkey, appsecret=appsecret)
         if max_body_size <= 0 or clock_skew < 0:
-            raise ValueError("max_body_size must be positive and clock_skew not negative")
+            raise ConfigError(
+                f"max_body_size must be positive and clock_skew not negative, got "
+                f"max_body_size={max_body_size!r}, clock_skew={clock_skew!r}"
+            )
         self.max_body_size = max_body_size
         self.clock_skew = clock_skew
         #: Where notifies are kept; ``None`` until the middleware gives its own.

@@ -216,3 +216,9 @@ def test_the_sandbox_logs_to_its_terminal():
         _, err = process.communicate(timeout=30)
         watchdog.cancel()
     assert "create (anypay) refused" in err
+
+
+def test_negative_points_are_a_message_not_a_traceback(capsys):
+    code, _, err = run(capsys, "demo", "--points", "-5", "--port", "0")
+    assert code == 2
+    assert err.strip() == "gatepay-wsgi: points and scan_fee cannot be negative"

@@ -57,6 +57,24 @@ def test_settings_build_the_middleware_options():
             },
             "x.max_body_size: '64k' is not a whole number",
         ),
+        (
+            {
+                "appkey": "k",
+                "appsecret": "s",
+                "notify": "/n tests.gateway:record",
+                "max_body_size": "-1",
+            },
+            "x.max_body_size: '-1' must be positive",
+        ),
+        (
+            {
+                "appkey": "k",
+                "appsecret": "s",
+                "notify": "/n tests.gateway:record",
+                "clock_skew": " -5",
+            },
+            "x.clock_skew: ' -5' must be 0 or more",
+        ),
     ],
 )
 def test_setting_errors_name_the_setting(settings, message):

@@ -23,6 +23,7 @@ handlers run inside Bottle's request: they may call ``bottle.redirect()`` or
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import bottle
@@ -31,6 +32,7 @@ from ..config import middleware_options
 from ..endpoints import Endpoint, Return, Timeout
 from ..errors import ConfigError
 from ..middleware import RoutingTable
+from ..pages import status_line
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -49,7 +51,9 @@ class _BottleAnswer:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         environ[_ANSWER] = self.response
-        start_response("200 OK", [])  # replaced by the response itself, never written
+        start_response(
+            status_line(HTTPStatus.OK), []
+        )  # replaced by the response itself, never written
         return []
 
 

@@ -93,6 +93,8 @@ def open_inbox(target: str | Inbox, *, create: bool = True, writable: bool = Tru
     :param writable: ``False`` opens it only to read (the CLI's list, show and stats);
         otherwise an inbox this process cannot write raises ``InboxNotWritable`` at once.
     :raises ConfigError: the URL is written wrong (it names what and how to write it).
+    :raises InboxNotWritable: this process cannot write the inbox (it says why and who);
+        an ``InboxUnavailable``, as is a server that cannot be reached.
     """
     if isinstance(target, Inbox):
         return target

@@ -21,14 +21,14 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from ..client import PAY_TYPES
-from ..errors import CreateRefused, ScanRefused
+from ..errors import ConfigError, CreateRefused, ScanRefused
 from ..gateway_codes import SUCCESS, SUCCESS_MESSAGE
 from ..outbound import check_http_url, with_query
 from ..signing import return_sign
 from . import pages
 from .create import CreateRules, check_create, read_create_price
 from .notifier import Notifier
-from .orders import CLOSED, OPEN, PAID, Attempt, OrderBook, SandboxOrder
+from .orders import CLOSED, OPEN, PAID, Attempt, AttemptKind, OrderBook, SandboxOrder
 from .sessions import Sessions
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ class Sandbox:
         quick_pay_token: str = "sandbox-token",  # noqa: S107  # the console shows it
     ) -> None:
         if not appkey or not appsecret:
-            raise ValueError("the sandbox needs the merchant's appkey and appsecret")
+            raise ConfigError("the sandbox needs the merchant's appkey and appsecret")
         self.appkey, self.appsecret = appkey, appsecret
         # Empty URLs are allowed: the create API then answers 109 or 108, as the gateway
         # does for a console without them.
@@ -207,8 +207,9 @@ class Sandbox:
         return self.notifier.fields(order)
 
     def send_notify(self, order: SandboxOrder, kind: str) -> Attempt:
-        """POST the notify to the merchant and record what it answered."""
-        return self.notifier.send(order, kind)
+        """POST the notify to the merchant and record what it answered (``kind``: why,
+        one of ``AttemptKind``'s values)."""
+        return self.notifier.send(order, AttemptKind(kind))
 
     def _return_url(self, order: SandboxOrder) -> str:
         fields = {
@@ -297,7 +298,7 @@ class Sandbox:
             if order.status != OPEN:
                 return redirect(f"/pay/{order_id}", 303)
             order.status, order.paytime = PAID, int(time.time())
-        if self.notifier.send(order, "auto").acknowledged:
+        if self.notifier.send(order, AttemptKind.AUTO).acknowledged:
             return redirect(self._return_url(order), 303)
         self.notifier.retry_later(order)
         return redirect(f"/pay/{order_id}", 303)
@@ -346,7 +347,7 @@ class Sandbox:
         with self.book.lock:
             if order.status != PAID:  # received by hand, also after a timeout
                 order.status, order.paytime = PAID, int(time.time())
-        self.notifier.send(order, "manual")
+        self.notifier.send(order, AttemptKind.MANUAL)
         return redirect("/console", 303)
 
     def on_scan(self, request: Request) -> Response:

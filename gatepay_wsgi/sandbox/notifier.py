@@ -1,4 +1,5 @@
-"""The sandbox's notifies: ``notifier.send(order, "auto")`` POSTs one and records the answer.
+"""The sandbox's notifies: ``notifier.send(order, AttemptKind.AUTO)`` POSTs one, keeps
+the answer.
 
 As the gateway does: a notify answered with anything but ``success`` (any status, or no
 answer) is retried ``retries`` times, ``retry_interval`` apart (60 s at the gateway); the
@@ -14,7 +15,7 @@ import time
 from ..errors import Unreachable
 from ..outbound import send
 from ..signing import notify_sign
-from .orders import Attempt, SandboxOrder
+from .orders import Attempt, AttemptKind, SandboxOrder
 
 logger = logging.getLogger("gatepay_wsgi.sandbox")
 
@@ -61,7 +62,7 @@ class Notifier:
         fields["sign"] = notify_sign(fields, self.appkey, self.appsecret)
         return fields
 
-    def send(self, order: SandboxOrder, kind: str) -> Attempt:
+    def send(self, order: SandboxOrder, kind: AttemptKind) -> Attempt:
         """POST the notify to the merchant and record what it answered."""
         fields = self.fields(order)
         try:  # a 4xx/5xx answer is the shop's word all the same
@@ -98,6 +99,6 @@ class Notifier:
             for _ in range(self.retries):
                 if self.stopping.wait(self.retry_interval) or order.acknowledged:
                     return
-                self.send(order, "retry")
+                self.send(order, AttemptKind.RETRY)
 
         threading.Thread(target=retry, name=f"sandbox-retry-{order.order_id}", daemon=True).start()

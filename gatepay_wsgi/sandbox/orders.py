@@ -13,8 +13,32 @@ import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import Enum
 
-OPEN, PAID, CLOSED = "open", "paid", "closed"
+
+class OrderStatus(str, Enum):
+    """Where a sandbox order stands (reads as its value: ``"open"``)."""
+
+    OPEN = "open"
+    PAID = "paid"
+    CLOSED = "closed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class AttemptKind(str, Enum):
+    """Why a notify was sent: on paying, as one of the retries, or by the console."""
+
+    AUTO = "auto"
+    RETRY = "retry"
+    MANUAL = "manual"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+OPEN, PAID, CLOSED = OrderStatus.OPEN, OrderStatus.PAID, OrderStatus.CLOSED
 
 
 @dataclass
@@ -22,7 +46,7 @@ class Attempt:
     """One notify sent to the merchant, and what it answered."""
 
     at: float
-    kind: str  # auto | retry | manual
+    kind: AttemptKind
     status: int | None
     body: str
     error: str | None = None  # why no answer came, in plain words
@@ -44,7 +68,7 @@ class SandboxOrder:
     custom: str
     created_at: float
     product_id: str = ""  # stablepay's product: the return visit carries it
-    status: str = OPEN
+    status: OrderStatus = OPEN
     paytime: int | None = None
     attempts: list[Attempt] = field(default_factory=list)
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from ..client import PAY_TYPES
-from ..errors import ScanRefused
+from ..errors import ConfigError, ScanRefused
 
 #: The create API's answer when no session of the type is online.
 NO_PAYMENT_METHOD = (204, "no available payment method")
@@ -37,7 +37,7 @@ class Sessions:
 
     def __init__(self, *, points: int = 1000, scan_fee: int = 200, online: bool = True) -> None:
         if points < 0 or scan_fee < 0:
-            raise ValueError("points and scan_fee cannot be negative")
+            raise ConfigError("points and scan_fee cannot be negative")
         self.points = points
         self.scan_fee = scan_fee
         self.sessions: dict[int, Session] = {}
