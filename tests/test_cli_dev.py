@@ -86,7 +86,9 @@ def test_send_notify_to_a_running_shop(demo, capsys):
         f"out_order_id={out_order_id}",
     )
     assert code == 0
-    assert "<b>paid</b>" in out
+    assert "-> 200 OK" in out  # the page, cut to its first 500 characters
+    timeout_page = http("GET", f"{demo.shop_url}/gatepay/timeout?out_order_id={out_order_id}")
+    assert "<b>paid</b>" in timeout_page[1]
     code, _, err = run(capsys, "send", "notify", "--url", "ftp://x", *keys)
     assert code == 2
     assert "http" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 
 import pytest
 
@@ -80,3 +81,51 @@ def test_create_without_an_out_order_id_generates_one(demo):
     assert f"<code>{payment.out_order_id}</code>" in http("GET", payment.pay_url)[1]
     given = client.create(price="3.00", type="alipay", out_order_id="MINE-1")
     assert given.out_order_id == "MINE-1"
+
+
+def _get(url: str, **headers: str) -> tuple[str, str]:
+    """GET with headers: (body, Set-Cookie)."""
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read().decode(), response.headers.get("Set-Cookie") or ""
+
+
+def test_the_shop_speaks_the_buyers_language_and_remembers_a_choice(demo):
+    chinese, _ = _get(demo.shop_url + "/", **{"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert "<html lang=zh-CN>" in chinese
+    assert "购买一壶茶（10.00 元）" in chinese
+    english, _ = _get(demo.shop_url + "/", **{"Accept-Language": "en-US"})
+    assert "Buy A pot of tea for 10.00 yuan" in english
+    switched, cookie = _get(demo.shop_url + "/?lang=zh", **{"Accept-Language": "en-US"})
+    assert "演示商店" in switched
+    assert cookie.startswith("demo_shop_lang=zh")
+    kept, _ = _get(
+        demo.shop_url + "/", **{"Accept-Language": "en-US", "Cookie": "demo_shop_lang=zh"}
+    )
+    assert "演示商店" in kept
+
+
+def test_an_order_the_gateway_refused_says_so_instead_of_pending_for_ever(demo):
+    demo.sandbox.sessions.take_offline(1)  # no alipay account online: code 204
+    status, page, _ = http("POST", demo.shop_url + "/orders", {"product": "tea", "type": "alipay"})
+    assert status == 400
+    assert "refused this order" in page
+    home, _ = _get(demo.shop_url + "/")
+    assert "<b>refused</b>" in home
+    assert "<b>pending</b>" not in home
+    (out_order_id,) = re.findall(r"/orders/(GP\w+)'", home)
+    order, _ = _get(f"{demo.shop_url}/orders/{out_order_id}")
+    assert "<b>refused</b> by the payment service (" in order
+    assert "204: no account of this pay type is online" in order
+    assert "nothing was paid" in order
+
+
+def test_the_timeout_page_tells_the_buyer_what_to_do(demo):
+    pay_url = buy(demo)
+    _, _, closed = http("POST", pay_url + "/timeout")
+    page, _ = _get(closed)
+    assert "If you paid, you need do nothing" in page
+    assert "If you did not pay, buy again" in page
+    chinese, _ = _get(closed, **{"Accept-Language": "zh"})
+    assert "支付已超时" in chinese
+    assert "如果您已付款，无需任何操作" in chinese

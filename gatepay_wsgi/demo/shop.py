@@ -6,16 +6,18 @@ return page that shows the order's real state; the notify marks it paid exactly 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
+from ..buyer_pages import LANGUAGES, buyer_language
 from ..client import GatePayClient
 from ..endpoints import Return, Timeout
+from ..messages import ReturnVisit, TimeoutVisit
 from ..middleware import GatePayMiddleware
 from ..notify import Notify
 from .store import Orders, checkout, closed_page, home_page, order_page, thank_you_page
@@ -32,6 +34,9 @@ _ROUTES = Map(
 )
 
 
+_LANG_COOKIE = "demo_shop_lang"
+
+
 def _html(text: str, status: int = 200) -> Response:
     return Response(text, status=status, content_type="text/html; charset=utf-8")
 
@@ -43,7 +48,6 @@ def make_shop(
     appkey: str,
     appsecret: str,
     gateway_url: str | None = None,
-    name: str = "Demo shop",
 ) -> WSGIApplication:
     """The shop's WSGI app, its callbacks verified by the middleware."""
     orders = Orders(database)
@@ -55,17 +59,28 @@ def make_shop(
             endpoint, args = _ROUTES.bind_to_environ(environ).match()
         except HTTPException as error:
             return error(environ, start_response)
+        lang = language(environ)
         if endpoint == "home":
-            response = _html(home_page(name, orders.recent()))
+            response = _html(home_page(orders.recent(), lang))
         elif endpoint == "buy":
             form = request.form
             location, error_page = checkout(
-                orders, form.get("product", ""), form.get("type", "alipay"), gateway
+                orders, form.get("product", ""), form.get("type", "alipay"), gateway, lang
             )
             response = _html(error_page, 400) if error_page else redirect(location or "/", 303)
         else:
-            response = _html(order_page(orders.get(args["out_order_id"])))
-        return response(environ, start_response)
+            response = _html(order_page(orders.get(args["out_order_id"]), lang))
+        return remember_language(response, environ)(environ, start_response)
+
+    def returned(visit: ReturnVisit) -> WSGIApplication:
+        lang = language(visit.environ)
+        page = _html(thank_you_page(orders.get(visit.out_order_id), lang))
+        return remember_language(page, visit.environ)
+
+    def closed(visit: TimeoutVisit) -> WSGIApplication:
+        lang = language(visit.environ)
+        page = _html(closed_page(orders.get(visit.out_order_id or ""), lang))
+        return remember_language(page, visit.environ)
 
     return GatePayMiddleware(
         shop,
@@ -74,7 +89,24 @@ def make_shop(
         inbox=inbox,
         paths={
             "/gatepay/notify": Notify(orders.mark_paid),
-            "/gatepay/return": Return(lambda v: thank_you_page(orders.get(v.out_order_id))),
-            "/gatepay/timeout": Timeout(lambda v: closed_page(orders.get(v.out_order_id or ""))),
+            "/gatepay/return": Return(returned),
+            "/gatepay/timeout": Timeout(closed),
         },
     )
+
+
+def language(environ: Mapping[str, Any]) -> str:
+    """The page's language: ``?lang=zh|en``, then the shop's cookie, then the browser's."""
+    request = Request(dict(environ))
+    chosen = request.args.get("lang") or request.cookies.get(_LANG_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    return buyer_language(dict(environ))
+
+
+def remember_language(response: Response, environ: Mapping[str, Any]) -> Response:
+    """Keep a ``?lang=`` choice in a cookie, so the gateway's redirects back keep it."""
+    chosen = Request(dict(environ)).args.get("lang")
+    if chosen in LANGUAGES:
+        response.set_cookie(_LANG_COOKIE, chosen, samesite="Lax", httponly=True)
+    return response

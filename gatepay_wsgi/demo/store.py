@@ -47,8 +47,11 @@ class Orders:
                 " out_order_id TEXT PRIMARY KEY, product TEXT NOT NULL, price TEXT NOT NULL,"
                 " status TEXT NOT NULL DEFAULT 'pending', gateway_order_id INTEGER,"
                 " paid_price TEXT, paid_at TEXT, created_at REAL NOT NULL,"
-                " custom TEXT NOT NULL DEFAULT '')"
+                " custom TEXT NOT NULL DEFAULT '', refused_reason TEXT)"
             )
+            columns = {row[1] for row in db.execute("PRAGMA table_info(orders)")}
+            if "refused_reason" not in columns:  # a demo folder from an older version
+                db.execute("ALTER TABLE orders ADD COLUMN refused_reason TEXT")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -88,6 +91,15 @@ class Orders:
         with self._connect() as db:
             rows = db.execute("SELECT * FROM orders ORDER BY created_at DESC LIMIT ?", (limit,))
             return [dict(row) for row in rows]
+
+    def refuse(self, out_order_id: str, reason: str) -> None:
+        """The gateway refused to create this order's payment: say so, never "pending"."""
+        with self._connect() as db:
+            db.execute(
+                "UPDATE orders SET status = 'refused', refused_reason = ?"
+                " WHERE out_order_id = ? AND status = 'pending'",
+                (reason, out_order_id),
+            )
 
     def mark_paid(self, n: Notification) -> bool:
         """The notify handler's work: check the notify against the order, mark it paid once.
@@ -133,14 +145,20 @@ class Orders:
 
 
 def checkout(
-    orders: Orders, product: str, pay_type: str, gateway: GatePayClient | None
+    orders: Orders,
+    product: str,
+    pay_type: str,
+    gateway: GatePayClient | None,
+    lang: str = "en",
 ) -> tuple[str | None, str | None]:
     """Create an order and its payment: ``(where to send the buyer, None)`` or
-    ``(None, an error page in plain words)``. Without a gateway, the order page."""
+    ``(None, an error page in plain words)``. Without a gateway, the order page. An order
+    the gateway refuses is marked refused, with its words (never left pending)."""
+    words = TEXTS[lang]
     try:
         order = orders.create(product)
     except KeyError:
-        return None, page("Unknown product", "<p>That product is not for sale.</p>")
+        return None, page(words["unknown_title"], f"<p>{words['unknown']}</p>", lang)
     if gateway is None:
         return f"/orders/{order['out_order_id']}", None
     try:
@@ -152,25 +170,105 @@ def checkout(
         )
     except (GatewayError, ValueError) as error:
         message = str(error)  # the gateway's words, and the English beside them
+        orders.refuse(order["out_order_id"], message)
         return None, page(
-            "Payment not available",
-            f"<p>The payment service refused this order: <b>{html.escape(message)}</b>.</p>"
-            f"<p>Please try the other payment method, or again later.</p>"
-            f"<p><a href='/'>Back to the shop</a></p>",
+            words["refused_title"],
+            f"<p>{words['refused'].format(reason=html.escape(message))}</p>"
+            f"<p>{words['try_again']}</p><p><a href='/'>{words['back']}</a></p>",
+            lang,
         )
     return payment.pay_url, None
 
 
 # -- pages -------------------------------------------------------------------------------
 
-STYLE = "<style>body{font-family:sans-serif;max-width:40em;margin:2em auto}</style>"
+#: Everything the demo shop says, in each language of its pages.
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "shop": "Demo shop",
+        "buy": "Buy {name} for {price} yuan",
+        "orders": "Orders",
+        "none_yet": "none yet",
+        "yuan": "{price} yuan",
+        "no_order": "No such order.",
+        "order": "Order <code>{id}</code>: {name}, {price} yuan.",
+        "status": "Status: {state}.",
+        "paid": "<b>paid</b> (gateway order {gateway_order}, {paid} yuan)",
+        "pending": "<b>pending</b>: waiting for the payment notify",
+        "refused_state": "<b>refused</b> by the payment service ({reason}): nothing was paid",
+        "closed_pending": "The payment window closed before the shop heard of a payment. If you "
+        "paid, you need do nothing: the order turns paid as soon as the gateway's notify "
+        "arrives (reload this page). If you did not pay, buy again.",
+        "closed_paid": "The payment arrived: nothing more to do.",
+        "back": "Back to the shop",
+        "your_order": "Your order",
+        "thank_you": "Thank you",
+        "closed_title": "Payment window closed",
+        "unknown_title": "Unknown product",
+        "unknown": "That product is not for sale.",
+        "refused_title": "Payment not available",
+        "refused": "The payment service refused this order: <b>{reason}</b>.",
+        "try_again": "Please try the other payment method, or again later.",
+        "tea": "A pot of tea",
+        "cake": "A slice of cake",
+        "switch": "中文",
+        "word_paid": "paid",
+        "word_pending": "pending",
+        "word_refused": "refused",
+    },
+    "zh": {
+        "shop": "演示商店",
+        "buy": "购买{name}（{price} 元）",
+        "orders": "订单",
+        "none_yet": "暂无",
+        "yuan": "{price} 元",
+        "no_order": "没有这个订单。",
+        "order": "订单 <code>{id}</code>：{name}，{price} 元。",
+        "status": "状态：{state}。",
+        "paid": "<b>已支付</b>（支付平台订单 {gateway_order}，{paid} 元）",
+        "pending": "<b>待支付</b>：正在等待支付平台的付款通知",
+        "refused_state": "<b>已被支付平台拒绝</b>（{reason}）：未付款",
+        "closed_pending": "支付时间已过，商店尚未收到付款通知。如果您已付款，无需任何操作："
+        "商店收到支付平台的通知后订单会立即变为已支付（请刷新本页）。如果您没有付款，请重新购买。",
+        "closed_paid": "付款已到账，无需其他操作。",
+        "back": "返回商店",
+        "your_order": "您的订单",
+        "thank_you": "谢谢",
+        "closed_title": "支付已超时",
+        "unknown_title": "未知商品",
+        "unknown": "该商品不出售。",
+        "refused_title": "暂时无法支付",
+        "refused": "支付平台拒绝了此订单：<b>{reason}</b>。",
+        "try_again": "请换一种支付方式，或稍后再试。",
+        "tea": "一壶茶",
+        "cake": "一块蛋糕",
+        "switch": "English",
+        "word_paid": "已支付",
+        "word_pending": "待支付",
+        "word_refused": "已拒绝",
+    },
+}
+
+STYLE = (
+    "<style>body{font-family:system-ui,-apple-system,'PingFang SC','Microsoft YaHei',"
+    "sans-serif;max-width:40em;margin:0 auto;padding:1rem;line-height:1.6}"
+    "button{min-height:44px;padding:.4em 1em;font-size:1rem;margin:.3em 0}"
+    "form{margin:.6em 0}label{margin-right:1em;white-space:nowrap}"
+    "nav{text-align:right;font-size:.9em}</style>"
+)
 
 
-def page(title: str, body: str) -> str:
-    return html_document(title, body, style=STYLE)
+def page(title: str, body: str, lang: str = "en") -> str:
+    """A demo page: its language switch on top (``?lang=`` sets the shop's cookie)."""
+    other = "zh" if lang == "en" else "en"
+    switch = f"<nav><a href='?lang={other}'>{TEXTS[lang]['switch']}</a></nav>"
+    return html_document(
+        title, body, style=STYLE, header=switch, lang="zh-CN" if lang == "zh" else "en"
+    )
 
 
-def home_page(shop_name: str, orders: list[dict[str, Any]]) -> str:
+def home_page(orders: list[dict[str, Any]], lang: str = "en") -> str:
+    words = TEXTS[lang]
     choice = "".join(
         f"<label><input type=radio name=type value={t}{' checked' if t == 'alipay' else ''}>"
         f" {t}</label> "
@@ -178,40 +276,62 @@ def home_page(shop_name: str, orders: list[dict[str, Any]]) -> str:
     )
     buttons = "".join(
         f"<form method=post action='/orders'><input type=hidden name=product value={key}>"
-        f"{choice}<button id=buy-{key}>Buy {html.escape(name)} for {price} yuan</button></form>"
-        for key, (name, price) in PRODUCTS.items()
+        f"{choice}<button id=buy-{key}>"
+        f"{words['buy'].format(name=html.escape(words[key]), price=price)}</button></form>"
+        for key, (_, price) in PRODUCTS.items()
     )
     rows = "".join(
         f"<li><a href='/orders/{html.escape(o['out_order_id'])}'>{html.escape(o['out_order_id'])}"
-        f"</a>: {html.escape(o['product'])}, {o['price']} yuan, <b>{o['status']}</b></li>"
+        f"</a>: {html.escape(words[o['product']])}, {words['yuan'].format(price=o['price'])}, "
+        f"<b>{words['word_' + o['status']]}</b></li>"
         for o in orders
     )
-    return page(shop_name, f"{buttons}<h2>Orders</h2><ul>{rows or '<li>none yet</li>'}</ul>")
+    listing = rows or f"<li>{words['none_yet']}</li>"
+    body = f"{buttons}<h2>{words['orders']}</h2><ul>{listing}</ul>"
+    return page(words["shop"], body, lang)
 
 
-def order_state(order: dict[str, Any] | None) -> str:
+def _state(order: dict[str, Any], words: dict[str, str]) -> str:
+    if order["status"] == "paid":
+        return words["paid"].format(
+            gateway_order=order["gateway_order_id"], paid=order["paid_price"]
+        )
+    if order["status"] == "refused":
+        return words["refused_state"].format(reason=html.escape(order["refused_reason"] or ""))
+    return words["pending"]
+
+
+def order_state(order: dict[str, Any] | None, lang: str = "en") -> str:
+    words = TEXTS[lang]
     if order is None:
-        return "<p>No such order.</p>"
-    state = (
-        f"<b>paid</b> (gateway order {order['gateway_order_id']}, {order['paid_price']} yuan)"
-        if order["status"] == "paid"
-        else "<b>pending</b>: waiting for the payment notify"
-    )
+        return f"<p>{words['no_order']}</p>"
     return (
-        f"<p>Order <code>{html.escape(order['out_order_id'])}</code>: "
-        f"{html.escape(PRODUCTS[order['product']][0])}, {order['price']} yuan.</p>"
-        f"<p id=status>Status: {state}.</p><p><a href='/'>Back to the shop</a></p>"
+        "<p>"
+        + words["order"].format(
+            id=html.escape(order["out_order_id"]),
+            name=html.escape(words[order["product"]]),
+            price=order["price"],
+        )
+        + f"</p><p id=status>{words['status'].format(state=_state(order, words))}</p>"
+        f"<p><a href='/'>{words['back']}</a></p>"
     )
 
 
-def order_page(order: dict[str, Any] | None) -> str:
-    return page("Your order", order_state(order))
+def order_page(order: dict[str, Any] | None, lang: str = "en") -> str:
+    return page(TEXTS[lang]["your_order"], order_state(order, lang), lang)
 
 
-def thank_you_page(order: dict[str, Any] | None) -> str:
+def thank_you_page(order: dict[str, Any] | None, lang: str = "en") -> str:
     # The return URL is a browser link: it shows the real state, it never fulfils.
-    return page("Thank you", order_state(order))
+    return page(TEXTS[lang]["thank_you"], order_state(order, lang), lang)
 
 
-def closed_page(order: dict[str, Any] | None) -> str:
-    return page("Payment window closed", order_state(order))
+def closed_page(order: dict[str, Any] | None, lang: str = "en") -> str:
+    """The timeout page: says what the buyer should do, by the order's real state."""
+    words = TEXTS[lang]
+    advice = ""
+    if order is not None and order["status"] != "refused":
+        advice = words["closed_paid" if order["status"] == "paid" else "closed_pending"]
+    return page(
+        words["closed_title"], f"<p id=advice>{advice}</p>" + order_state(order, lang), lang
+    )
