@@ -269,3 +269,21 @@ def test_replay_of_an_order_the_inbox_never_saw_exits_non_zero(inbox_url, capsys
     assert "100001" in out
     assert "missing" in out
     assert "no notify for order_id 100001 in the inbox" in err
+
+
+def test_show_says_how_often_a_notify_came_and_how_often_it_was_handled(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/inbox.sqlite3"
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={"/n": Notify(Recorder())}, inbox=url
+    )
+    client = Client(app)
+    for _ in range(3):  # delivered, then re-sent twice by hand from the gateway's console
+        client.post(
+            "/n",
+            data=urlencode(notify_fields(order_id="7")),
+            content_type="application/x-www-form-urlencoded",
+        )
+    code, out, _ = run(capsys, "inbox", "show", "7", "--inbox", url)
+    assert code == 0
+    assert "received:       3 times\n" in out
+    assert "handler runs:   1 (status done)\n" in out

@@ -709,3 +709,46 @@ def test_the_memory_inbox_forgets_the_oldest_done_records_first():
     inbox.claim(parse_notification(notify_fields(order_id="11"), appkey=APPKEY))
     kept = {record.order_id for record in inbox.records(limit=100)}
     assert kept == {2, 3, 4, 5, 6, 7, 8, 9, 10, 11}  # order 1, done first, went first
+
+
+def test_every_delivery_is_counted_and_the_handler_runs_once(make_inbox):
+    handler, inbox = Recorder(), make_inbox()
+    client = client_for(handler, inbox)
+    fields = notify_fields()
+    for _ in range(3):  # the gateway's console re-sends by hand
+        assert deliver(client, fields) == (200, b"success")
+    resent = notify_fields(paytime=str(int(fields["paytime"]) - 60))  # signed anew
+    assert deliver(client, resent) == (200, b"success")
+    (record,) = inbox.get(100001)
+    assert (record.received, record.deliveries, record.attempts) == (4, 2, 1)
+    assert len(handler.calls) == 1
+
+
+def test_an_inbox_of_schema_2_is_upgraded_and_counts_what_it_kept(tmp_path):
+    """A file written by the previous release: received is counted from its deliveries."""
+    from gatepay_wsgi.inbox import sqlite as sqlite_inbox
+    from gatepay_wsgi.inbox.records import dump_fields
+
+    path = tmp_path / "old.sqlite3"
+    genuine = notify_fields()
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            sqlite_inbox.SCHEMA + sqlite_inbox.UPGRADE_TO_2 + "PRAGMA user_version = 2;"
+        )
+        db.execute(
+            "INSERT INTO gatepay_notifies (appkey, order_id, out_order_id, status, raw, sign, "
+            "received_at, attempts, updated_at) VALUES (?, 100001, 'GP1', 'done', ?, ?, 1, 1, 1)",
+            (APPKEY, dump_fields(genuine), genuine["sign"]),
+        )
+        db.executemany(
+            "INSERT INTO gatepay_deliveries (appkey, order_id, raw, sign, received_at) "
+            "VALUES (?, 100001, ?, ?, 2)",
+            [(APPKEY, f'{{"n": {n}}}', genuine["sign"]) for n in range(2)],
+        )
+    db.close()
+    inbox = SQLiteInbox(path)
+    (record,) = inbox.get(100001)
+    assert (record.received, record.deliveries, record.status) == (3, 3, "done")
+    with inbox._statements("inspect") as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (3,)
+    inbox.close()

@@ -109,7 +109,7 @@ def test_postgres_urls_split_our_options_from_libpq_s(postgres_url, capsys):
     from gatepay_wsgi.cli import main
 
     assert main(["inbox", "migrate", "--inbox", postgres_url]) == 0
-    assert "PostgresInbox(" in capsys.readouterr().out
+    assert capsys.readouterr().out == f"inbox ready: {postgres_url}\n"
 
 
 def test_a_genuine_notify_and_its_re_split_copy_at_once_never_both_run(postgres_url):
@@ -176,7 +176,7 @@ def test_a_schema_1_database_is_upgraded_and_knows_what_was_handled(postgres_url
         assert response.status_code == answer
     assert handler.calls == []
     with psycopg.connect(postgres_url) as connection:
-        assert connection.execute("SELECT version FROM gatepay_schema").fetchall() == [(2,)]
+        assert connection.execute("SELECT version FROM gatepay_schema").fetchall() == [(3,)]
 
 
 def test_a_restart_as_the_handler_returns_keeps_the_outcome_until_the_server_is_back(

@@ -65,7 +65,10 @@ def _show(inbox: Inbox, args: argparse.Namespace) -> int:
         print(table((*_RECORD_HEADERS, "last_error"), [_record_row(record)]))
         print(f"remote address: {shown(record.remote_addr or '-')}")
         print(f"lease until:    {when(record.lease_until)}")
-        print(f"deliveries:     {record.deliveries}")
+        others = record.deliveries - 1
+        other_fields = f" ({others} with other signed fields)" if others else ""
+        print(f"received:       {_times(record.received)}{other_fields}")
+        print(f"handler runs:   {record.attempts} (status {record.status})")
         if record.note:
             print(f"note:           {shown(record.note)}")
         for name, value in sorted(record.raw.items()):
@@ -78,6 +81,10 @@ def _show(inbox: Inbox, args: argparse.Namespace) -> int:
                     was = record.raw.get(name, "-")
                     print(f"  {name} = {shown(value)}  (was {shown(was)})")
     return 0
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
 
 
 def _replay(inbox: Inbox, args: argparse.Namespace) -> int:

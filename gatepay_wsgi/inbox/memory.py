@@ -59,6 +59,7 @@ class _Entry:
     note: str | None = None
     run_sign: str | None = None  # the sign and signed fields of the latest claim
     run_values: tuple[str, ...] = ()
+    received: int = 1
 
     def record(self) -> InboxRecord:
         return InboxRecord(
@@ -76,6 +77,7 @@ class _Entry:
             deliveries=1 + len(self.other_deliveries),
             other_deliveries=tuple(self.other_deliveries),
             note=self.note,
+            received=self.received,
         )
 
 
@@ -211,6 +213,7 @@ class MemoryInbox(Inbox):
                 entry = _Entry(key[0], key[1], notification.out_order_id, raw, now, remote_addr)
                 self._entries[key] = entry
                 return self._take(entry, now, sign, values)
+            entry.received += 1
             new_delivery = entry.raw != raw
             kept = entry.other_deliveries
             if new_delivery and len(kept) < MAX_DELIVERIES and all(d["raw"] != raw for d in kept):

@@ -29,7 +29,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import ConfigError, InboxNotWritable, InboxUnavailable
 from .refusals import RefusalBuffer
-from .sql import SCHEMA_VERSION, Cursor, Database, SQLInbox, backfill_handled
+from .sql import (
+    BACKFILL_RECEIVED,
+    SCHEMA_VERSION,
+    Cursor,
+    Database,
+    SQLInbox,
+    backfill_handled,
+)
 from .startup import explain_postgres_error, prove_postgres
 from .states import (
     DEFAULT_BUSY_WAIT,
@@ -92,6 +99,8 @@ SCHEMA = [
     "ALTER TABLE gatepay_notifies ADD COLUMN IF NOT EXISTS run_fields text",
     "ALTER TABLE gatepay_notifies ADD COLUMN IF NOT EXISTS note text",
     "CREATE INDEX IF NOT EXISTS gatepay_notifies_by_run_sign ON gatepay_notifies (run_sign)",
+    # Schema 3: how many verified deliveries each record had (``inbox show``).
+    "ALTER TABLE gatepay_notifies ADD COLUMN IF NOT EXISTS received integer NOT NULL DEFAULT 1",
 ]
 #: Seconds opening an inbox waits for another session's lock (at least).
 STARTUP_LOCK_WAIT = 10.0
@@ -260,6 +269,8 @@ class PostgresInbox(SQLInbox):
                     cursor.execute(statement)
                 if version == 1:
                     backfill_handled(_Statements(cursor))
+                if version in (1, 2):
+                    cursor.execute(BACKFILL_RECEIVED)
                 cursor.execute("DELETE FROM gatepay_schema")
                 cursor.execute("INSERT INTO gatepay_schema VALUES (%s)", (SCHEMA_VERSION,))
         except (psycopg.Error, PoolTimeout) as error:

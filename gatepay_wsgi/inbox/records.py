@@ -64,6 +64,8 @@ class InboxRecord:
     other_deliveries: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
     #: What happened beyond the status, e.g. an outcome that was written late.
     note: str | None = None
+    #: Verified deliveries of this order, repeats included (``attempts``: handler runs).
+    received: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``--json``)."""

@@ -20,7 +20,14 @@ from contextlib import contextmanager, suppress
 
 from ..errors import ConfigError, InboxUnavailable
 from .refusals import RefusalBuffer
-from .sql import SCHEMA_VERSION, Database, SQLInbox, backfill_handled
+from .sql import (
+    ADD_RECEIVED,
+    BACKFILL_RECEIVED,
+    SCHEMA_VERSION,
+    Database,
+    SQLInbox,
+    backfill_handled,
+)
 from .startup import check_sqlite, prove_sqlite, sqlite_error
 from .states import (
     DEFAULT_BUSY_WAIT,
@@ -242,7 +249,9 @@ class SQLiteInbox(SQLInbox):
                     f"inbox {self.path} has schema {version}, newer than this "
                     f"gatepay_wsgi's {SCHEMA_VERSION}: upgrade gatepay_wsgi"
                 )
-            steps = ([SCHEMA] if version == 0 else []) + ([UPGRADE_TO_2] if version < 2 else [])
+            steps = [SCHEMA] if version == 0 else []
+            steps += [UPGRADE_TO_2] if version < 2 else []
+            steps += [ADD_RECEIVED, BACKFILL_RECEIVED] if version < 3 else []
             for script in steps:
                 for statement in script.split(";"):
                     if statement.strip():
