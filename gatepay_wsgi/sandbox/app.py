@@ -15,11 +15,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
+from ..buyer_pages import buyer_language
 from ..client import PAY_TYPES
 from ..errors import ConfigError, CreateRefused, ScanRefused
 from ..gateway_codes import SUCCESS, SUCCESS_MESSAGE
@@ -30,6 +32,7 @@ from .create import CreateRules, check_create, read_create_price
 from .notifier import Notifier
 from .orders import CLOSED, OPEN, PAID, Attempt, AttemptKind, OrderBook, SandboxOrder
 from .sessions import Sessions
+from .texts import COOKIE, LANGUAGES, notice
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -49,6 +52,15 @@ def qr_data_uri(text: str) -> str:
         return ""
     uri: str = segno.make(text, error="m").png_data_uri(scale=4)
     return uri
+
+
+def page_language(request: Request) -> str:
+    """``"zh"`` or ``"en"``: ``?lang=``, else the language kept in the cookie, else the
+    browser's ``Accept-Language`` (Chinese for ``zh*``), else English."""
+    for chosen in (request.args.get("lang"), request.cookies.get(COOKIE)):
+        if chosen in LANGUAGES:
+            return str(chosen)
+    return buyer_language(request.environ)
 
 
 def _json(code: int, msg: str, data: dict[str, Any] | None = None) -> Response:
@@ -157,6 +169,11 @@ class Sandbox:
             response: Any = getattr(self, "on_" + endpoint)(request, **args)
         except HTTPException as error:
             response = error
+        chosen = request.args.get("lang")
+        if chosen in LANGUAGES and isinstance(response, Response):  # kept from now on
+            response.set_cookie(
+                COOKIE, str(chosen), max_age=365 * 24 * 3600, path="/", samesite="Lax"
+            )
         result: Iterable[bytes] = response(environ, start_response)
         return result
 
@@ -168,6 +185,16 @@ class Sandbox:
         if order is None:
             raise NotFound(f"no order {order_id}")
         return order
+
+    def _page(
+        self, request: Request, title: str, body: Markup, refresh: int | None = None
+    ) -> Response:
+        """A whole page in the request's language, with the switch to the other one."""
+        lang = page_language(request)
+        switch = pages.language_switch(
+            lang, request.script_root + request.path, request.args.items(multi=True)
+        )
+        return pages.page(title, body, lang, switch, refresh)
 
     # -- the order-creation API --------------------------------------------------------
 
@@ -244,15 +271,19 @@ class Sandbox:
             )
         if order.status == PAID and order.acknowledged:
             return redirect(self._return_url(order), 303)
-        amount = f"{order.realprice} yuan ({order.type})"
+        lang = page_language(request)
+        amount = pages.amount(lang, order.realprice, order.type)
         if order.status == PAID:
-            body = pages.waiting_body(amount, len(order.attempts), self.notifier.retries + 1)
-            return pages.page("Paid: waiting for the shop", body, refresh=2)
+            tries, of = len(order.attempts), self.notifier.retries + 1
+            body = pages.waiting_body(lang, amount, tries, of)
+            return self._page(request, pages.title(lang, "title_waiting"), body, refresh=2)
         if order.status == CLOSED:
-            return pages.page("Order closed", pages.closed_body())
+            return self._page(request, pages.title(lang, "title_closed"), pages.closed_body(lang))
         if request.args.get("unwatched"):
-            return pages.page("Payment not detected", pages.unwatched_body(order_id))
-        return pages.page(f"Pay {amount}", pages.pay_body(order, amount))
+            body = pages.unwatched_body(lang, order_id)
+            return self._page(request, pages.title(lang, "title_unwatched"), body)
+        title = pages.title(lang, "title_pay", amount=amount)
+        return self._page(request, title, pages.pay_body(lang, order, amount))
 
     def on_qrcode(self, request: Request, order_id: int) -> Response:
         """The pay link's QR code as a PNG (``qrcode_url``)."""
@@ -268,17 +299,17 @@ class Sandbox:
         unsigned quick-pay link. ``stable=1`` with a price opens that order at once; else
         the buyer types the amount (prefilled with ``price``)."""
         fields = request.values
+        lang = page_language(request)
         if fields.get("appkey") != self.appkey or fields.get("token") != self.quick_pay_token:
-            return pages.page(
-                "Link not valid", pages.message_body("This payment link is not valid.")
-            )
+            title = pages.title(lang, "title_link_not_valid")
+            return self._page(request, title, pages.message_body(lang, "link_not_valid"))
         pay_type = fields.get("type") or "alipay"
         price = read_create_price(fields.get("price", ""))
         fixed = fields.get("stable") == "1" and price is not None
         if (request.method == "POST" or fixed) and price is not None and price > 0:
             if pay_type not in PAY_TYPES or not self.sessions.online_for(pay_type):
-                text = "No account can take this payment now."
-                return pages.page("Not available", pages.message_body(text))
+                title = pages.title(lang, "title_not_available")
+                return self._page(request, title, pages.message_body(lang, "not_available"))
             order = self.book.open(
                 price,
                 {
@@ -288,7 +319,8 @@ class Sandbox:
                 },
             )
             return redirect(f"/pay/{order.order_id}", 303)
-        return pages.page("Pay the shop", pages.quick_pay_body(fields.to_dict()))
+        title = pages.title(lang, "title_quick_pay")
+        return self._page(request, title, pages.quick_pay_body(lang, fields.to_dict()))
 
     def on_pay(self, request: Request, order_id: int) -> Response:
         order = self._order(order_id)
@@ -316,13 +348,15 @@ class Sandbox:
     # -- the merchant's console --------------------------------------------------------
 
     def on_console(self, request: Request) -> Response:
-        sessions = pages.sessions_section(self.sessions, request.args.get("message", ""))
+        lang = page_language(request)
+        message = notice(request.args.get("message", ""), lang)
+        sessions = pages.sessions_section(lang, self.sessions, message)
         quick = pages.quick_pay_link(self.appkey, self.quick_pay_token)
-        settings = pages.settings_form(self.rules, self.notify_url, self.return_url, quick)
+        settings = pages.settings_form(lang, self.rules, self.notify_url, self.return_url, quick)
         body = pages.console_body(
-            self.appkey, self.notify_url, self.book.newest_first(), sessions, settings
+            lang, self.appkey, self.notify_url, self.book.newest_first(), sessions, settings
         )
-        return pages.page("Console", body)
+        return self._page(request, pages.title(lang, "title_console"), body)
 
     def on_settings(self, request: Request) -> Response:
         """The console's settings: URLs, the API switch, pay types, the plan's quota, stock."""

@@ -16,6 +16,7 @@ from ..errors import Unreachable
 from ..outbound import send
 from ..signing import notify_sign
 from .orders import Attempt, AttemptKind, SandboxOrder
+from .texts import LANGUAGES, TEXTS
 
 logger = logging.getLogger("gatepay_wsgi.sandbox")
 
@@ -68,7 +69,8 @@ class Notifier:
         try:  # a 4xx/5xx answer is the shop's word all the same
             answer = send("POST", self.notify_url, fields, timeout=self.notify_timeout, limit=200)
         except Unreachable as error:
-            attempt = Attempt(time.time(), kind, None, "", self.plain_words(error))
+            words = {lang: self.plain_words(error, lang) for lang in LANGUAGES}
+            attempt = Attempt(time.time(), kind, None, "", words["en"], words)
         else:
             attempt = Attempt(time.time(), kind, answer.status, _text(answer.body))
         with self.lock:
@@ -82,15 +84,17 @@ class Notifier:
         )
         return attempt
 
-    def plain_words(self, error: Unreachable) -> str:
-        """What went wrong reaching the shop, as the console shows it to a person."""
+    def plain_words(self, error: Unreachable, lang: str = "en") -> str:
+        """What went wrong reaching the shop, as the console shows it to a person (in
+        ``lang``, ``"en"`` or ``"zh"``)."""
+        texts = TEXTS[lang]
         if error.kind == "timeout":
-            return f"no answer within {self.notify_timeout:g} s"
+            return texts["error_timeout"].format(seconds=f"{self.notify_timeout:g}")
         if error.kind == "bad_url":
-            return f"could not reach the shop: {error.detail}"
-        plain = {"refused": "connection refused", "not_found": "host not found"}
-        plain["reset"] = "connection reset"
-        return plain.get(error.kind) or f"could not reach the shop: {error.detail.lower()}"
+            return texts["error_unreachable"].format(detail=error.detail)
+        if error.kind in ("refused", "not_found", "reset"):
+            return texts[f"error_{error.kind}"]
+        return texts["error_unreachable"].format(detail=error.detail.lower())
 
     def retry_later(self, order: SandboxOrder) -> None:
         """Retry in the background until acknowledged, ``retries`` times at the most."""

@@ -50,6 +50,8 @@ class Attempt:
     status: int | None
     body: str
     error: str | None = None  # why no answer came, in plain words
+    #: ``error`` in each language of the console's pages (``{"zh": ...}``), if known.
+    error_words: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def acknowledged(self) -> bool:
