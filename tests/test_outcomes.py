@@ -1,0 +1,124 @@
+"""inbox/outcomes.py: an outcome the inbox refused is kept, its claim held, and written later."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+
+import pytest
+
+from gatepay_wsgi.errors import InboxUnavailable
+from gatepay_wsgi.inbox import outcomes
+from gatepay_wsgi.inbox.leases import LeaseKeeper
+from gatepay_wsgi.inbox.outcomes import OutcomeWriter, Pending
+from gatepay_wsgi.inbox.records import Claim
+
+from .gateway import APPKEY
+
+
+class Refusing:
+    """An inbox whose ``finish`` raises ``refusals`` times (an error each), then answers."""
+
+    lease = 60.0  # no renewal falls within a test
+
+    def __init__(self, *refusals: Exception, answer: bool = True) -> None:
+        self.refusals = list(refusals)
+        self.answer = answer
+        self.finished: list[tuple[int, bool, str | None, str | None]] = []
+        self.lock = threading.Lock()
+
+    def finish(self, claim, *, ok, error=None, note=None):
+        with self.lock:
+            if self.refusals:
+                raise self.refusals.pop(0)
+            self.finished.append((claim.order_id, ok, error, note))
+            return self.answer
+
+    def renew(self, claims):
+        pass
+
+
+@pytest.fixture
+def writer(monkeypatch):
+    """A writer of its own, standing for this process's while the test runs."""
+    monkeypatch.setattr(OutcomeWriter, "ever_kept", False)
+    own = OutcomeWriter()
+    monkeypatch.setattr(OutcomeWriter, "_process", own)
+    return own
+
+
+def locked() -> InboxUnavailable:
+    return InboxUnavailable("database is locked")
+
+
+def test_a_deferred_outcome_is_answered_from_memory_until_it_lands(writer, caplog):
+    inbox = Refusing(locked(), locked())
+    claim = Claim.run(APPKEY, 7, "token-7")
+    with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
+        writer.defer(inbox, claim, ok=False, error="ValueError: no stock", failure=locked())
+        assert OutcomeWriter.ever_kept is True
+        assert OutcomeWriter.outcome(inbox, APPKEY, 7) is False  # the handler's result
+        assert OutcomeWriter.outcome(inbox, APPKEY, 8) is None
+        assert (id(inbox), "token-7") in LeaseKeeper.for_this_process().held
+        assert writer.wait(inbox, APPKEY, 7, timeout=3)
+    ((order_id, ok, error, note),) = inbox.finished
+    assert (order_id, ok, error) == (7, False, "ValueError: no stock")
+    assert re.match(r"outcome written \d+\.\d s late, at try 4: the handler failed at ", note)
+    assert note.endswith("UTC, when the inbox refused the write (database is locked)")
+    assert OutcomeWriter.outcome(inbox, APPKEY, 7) is None
+    assert (id(inbox), "token-7") not in LeaseKeeper.for_this_process().held
+    mine = [r for r in caplog.records if "order_id=7" in r.getMessage()]
+    assert [r.levelno for r in mine] == [logging.ERROR, logging.WARNING]  # once each
+    assert "could not be recorded (handler failed) order_id=7" in mine[0].getMessage()
+    assert "recorded late order_id=7" in mine[1].getMessage()
+
+
+def test_the_writer_outlives_an_unexpected_error_and_retries(writer, caplog):
+    inbox = Refusing(RuntimeError("a bug in a backend"), locked())
+    writer.defer(inbox, Claim.run(APPKEY, 9, "t"), ok=True, error=None, failure=locked())
+    assert writer.wait(inbox, APPKEY, 9, timeout=3)
+    assert [(o, ok) for o, ok, _, _ in inbox.finished] == [(9, True)]
+    assert writer.thread.is_alive()
+    assert "writing a kept notify outcome raised: RuntimeError('a bug in a backend')" in (
+        caplog.text
+    )
+
+
+def test_a_claim_taken_over_meanwhile_is_an_error_to_check(writer, caplog):
+    inbox = Refusing(answer=False)  # finish: the claim was lost
+    writer.defer(inbox, Claim.run(APPKEY, 3, "t"), ok=True, error=None, failure=locked())
+    assert writer.wait(inbox, APPKEY, 3, timeout=3)
+    taken = [r for r in caplog.records if "taken over" in r.getMessage()]
+    assert len(taken) == 1
+    assert taken[0].levelno == logging.ERROR
+    assert "order_id=3" in taken[0].getMessage()
+    assert "handler succeeded" in taken[0].getMessage()
+    assert "recorded late" not in caplog.text
+
+
+def test_an_outcome_still_refused_at_exit_is_logged_as_never_recorded(writer, monkeypatch, caplog):
+    monkeypatch.setattr(outcomes, "AT_EXIT", 0.2)
+    inbox = Refusing(*[locked() for _ in range(1000)])
+    writer.defer(inbox, Claim.run(APPKEY, 5, "t"), ok=True, error=None, failure=locked())
+    assert not writer.wait(inbox, APPKEY, 5, timeout=0.1)
+    writer.at_exit()
+    assert "notify outcome NEVER recorded order_id=5 (handler succeeded)" in caplog.text
+    inbox.refusals.clear()  # the inbox is back: the outcome lands, nothing left for exit
+    assert writer.wait(inbox, APPKEY, 5, timeout=3)
+
+
+def test_the_note_says_how_late_at_which_try_and_why():
+    entry = Pending(
+        inbox=None,  # type: ignore[arg-type]
+        claim=None,  # type: ignore[arg-type]
+        ok=True,
+        error=None,
+        handled_at=time.time() - 2.5,
+        first_failure="disk full " + "x" * 1000,
+        tries=3,
+    )
+    note = entry.note()
+    assert note.startswith("outcome written 2.5 s late, at try 3: the handler succeeded at ")
+    assert note.endswith("(disk full " + "x" * 290 + ")")
