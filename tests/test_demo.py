@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import urllib.request
@@ -129,3 +130,15 @@ def test_the_timeout_page_tells_the_buyer_what_to_do(demo):
     chinese, _ = _get(closed, **{"Accept-Language": "zh"})
     assert "支付已超时" in chinese
     assert "如果您已付款，无需任何操作" in chinese
+
+
+def test_the_language_switch_of_a_return_page_keeps_its_signed_link(demo):
+    pay_url = buy(demo)
+    _, _, back = http("POST", pay_url + "/pay")
+    page, _ = _get(back)
+    switch = re.search(r"<nav><a href='([^']+)'>中文</a>", page).group(1)
+    assert switch.startswith("/gatepay/return?")
+    switched, cookie = _get(demo.shop_url + html.unescape(switch))
+    assert "谢谢" in switched  # still a verified return, now in Chinese
+    assert "已支付" in switched
+    assert cookie.startswith("demo_shop_lang=zh")

@@ -59,9 +59,9 @@ def make_shop(
             endpoint, args = _ROUTES.bind_to_environ(environ).match()
         except HTTPException as error:
             return error(environ, start_response)
-        lang = language(environ)
+        lang, here = language(environ), this_page(environ)
         if endpoint == "home":
-            response = _html(home_page(orders.recent(), lang))
+            response = _html(home_page(orders.recent(), lang, here))
         elif endpoint == "buy":
             form = request.form
             location, error_page = checkout(
@@ -69,17 +69,17 @@ def make_shop(
             )
             response = _html(error_page, 400) if error_page else redirect(location or "/", 303)
         else:
-            response = _html(order_page(orders.get(args["out_order_id"]), lang))
+            response = _html(order_page(orders.get(args["out_order_id"]), lang, here))
         return remember_language(response, environ)(environ, start_response)
 
     def returned(visit: ReturnVisit) -> WSGIApplication:
-        lang = language(visit.environ)
-        page = _html(thank_you_page(orders.get(visit.out_order_id), lang))
+        lang, here = language(visit.environ), this_page(visit.environ)
+        page = _html(thank_you_page(orders.get(visit.out_order_id), lang, here))
         return remember_language(page, visit.environ)
 
     def closed(visit: TimeoutVisit) -> WSGIApplication:
-        lang = language(visit.environ)
-        page = _html(closed_page(orders.get(visit.out_order_id or ""), lang))
+        lang, here = language(visit.environ), this_page(visit.environ)
+        page = _html(closed_page(orders.get(visit.out_order_id or ""), lang, here))
         return remember_language(page, visit.environ)
 
     return GatePayMiddleware(
@@ -102,6 +102,12 @@ def language(environ: Mapping[str, Any]) -> str:
     if chosen in LANGUAGES:
         return chosen
     return buyer_language(dict(environ))
+
+
+def this_page(environ: Mapping[str, Any]) -> str:
+    """The path and query of this request, as the language switch links to it."""
+    query = str(environ.get("QUERY_STRING", ""))
+    return str(environ.get("PATH_INFO", "/")) + (f"?{query}" if query else "")
 
 
 def remember_language(response: Response, environ: Mapping[str, Any]) -> Response:

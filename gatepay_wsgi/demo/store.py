@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from ..client import GatePayClient, new_out_order_id
 from ..errors import GatewayError
@@ -258,16 +259,21 @@ STYLE = (
 )
 
 
-def page(title: str, body: str, lang: str = "en") -> str:
-    """A demo page: its language switch on top (``?lang=`` sets the shop's cookie)."""
+def page(title: str, body: str, lang: str = "en", here: str = "/") -> str:
+    """A demo page: its language switch on top, to ``here`` (this page's path and query)
+    with ``lang=`` set (the shop keeps it in a cookie). A signed return link keeps its
+    fields: ``lang`` is not one of them."""
     other = "zh" if lang == "en" else "en"
-    switch = f"<nav><a href='?lang={other}'>{TEXTS[lang]['switch']}</a></nav>"
+    path, _, query = here.partition("?")
+    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "lang"]
+    href = html.escape(f"{path}?{urlencode([*pairs, ('lang', other)])}")
+    switch = f"<nav><a href='{href}'>{TEXTS[lang]['switch']}</a></nav>"
     return html_document(
         title, body, style=STYLE, header=switch, lang="zh-CN" if lang == "zh" else "en"
     )
 
 
-def home_page(orders: list[dict[str, Any]], lang: str = "en") -> str:
+def home_page(orders: list[dict[str, Any]], lang: str = "en", here: str = "/") -> str:
     words = TEXTS[lang]
     choice = "".join(
         f"<label><input type=radio name=type value={t}{' checked' if t == 'alipay' else ''}>"
@@ -288,7 +294,7 @@ def home_page(orders: list[dict[str, Any]], lang: str = "en") -> str:
     )
     listing = rows or f"<li>{words['none_yet']}</li>"
     body = f"{buttons}<h2>{words['orders']}</h2><ul>{listing}</ul>"
-    return page(words["shop"], body, lang)
+    return page(words["shop"], body, lang, here)
 
 
 def _state(order: dict[str, Any], words: dict[str, str]) -> str:
@@ -317,21 +323,21 @@ def order_state(order: dict[str, Any] | None, lang: str = "en") -> str:
     )
 
 
-def order_page(order: dict[str, Any] | None, lang: str = "en") -> str:
-    return page(TEXTS[lang]["your_order"], order_state(order, lang), lang)
+def order_page(order: dict[str, Any] | None, lang: str = "en", here: str = "/") -> str:
+    return page(TEXTS[lang]["your_order"], order_state(order, lang), lang, here)
 
 
-def thank_you_page(order: dict[str, Any] | None, lang: str = "en") -> str:
+def thank_you_page(order: dict[str, Any] | None, lang: str = "en", here: str = "/") -> str:
     # The return URL is a browser link: it shows the real state, it never fulfils.
-    return page(TEXTS[lang]["thank_you"], order_state(order, lang), lang)
+    return page(TEXTS[lang]["thank_you"], order_state(order, lang), lang, here)
 
 
-def closed_page(order: dict[str, Any] | None, lang: str = "en") -> str:
+def closed_page(order: dict[str, Any] | None, lang: str = "en", here: str = "/") -> str:
     """The timeout page: says what the buyer should do, by the order's real state."""
     words = TEXTS[lang]
     advice = ""
     if order is not None and order["status"] != "refused":
         advice = words["closed_paid" if order["status"] == "paid" else "closed_pending"]
     return page(
-        words["closed_title"], f"<p id=advice>{advice}</p>" + order_state(order, lang), lang
+        words["closed_title"], f"<p id=advice>{advice}</p>" + order_state(order, lang), lang, here
     )

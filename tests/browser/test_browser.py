@@ -148,3 +148,80 @@ def test_no_account_online_the_shop_shows_the_gateways_refusal(demo, page):
     page.goto(demo.shop_url + "/")
     page.click("#buy-tea")
     page.wait_for_url(re.compile(r"/pay/\d+$"))  # online again: the gateway takes the order
+
+
+# -- phone and desktop, Chinese and English -------------------------------------------
+
+SCREENS = {
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+    },
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+}
+WORDS = {  # what the demo shop says, per language
+    "zh-CN": {
+        "buy": "购买一壶茶",
+        "thank_you": "谢谢",
+        "paid": "已支付",
+        "invalid": "支付链接无效",
+    },
+    "en-US": {
+        "buy": "Buy A pot of tea",
+        "thank_you": "Thank you",
+        "paid": "paid",
+        "invalid": "Payment link not valid",
+    },
+}
+
+
+def fits_the_screen(page) -> bool:
+    """No sideways scrolling: the page is laid out for the device's width."""
+    return page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth + 1")
+
+
+@pytest.mark.parametrize("screen", sorted(SCREENS))
+@pytest.mark.parametrize("locale", sorted(WORDS))
+def test_every_page_reads_at_phone_and_desktop_width_in_both_languages(
+    demo, browser, tmp_path, screen, locale
+):
+    context = browser.new_context(locale=locale, **SCREENS[screen])
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    words = WORDS[locale]
+    lang = "zh-CN" if locale.startswith("zh") else "en"
+    name = f"{screen}-{lang}"
+    try:
+        page.goto(demo.shop_url + "/")
+        assert page.get_attribute("html", "lang") == lang
+        assert words["buy"] in page.inner_text("#buy-tea")
+        assert fits_the_screen(page), "the shop scrolls sideways"
+        shot(page, f"{name}-1-shop")
+        page.click("#buy-tea")
+        page.wait_for_url(re.compile(re.escape(demo.gateway_url) + r"/pay/\d+$"))
+        assert page.get_attribute("html", "lang") == lang
+        assert fits_the_screen(page), "the sandbox's pay page scrolls sideways"
+        assert page.locator("#pay").bounding_box()["height"] >= 44  # a thumb can hit it
+        shot(page, f"{name}-2-pay")
+        page.click("#pay")
+        page.wait_for_url(re.compile(re.escape(demo.shop_url) + r"/gatepay/return\?"))
+        assert page.inner_text("h1") == words["thank_you"]
+        assert words["paid"] in page.inner_text("#status")
+        assert fits_the_screen(page), "the return page scrolls sideways"
+        shot(page, f"{name}-3-return")
+        forged = page.url.replace("price=10.00", "price=0.01")
+        page.goto(forged)  # a forged return link: the library's own page
+        assert page.inner_text("h1") == words["invalid"]
+        assert page.get_attribute("html", "lang") == lang
+        assert fits_the_screen(page), "the library's own page scrolls sideways"
+        shot(page, f"{name}-4-forged-return")
+        page.click("a.back")
+        page.wait_for_url(demo.shop_url + "/")
+        page.goto(demo.gateway_url + "/console")
+        assert page.get_attribute("html", "lang") == lang
+        assert fits_the_screen(page), "the console scrolls sideways (tables scroll in a box)"
+        shot(page, f"{name}-5-console")
+    finally:
+        context.close()
