@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
+from . import signals
 from .endpoints import Endpoint, clip, log_refused, status_for
 from .errors import ConfigError, GatePayError, InboxUnavailable, MethodNotAllowed
 from .inbox import Claim, Inbox, MemoryInbox, open_inbox
@@ -137,13 +139,14 @@ class Notify(Endpoint):
     def refuse(self, error: GatePayError, fields: dict[str, str], environ: WSGIEnvironment) -> None:
         """Log a refused request and count it in the inbox."""
         log_refused("notify", error, fields, environ)
-        self.inbox_in_use().record_rejection(
-            error.reason,
-            field=error.field,
-            remote_addr=environ.get("REMOTE_ADDR"),
-            order_id=fields.get("order_id", "")[:40] or None,
-            out_order_id=fields.get("out_order_id", "")[:40] or None,
-        )
+        refusal = {
+            "field": error.field,
+            "remote_addr": environ.get("REMOTE_ADDR"),
+            "order_id": fields.get("order_id", "")[:40] or None,
+            "out_order_id": fields.get("out_order_id", "")[:40] or None,
+        }
+        self.inbox_in_use().record_rejection(error.reason, **refusal)
+        signals.send(signals.notify_refused, self, reason=error.reason, **refusal)
 
     def handle(
         self,
@@ -154,6 +157,10 @@ class Notify(Endpoint):
     ) -> HTTPStatus:
         """Record, claim and handle a verified notify; the status line to answer with."""
         remote_addr = environ.get("REMOTE_ADDR")
+        if signals.notify_received.receivers:  # an attribute read when nobody listens
+            signals.send(
+                signals.notify_received, self, notification=notification, remote_addr=remote_addr
+            )
 
         if OutcomeWriter.ever_kept and OutcomeWriter.outcome(
             inbox, notification.appkey, notification.order_id
@@ -190,9 +197,13 @@ class Notify(Endpoint):
                 inbox, claim, lambda: _where(notification, remote_addr)
             )
         # A slow handler keeps its claim (the lease is renewed); a dead worker's expires.
+        told = signals.notify_handled.receivers or signals.notify_failed.receivers
+        started = time.perf_counter() if told else 0.0
         ok, error_text = inbox.run_handler(
             claim, self.handler, notification, f" remote={remote_addr or '-'}"
         )
+        if told:
+            self.tell_outcome(notification, ok, error_text, time.perf_counter() - started)
         # If the inbox refuses this write, the outcome is kept and written in the
         # background, the claim held meanwhile: the handler never runs again either way.
         if inbox.record_outcome(claim, ok=ok, error=error_text) == LOST:
@@ -201,6 +212,21 @@ class Notify(Endpoint):
                 _where(notification, remote_addr),
             )
         return _OK if ok else _HANDLER_FAILED
+
+    def tell_outcome(
+        self, notification: Notification, ok: bool, error: str | None, duration: float
+    ) -> None:
+        """The handler's outcome to whoever listens (``signals``)."""
+        if ok:
+            signals.send(signals.notify_handled, self, notification=notification, duration=duration)
+            return
+        signals.send(
+            signals.notify_failed, self, notification=notification, error=error, duration=duration
+        )
+        if time.time() - notification.paytime > signals.RETRIES_OVER_AFTER:
+            signals.send(
+                signals.notify_failed_for_good, self, notification=notification, error=error
+            )
 
     def wait_for_other_worker(
         self, inbox: Inbox, claim: Claim, where: Callable[[], str]
@@ -231,12 +257,14 @@ class Notify(Endpoint):
             clip(notification.out_order_id),
             remote_addr or "-",
         )
-        inbox.record_rejection(
-            REUSED_SIGN,
-            remote_addr=remote_addr,
-            order_id=str(notification.order_id),
-            out_order_id=notification.out_order_id[:40],
-        )
+        refusal = {
+            "field": None,
+            "remote_addr": remote_addr,
+            "order_id": str(notification.order_id),
+            "out_order_id": notification.out_order_id[:40],
+        }
+        inbox.record_rejection(REUSED_SIGN, **refusal)
+        signals.send(signals.notify_refused, self, reason=REUSED_SIGN.value, **refusal)
         return _FORBIDDEN
 
 

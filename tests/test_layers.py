@@ -14,6 +14,7 @@ LAYERS = {  # module (or package) -> layer; a module may import only from layers
     "signing": 0,
     "messages": 0,
     "gateway_codes": 0,
+    "signals": 0,
     "inbox": 1,
     "request_fields": 2,
     "pages": 2,
@@ -51,7 +52,10 @@ def imported(path: Path) -> list[tuple[str, list[str]]]:
             else:
                 continue
             names = [alias.name for alias in node.names]
-            found.append((target[0] if target else "__init__", names))
+            if not target:  # `from .. import signals`: each name is a module of the package
+                found.extend((name, []) for name in names)
+                continue
+            found.append((target[0], names))
     return found
 
 

@@ -15,9 +15,11 @@ order it does not hold.
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..config import hide_password, load_handler
@@ -83,6 +85,13 @@ def _show(inbox: Inbox, args: argparse.Namespace) -> int:
     return 0
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's)
+        return f"uid {os.getuid()}"
+
+
 def _times(count: int) -> str:
     return "once" if count == 1 else f"{count} times"
 
@@ -95,7 +104,8 @@ def _replay(inbox: Inbox, args: argparse.Namespace) -> int:
         if os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())  # like gunicorn: the project's own modules
         handler = load_handler(handler, "--handler")
-    results = inbox.replay(handler, args.order_ids or None, appkey=args.appkey)
+    by = args.by or f"{Path(sys.argv[0]).name} ({_user()})"
+    results = inbox.replay(handler, args.order_ids or None, appkey=args.appkey, by=by)
     if args.json:
         print_json([vars(r) for r in results])
     elif results:
@@ -158,6 +168,7 @@ def run_action(action: str, inbox: Inbox, **options: Any) -> int:
         "appkey": None,
         "order_ids": [],
         "failed": False,
+        "by": None,
     }
     return ACTIONS[action](inbox, argparse.Namespace(**{**defaults, **options}))
 
@@ -208,6 +219,7 @@ def add_commands(commands: Any) -> None:
     replay.add_argument("--handler", required=True, help="package.module:function")
     replay.add_argument("order_ids", type=int, nargs="*", metavar="ORDER_ID")
     replay.add_argument("--failed", action="store_true", help="every failed or stale notify")
+    replay.set_defaults(by=None)
     replay.set_defaults(run=_with_inbox(_replay, writable=True))
 
     stats = actions.add_parser(

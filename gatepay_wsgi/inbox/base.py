@@ -25,12 +25,14 @@ outcomes in ``outcomes.py``).
 
 from __future__ import annotations
 
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from .. import signals
 from ..errors import GatePayError, InboxUnavailable
 from ..messages import Notification, parse_notification
 from .handlers import run_handler
@@ -55,6 +57,7 @@ from .states import (
     Written,
 )
 
+logger = logging.getLogger("gatepay_wsgi")
 _POLL = 0.02
 
 
@@ -175,6 +178,7 @@ class Inbox(ABC):
         order_ids: Iterable[int] | None = None,
         *,
         appkey: str | None = None,
+        by: str | None = None,
     ) -> list[ReplayResult]:
         """``inbox.replay(mark_paid)``: run the handler again for failed notifies.
 
@@ -186,8 +190,27 @@ class Inbox(ABC):
         :param order_ids: the gateway order ids to replay (one already done is
             ``skipped``); ``None`` replays every failed, never claimed or stale one.
         :param appkey: only this merchant's notifies (an inbox may hold several).
+        :param by: who asked (the console's user, ``"cli"``): logged with each replay and
+            sent with the ``notify_replayed`` signal.
         :return: a ``ReplayResult`` per order, its ``outcome`` a ``ReplayOutcome``.
         """
+        results = self._replay(handler, order_ids, appkey)
+        for result in results:
+            logger.info(
+                "notify replayed order_id=%s outcome=%s by=%s",
+                result.order_id,
+                result.outcome.value,
+                by or "-",
+            )
+            signals.send(signals.notify_replayed, self, result=result, by=by)
+        return results
+
+    def _replay(
+        self,
+        handler: Callable[[Notification], object],
+        order_ids: Iterable[int] | None,
+        appkey: str | None,
+    ) -> list[ReplayResult]:
         if order_ids is None:
             targets = [(r.appkey, r.order_id) for r in self.replayable(appkey)]
             return [self._replay_one(handler, key, order_id) for key, order_id in targets]
