@@ -37,6 +37,9 @@ class RoutingTable:
     :param handler_context: ``handler_context(environ)`` returns a context manager
         entered around each handler call (``app.request_context`` for Flask).
     :param paths_added_later: allow starting with no paths (``add`` brings them).
+    :param mounts: ``{"/gatepay/console": console}``: WSGI apps answering every path under
+        their prefix, the prefix moved from ``PATH_INFO`` to ``SCRIPT_NAME`` (the
+        operators' console, the metrics).
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class RoutingTable:
         inbox: str | Inbox | None = None,
         handler_context: HandlerContext | None = None,
         paths_added_later: bool = False,
+        mounts: Mapping[str, WSGIApplication] | None = None,
     ) -> None:
         check_credential("appkey", appkey)
         check_credential("appsecret", appsecret)
@@ -62,6 +66,31 @@ class RoutingTable:
         self.get = self.routes.get
         for path, endpoint in paths.items():
             self.add(path, endpoint)
+        #: prefix -> the mounted WSGI app (``mounted`` finds it).
+        self.mounts: dict[str, WSGIApplication] = {}
+        #: The prefixes, for one ``str.startswith`` call on the way through.
+        self.mount_prefixes: tuple[str, ...] = ()
+        for prefix, app in (mounts or {}).items():
+            self.mount(prefix, app)
+
+    def mount(self, prefix: str, app: WSGIApplication) -> None:
+        """``table.mount("/gatepay/console", console)``: ``app`` answers under ``prefix``."""
+        if not prefix.startswith("/") or prefix.endswith("/") or not callable(app):
+            raise ValueError(f"mount {prefix!r}: a path like '/gatepay/console' and a WSGI app")
+        key = prefix.encode("utf-8").decode("latin-1")
+        self.mounts[key] = app
+        self.mount_prefixes = tuple(self.mounts)
+
+    def mounted(self, environ: WSGIEnvironment) -> WSGIApplication | None:
+        """The app mounted where this request goes, its prefix already moved from
+        ``PATH_INFO`` to ``SCRIPT_NAME`` in ``environ``; ``None`` for any other path."""
+        path = environ.get("PATH_INFO", "")
+        for prefix, app in self.mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+                environ["PATH_INFO"] = path[len(prefix) :]
+                return app
+        return None
 
     def add(self, path: str, endpoint: Endpoint) -> None:
         """``table.add("/gatepay/notify", Notify(mark_paid))``: one more callback path,
@@ -123,6 +152,8 @@ class GatePayMiddleware:
         ``current_app``, ``url_for`` and the app's teardown (database sessions).
     :param paths_added_later: allow starting with no paths; ``middleware.add(path,
         endpoint)`` adds them, bound like the others.
+    :param mounts: ``{"/gatepay/console": Console(...), "/metrics": metrics.wsgi_app()}``:
+        WSGI apps answering every path under their prefix (moved to ``SCRIPT_NAME``).
 
     ``middleware.app``, ``middleware.routes`` (``PATH_INFO`` -> endpoint) and
     ``middleware.inbox`` say how it was set up.
@@ -138,6 +169,7 @@ class GatePayMiddleware:
         inbox: str | Inbox | None = None,
         handler_context: HandlerContext | None = None,
         paths_added_later: bool = False,
+        mounts: Mapping[str, WSGIApplication] | None = None,
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be a WSGI application, got {app!r}")
@@ -149,6 +181,7 @@ class GatePayMiddleware:
             inbox=inbox,
             handler_context=handler_context,
             paths_added_later=paths_added_later,
+            mounts=mounts,
         )
         self.routes = self.table.routes
         self._route = self.table.get
@@ -163,7 +196,12 @@ class GatePayMiddleware:
         self.table.add(path, endpoint)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        endpoint = self._route(environ.get("PATH_INFO", ""))
-        if endpoint is None:
-            return self.app(environ, start_response)
-        return endpoint(environ, start_response)
+        path = environ.get("PATH_INFO", "")
+        endpoint = self._route(path)
+        if endpoint is not None:
+            return endpoint(environ, start_response)
+        if self.table.mount_prefixes and path.startswith(self.table.mount_prefixes):
+            mounted = self.table.mounted(environ)
+            if mounted is not None:
+                return mounted(environ, start_response)
+        return self.app(environ, start_response)

@@ -14,7 +14,7 @@ from werkzeug.test import Client, EnvironBuilder
 from gatepay_wsgi import GatePayMiddleware, Notify, Return, Timeout
 from gatepay_wsgi.middleware import RoutingTable
 
-from .gateway import APPKEY, APPSECRET, Recorder, notify_fields
+from .gateway import APPKEY, APPSECRET, Recorder, notify_fields, shop
 
 PATH = "/gatepay/notify"
 
@@ -318,3 +318,37 @@ def test_the_forwarded_address_reaches_the_inbox_as_the_readme_says(
         )
         assert urllib.request.urlopen(request).read() == b"success"
     assert app.inbox.get(100001)[0].remote_addr == recorded
+
+
+def test_mounted_apps_answer_under_their_prefix_and_nothing_else_changes():
+    seen = []
+
+    def console(environ, start_response):
+        seen.append((environ["SCRIPT_NAME"], environ["PATH_INFO"]))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"console"]
+
+    app = GatePayMiddleware(
+        shop,
+        appkey=APPKEY,
+        appsecret=APPSECRET,
+        paths={"/n": Notify(Recorder())},
+        mounts={"/gatepay/console": console},
+    )
+    client = Client(app)
+    assert client.get("/gatepay/console").get_data() == b"console"
+    assert client.get("/gatepay/console/orders/7").get_data() == b"console"
+    assert client.get("/gatepay/consoles").get_data() == b"shop"  # not under the prefix
+    assert client.get("/other").get_data() == b"shop"
+    assert seen == [("/gatepay/console", ""), ("/gatepay/console", "/orders/7")]
+    mounted = Client(app).get("/gatepay/console/x", environ_overrides={"SCRIPT_NAME": "/site"})
+    assert mounted.get_data() == b"console"
+    assert seen[-1] == ("/site/gatepay/console", "/x")
+    with pytest.raises(ValueError, match="a path like"):
+        GatePayMiddleware(
+            shop,
+            appkey=APPKEY,
+            appsecret=APPSECRET,
+            paths={"/n": Notify(Recorder())},
+            mounts={"console/": console},
+        )

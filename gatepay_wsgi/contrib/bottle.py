@@ -110,6 +110,9 @@ class GatePayPlugin:
             )
         for route in routes:
             app.add_route(route)
+        for prefix, mounted in table.mounts.items():  # the console, the metrics
+            app.mount(prefix + "/", mounted)
+            routes.extend(r for r in app.routes if r.rule.startswith(prefix + "/"))
         self.app, self.routes = app, routes
 
     def _options(self, app: bottle.Bottle) -> dict[str, Any]:

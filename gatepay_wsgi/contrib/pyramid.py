@@ -63,13 +63,16 @@ def gatepay_tween_factory(
     handler: Callable[[Request], Response], registry: Registry
 ) -> Callable[[Request], Response]:
     """The tween: one dict lookup on ``path_info``; other requests go on untouched."""
-    route = registry["gatepay"].get
+    table: RoutingTable = registry["gatepay"]
+    route = table.get
 
     def gatepay_tween(request: Request) -> Response:
-        endpoint = route(request.path_info)
-        if endpoint is None:
+        answering: Any = route(request.path_info)
+        if answering is None and table.mount_prefixes:  # the console, the metrics
+            answering = table.mounted(request.environ)
+        if answering is None:
             return handler(request)
-        response: Response = request.get_response(endpoint)
+        response: Response = request.get_response(answering)
         return response
 
     return gatepay_tween
