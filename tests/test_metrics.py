@@ -1,0 +1,294 @@
+"""metrics.py: Prometheus counters, histogram and inbox gauges, in one process and under
+gunicorn with several workers (prometheus_client's multiprocess mode)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
+
+import pytest
+from werkzeug.test import Client
+
+from gatepay_wsgi import GatePayMiddleware, Notify, signals
+from gatepay_wsgi.inbox import MemoryInbox, SQLiteInbox
+from gatepay_wsgi.messages import parse_notification
+
+from .gateway import APPKEY, APPSECRET, Recorder, notify_fields, shop
+
+prometheus_client = pytest.importorskip("prometheus_client")
+pytest.importorskip("blinker", reason="metrics need blinker's signals")
+
+from prometheus_client import CollectorRegistry  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+from gatepay_wsgi.metrics import GatePayMetrics  # noqa: E402
+
+
+@pytest.fixture
+def make_metrics():
+    """``make_metrics(inbox)``: a GatePayMetrics on its own registry, closed afterwards."""
+    made: list[GatePayMetrics] = []
+
+    def make(inbox=None, **options):
+        options.setdefault("registry", CollectorRegistry())
+        made.append(GatePayMetrics(inbox=inbox, **options))
+        return made[-1]
+
+    yield make
+    for metrics in made:
+        metrics.close()
+
+
+def _client(handler, inbox=None):
+    app = GatePayMiddleware(
+        shop,
+        appkey=APPKEY,
+        appsecret=APPSECRET,
+        paths={"/n": Notify(handler)},
+        inbox=inbox or MemoryInbox(),
+    )
+    return Client(app), app
+
+
+def _post(client, fields):
+    response = client.post(
+        "/n", data=urlencode(fields), content_type="application/x-www-form-urlencoded"
+    )
+    return response.status_code, response.get_data(as_text=True)
+
+
+def _value(metrics, name, **labels):
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def _notifies(metrics, outcome):
+    return _value(metrics, "gatepay_notifies_total", outcome=outcome)
+
+
+def _scrape(app) -> dict[tuple[str, tuple], float]:
+    """A metrics WSGI app's answer, parsed: {(sample name, sorted labels): value}."""
+    response = Client(app).get("/metrics")
+    assert response.status_code == 200
+    return _samples(response.get_data(as_text=True))
+
+
+def _samples(text: str) -> dict[tuple[str, tuple], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_handled_and_failed_notifies_are_counted_with_their_handler_time(make_metrics):
+    metrics = make_metrics()
+    handler = Recorder()
+    client, _ = _client(handler)
+    for outcome in ("received", "handled", "failed", "failed_for_good", "replayed"):
+        sample = metrics.registry.get_sample_value("gatepay_notifies_total", {"outcome": outcome})
+        assert sample == 0  # there, at zero, from the start
+    assert _post(client, notify_fields(order_id="1")) == (200, "success")
+    assert _post(client, notify_fields(order_id="2")) == (200, "success")
+    assert _notifies(metrics, "handled") == 2
+    assert _value(metrics, "gatepay_handler_seconds_count") == 2  # one per handled notify
+    assert _value(metrics, "gatepay_handler_seconds_bucket", le="30.0") == 2
+    handler.answer = False
+    assert _post(client, notify_fields(order_id="3")) == (500, "fail")
+    assert _post(client, notify_fields(order_id="1")) == (200, "success")  # a duplicate
+    assert (_notifies(metrics, "received"), _notifies(metrics, "handled")) == (4, 2)
+    assert (_notifies(metrics, "failed"), _notifies(metrics, "failed_for_good")) == (1, 0)
+    assert _value(metrics, "gatepay_handler_seconds_count") == 3  # a failed run is timed too
+    assert 0 <= _value(metrics, "gatepay_handler_seconds_sum") < 5
+
+
+def test_a_failure_after_the_gateways_retries_is_failed_for_good(make_metrics):
+    metrics = make_metrics()
+    client, _ = _client(Recorder(error=RuntimeError("db down")))
+    old = str(int(time.time()) - signals.RETRIES_OVER_AFTER - 60)
+    assert _post(client, notify_fields(paytime=old))[0] == 500
+    assert (_notifies(metrics, "failed"), _notifies(metrics, "failed_for_good")) == (1, 1)
+
+
+def test_refusals_are_counted_by_reason(make_metrics):
+    metrics = make_metrics()
+    client, _ = _client(Recorder())
+    for _ in range(2):
+        assert _post(client, {**notify_fields(), "sign": "0" * 32})[0] == 403
+    fields = notify_fields()
+    del fields["price"]
+    assert _post(client, fields)[0] == 400
+    assert _value(metrics, "gatepay_refusals_total", reason="bad_signature") == 2
+    assert _value(metrics, "gatepay_refusals_total", reason="missing_field") == 1
+    assert _notifies(metrics, "received") == 0
+
+
+def test_replays_are_counted(make_metrics):
+    metrics = make_metrics()
+    handler = Recorder(answer=False)
+    client, app = _client(handler)
+    _post(client, notify_fields())
+    handler.answer = None
+    (result,) = app.inbox.replay(handler, by="alice")
+    assert result.outcome == "done"
+    assert _notifies(metrics, "replayed") == 1
+
+
+def test_gauges_read_failed_records_and_stale_claims_from_the_inbox(make_metrics, tmp_path):
+    inbox = SQLiteInbox(tmp_path / "inbox.sqlite3", lease=0.05)
+    try:
+        metrics = make_metrics(inbox)
+        scraped = _scrape(metrics.wsgi_app())
+        assert (scraped[("gatepay_inbox_failed", ())], scraped[("gatepay_inbox_stale", ())]) == (
+            0,
+            0,
+        )
+        client, _ = _client(Recorder(answer=False), inbox)
+        assert _post(client, notify_fields(order_id="1"))[0] == 500
+        # A worker that claimed a notify and died: its lease runs out unrenewed.
+        inbox.claim(parse_notification(notify_fields(order_id="2"), appkey=APPKEY))
+        time.sleep(0.1)
+        scraped = _scrape(metrics.wsgi_app())
+        assert scraped[("gatepay_inbox_failed", ())] == 1
+        assert scraped[("gatepay_inbox_stale", ())] == 1
+        assert _value(metrics, "gatepay_inbox_failed") == 1  # the registry itself has them
+    finally:
+        inbox.close()
+
+
+def test_an_inbox_that_cannot_be_read_leaves_the_gauges_out_not_the_counters(make_metrics, caplog):
+    class Broken(MemoryInbox):
+        def stats(self):
+            raise RuntimeError("disk gone")
+
+    metrics = make_metrics(Broken())
+    scraped = _scrape(metrics.wsgi_app())
+    assert ("gatepay_notifies_total", (("outcome", "handled"),)) in scraped
+    assert not any(name.startswith("gatepay_inbox_") for name, _ in scraped)
+    assert "the inbox's stats could not be read" in caplog.text
+
+
+def test_the_wsgi_app_serves_the_exposition_as_text(make_metrics):
+    metrics = make_metrics(MemoryInbox())
+    client, _ = _client(Recorder())
+    _post(client, notify_fields())
+    _post(client, {**notify_fields(), "sign": "0" * 32})
+    response = Client(metrics.wsgi_app()).get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    text = response.get_data(as_text=True)
+    for name in (
+        'gatepay_notifies_total{outcome="handled"} 1.0',
+        'gatepay_refusals_total{reason="bad_signature"} 1.0',
+        "gatepay_handler_seconds_bucket",
+        "gatepay_inbox_failed 0.0",
+        "gatepay_inbox_stale 0.0",
+    ):
+        assert name in text
+
+
+def test_two_metrics_in_one_process_each_count_once_and_close_stops_one(make_metrics):
+    first, second = make_metrics(), make_metrics()
+    signals.notify_received.connect(first._received, weak=False)  # connected twice: once
+    client, _ = _client(Recorder())
+    _post(client, notify_fields(order_id="1"))
+    assert (_notifies(first, "handled"), _notifies(second, "handled")) == (1, 1)
+    assert (_notifies(first, "received"), _notifies(second, "received")) == (1, 1)
+    first.close()
+    first.close()  # twice: nothing left to do
+    _post(client, notify_fields(order_id="2"))
+    assert first.registry.get_sample_value("gatepay_notifies_total", {"outcome": "handled"}) is None
+    (family,) = first.notifies.collect()  # no longer registered, and no longer counting
+    counts = {s.labels["outcome"]: s.value for s in family.samples if s.name.endswith("_total")}
+    assert counts["handled"] == 1
+    assert _notifies(second, "handled") == 2
+    # Closed, it left its registry: a new one may take its place there.
+    third = make_metrics(registry=first.registry)
+    _post(client, notify_fields(order_id="3"))
+    assert (_notifies(third, "handled"), _notifies(second, "handled")) == (1, 3)
+
+
+def test_the_default_registry_is_prometheus_clients(make_metrics):
+    metrics = make_metrics(registry=None)
+    assert metrics.registry is prometheus_client.REGISTRY
+    assert not metrics.multiprocess
+
+
+# -- gunicorn, 3 workers, prometheus_client's multiprocess mode -----------------------------
+
+GUNICORN_CONF = """\
+from prometheus_client import multiprocess
+
+
+def child_exit(server, worker):
+    multiprocess.mark_process_dead(worker.pid)
+"""
+
+
+def test_totals_are_exact_on_every_scrape_from_3_gunicorn_workers(tmp_path):
+    pytest.importorskip("gunicorn")
+    from .servers import free_port, gunicorn, post
+
+    multiproc = tmp_path / "prometheus"
+    multiproc.mkdir()  # empty at start, as the README asks
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text(GUNICORN_CONF)
+    calls = tmp_path / "calls.txt"
+    port = free_port()
+    env = {
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+        "GATEPAY_TEST_CALLS": str(calls),
+        "GATEPAY_TEST_INBOX": f"sqlite:///{tmp_path}/inbox.sqlite3",
+    }
+    server = gunicorn("metrics_app:app", port, env, workers=3, extra=["-c", str(conf)])
+    try:
+        bodies = []
+        for n in range(30):
+            out_order_id = f"NO{n}" if n < 5 else f"S{n}"  # 5 declined by the handler
+            fields = notify_fields(order_id=str(20_000 + n), out_order_id=out_order_id)
+            if n >= 25:
+                fields["sign"] = "0" * 32  # 5 forged
+            bodies.append(urlencode(fields).encode())
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda body: post(port, body), bodies))
+        assert sorted(status for status, _ in answers) == [200] * 20 + [403] * 5 + [500] * 5
+        handler_pids = set(calls.read_text().split())
+        assert len(handler_pids) >= 2, "the notifies should have reached several workers"
+
+        expected = {
+            ("gatepay_notifies_total", (("outcome", "received"),)): 25,
+            ("gatepay_notifies_total", (("outcome", "handled"),)): 20,
+            ("gatepay_notifies_total", (("outcome", "failed"),)): 5,
+            ("gatepay_notifies_total", (("outcome", "failed_for_good"),)): 0,
+            ("gatepay_notifies_total", (("outcome", "replayed"),)): 0,
+            ("gatepay_refusals_total", (("reason", "bad_signature"),)): 5,
+            ("gatepay_handler_seconds_count", ()): 25,
+            ("gatepay_handler_seconds_bucket", (("le", "+Inf"),)): 25,
+            ("gatepay_inbox_failed", ()): 5,
+            ("gatepay_inbox_stale", ()): 0,
+        }
+
+        def scrape_all(times: int) -> set[str]:
+            workers = set()
+            for _ in range(times):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                    assert r.status == 200
+                    assert r.headers.get_content_type() == "text/plain"
+                    workers.add(r.headers["X-Worker"])
+                    samples = _samples(r.read().decode())
+                got = {key: samples.get(key) for key in expected}
+                assert got == expected
+            return workers
+
+        scrape_all(9)
+        # A worker killed and replaced: what it counted still counts, nothing twice.
+        os.kill(int(next(iter(handler_pids))), signal.SIGKILL)
+        time.sleep(1.5)  # gunicorn notices and boots another worker
+        scrape_all(6)
+    finally:
+        server.terminate()
+        _, log = server.communicate(timeout=30)
+    assert "Traceback" not in log, log[-2000:]
