@@ -1,8 +1,8 @@
 """The ``gatepay-wsgi`` command: ``gatepay-wsgi --help``.
 
-``inbox`` (list, show, replay, stats) lives in ``cli/inbox.py``; ``sign``, ``send``,
-``sandbox`` and ``demo`` in ``cli/dev.py``. Exit codes: 0 done, 1 the thing sent or
-replayed failed, 2 bad usage or something unreachable.
+``inbox`` (list, show, replay, stats) lives in ``cli/inbox.py``; ``console`` in
+``cli/console.py``; ``sign``, ``send``, ``sandbox`` and ``demo`` in ``cli/dev.py``. Exit
+codes: 0 done, 1 the thing sent or replayed failed, 2 bad usage or something unreachable.
 """
 
 from __future__ import annotations
@@ -12,17 +12,18 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import GatePayException
-from . import dev, inbox
+from . import console, dev, inbox
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatepay-wsgi",
-        description="GatePay callbacks for WSGI: inspect and replay the inbox, sign and send "
-        "test callbacks, run the sandbox gateway or the demo.",
+        description="GatePay callbacks for WSGI: inspect and replay the inbox (or serve its "
+        "web console), sign and send test callbacks, run the sandbox gateway or the demo.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     inbox.add_commands(commands)
+    console.add_commands(commands)
     dev.add_commands(commands)
     return parser
 

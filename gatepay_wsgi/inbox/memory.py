@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..messages import Notification
-from .base import Inbox
+from .base import Inbox, SearchFilter
 from .handlers import run_handler
 from .records import Claim, InboxRecord, InboxStats, Rejection, signed_values, stored_fields
 from .states import (
@@ -289,6 +289,25 @@ class MemoryInbox(Inbox):
         with self._lock:
             found = [e.record() for e in self._entries.values() if status in (None, e.status)]
         return sorted(found, key=lambda r: r.updated_at, reverse=True)[:limit]
+
+    def search(
+        self,
+        status: Status | str | None = None,
+        order_id: int | None = None,
+        out_order_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[InboxRecord]:
+        wanted = SearchFilter.of(status, order_id, out_order_id, since, until)
+        with self._lock:
+            found = [
+                e
+                for e in self._entries.values()
+                if wanted.matches(e.status, e.order_id, e.out_order_id, e.received_at)
+            ]
+            found.sort(key=lambda e: (e.updated_at, e.order_id), reverse=True)
+            return [e.record() for e in found[:limit]]
 
     def _keep_rejection(self, row: tuple[Any, ...]) -> None:
         with self._lock:

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from ..errors import InboxUnavailable
 from ..messages import Notification
-from .base import Inbox
+from .base import Inbox, SearchFilter
 from .records import (
     Claim,
     InboxRecord,
@@ -368,6 +368,38 @@ class SQLInbox(Inbox):
                 "WHERE (CAST(? AS TEXT) IS NULL OR status = ?) "
                 "ORDER BY updated_at DESC LIMIT ?",
                 (wanted, wanted, limit),
+            ).fetchall()
+            return [self._record(db, row) for row in rows]
+
+    def search(
+        self,
+        status: Status | str | None = None,
+        order_id: int | None = None,
+        out_order_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[InboxRecord]:
+        wanted = SearchFilter.of(status, order_id, out_order_id, since, until)
+        # Only the conditions asked for, each a bound parameter. A part of the shop's id
+        # is found by REPLACE, not LIKE: no wildcard to escape, no ``%`` in the SQL.
+        conditions: list[tuple[str, object]] = [
+            (sql, value)
+            for sql, value in (
+                ("status = ?", None if wanted.status is None else wanted.status.value),
+                ("order_id = ?", wanted.order_id),
+                ("REPLACE(LOWER(out_order_id), ?, '') <> LOWER(out_order_id)", wanted.out_order_id),
+                ("received_at >= ?", wanted.since),
+                ("received_at < ?", wanted.until),
+            )
+            if value is not None
+        ]
+        where = " AND ".join(sql for sql, _ in conditions) or "1 = 1"
+        with self._statements("read") as db:
+            rows = db.execute(
+                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE {where} "
+                "ORDER BY updated_at DESC, order_id DESC LIMIT ?",
+                (*(value for _, value in conditions), limit),
             ).fetchall()
             return [self._record(db, row) for row in rows]
 
