@@ -30,8 +30,10 @@ ENDPOINT_SETTINGS: dict[str, type[Endpoint]] = {
     "timeout": Timeout,
 }
 _NOTIFY_INTS = ("max_body_size", "clock_skew")
+#: The operators' console and the metrics, mounted beside the shop (off unless set).
+MOUNT_SETTINGS = ("console_path", "console_users", "console_secret", "metrics_path")
 #: Every setting ``middleware_options`` reads, in the order the README lists them.
-SETTINGS = ("appkey", "appsecret", "inbox", *ENDPOINT_SETTINGS, *_NOTIFY_INTS)
+SETTINGS = ("appkey", "appsecret", "inbox", *ENDPOINT_SETTINGS, *_NOTIFY_INTS, *MOUNT_SETTINGS)
 
 
 def load_object(spec: str, setting: str) -> Any:
@@ -146,7 +148,77 @@ def middleware_options(
     }
     if text("inbox"):
         options["inbox"] = open_setting_inbox(text("inbox"), key("inbox"))
+    mounts = read_mounts(settings, key, options)
+    if mounts:
+        options["mounts"] = mounts
     return options
+
+
+def read_mounts(
+    settings: Mapping[str, Any], key: Callable[[str], str], options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The console (``console_path``, ``console_users``, ``console_secret``) and the
+    metrics (``metrics_path``) as ``{path: WSGI app}``; nothing unless their path is set."""
+    mounts: dict[str, Any] = {}
+
+    def path_of(name: str) -> str:
+        path = str(settings.get(key(name)) or "").strip()
+        if path and (not path.startswith("/") or path.endswith("/")):
+            raise ConfigError(f"{key(name)}: write a path like /gatepay/console, got {path!r}")
+        return path
+
+    inbox = options.get("inbox")
+    console_path = path_of("console_path")
+    if console_path:
+        if inbox is None:
+            raise ConfigError(f"{key('console_path')}: the console needs {key('inbox')}")
+        from .console import Console  # only for a site that turns it on
+
+        handler = next(
+            (e.handler for e in options["paths"].values() if isinstance(e, Notify)), None
+        )
+        try:
+            mounts[console_path] = Console(
+                inbox,
+                users=read_users(settings.get(key("console_users")), key("console_users")),
+                secret_key=str(settings.get(key("console_secret")) or "").strip(),
+                handler=handler,
+            )
+        except ConfigError as error:
+            raise ConfigError(f"{key('console_path')}: {error}") from None
+    metrics_path = path_of("metrics_path")
+    if metrics_path:
+        try:
+            from .metrics import GatePayMetrics
+        except ImportError:
+            raise ConfigError(
+                f"{key('metrics_path')}: metrics need prometheus_client: "
+                "pip install 'gatepay_wsgi[metrics]'"
+            ) from None
+        global _metrics
+        if _metrics is None or _metrics.inbox is not inbox:  # one per process (the registry)
+            if _metrics is not None:
+                _metrics.close()
+            _metrics = GatePayMetrics(inbox=inbox)
+        mounts[metrics_path] = _metrics.wsgi_app()
+    return mounts
+
+
+_metrics: Any = None  # the process's GatePayMetrics, once a setting turned them on
+
+
+def read_users(value: Any, setting: str) -> dict[str, str]:
+    """``{"alice": "scrypt:...$...$..."}`` from a mapping, or from ``"alice=HASH bob=HASH"``
+    (an .ini or the environment: whitespace or commas between, ``=`` in each)."""
+    if isinstance(value, Mapping):
+        return {str(name): str(hashed) for name, hashed in value.items()}
+    users: dict[str, str] = {}
+    for item in str(value or "").replace(",", " ").split():
+        name, equals, hashed = item.partition("=")
+        if not equals or not name or not hashed:
+            raise ConfigError(f"{setting}: write name=password-hash pairs, got {item[:20]!r}...")
+        users[name] = hashed
+    return users
 
 
 def read_notify_options(settings: Mapping[str, Any], key: Callable[[str], str]) -> dict[str, int]:

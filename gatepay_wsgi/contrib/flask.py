@@ -42,6 +42,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..cli.inbox import run_action
 from ..config import middleware_options, read_notify_options
+from ..console import Console
 from ..endpoints import Endpoint, Return, Timeout
 from ..errors import ConfigError, GatePayException
 from ..inbox import STATUSES, ReplayOutcome
@@ -167,6 +168,10 @@ def _install(app: Flask, wrap: Callable[[Any], GatePayMiddleware]) -> Any:
 def _add(app: Flask, path: str, endpoint: Endpoint) -> None:
     middleware: GatePayMiddleware = app.extensions["gatepay"]
     middleware.add(path, endpoint)
+    if isinstance(endpoint, Notify):  # a console mounted before its handler was known
+        for mounted in middleware.table.mounts.values():
+            if isinstance(mounted, Console) and mounted.handler is None:
+                mounted.handler = endpoint.handler
 
 
 def _has_notify(app: Flask) -> bool:
