@@ -431,11 +431,7 @@ PRELUDES: dict[str, Prelude] = {
         needs=("django",),
         run=run_in_fresh_interpreter,
     ),
-    "def thank_you(visit):": Prelude(
-        "mounted-page",
-        lambda reader: {"redirect": gatepay_wsgi.redirect},  # the text's gatepay_wsgi.redirect
-        check_mounted_page,
-    ),
+    "from gatepay_wsgi import redirect": Prelude("mounted-page", _no_names, check_mounted_page),
     "from gatepay_wsgi import GatePayMiddleware, Notify": Prelude(
         "inbox-url",
         lambda reader: {
