@@ -152,7 +152,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ..demo import Demo
+    from ..demo import CONSOLE_USER, Demo
 
     directory = args.dir or tempfile.mkdtemp(prefix="gatepay-demo-")
     try:
@@ -168,6 +168,10 @@ def _demo(args: argparse.Namespace) -> int:
     print("GatePay demo: a shop and a sandbox gateway on this machine, nothing is paid.")
     print(f"  open the shop:    {demo.shop_url}/")
     print(f"  gateway console:  {demo.gateway_url}/console")
+    print(
+        f"  inbox console:    {demo.console_url}/  "
+        f"(user {CONSOLE_USER}, password {demo.console_password})"
+    )
     print(f"  orders and inbox: {directory}")
     inbox_list = [*this_command(), "inbox", "list", "--inbox", demo.inbox]
     print(f"  inbox on the command line: {shlex.join(inbox_list)}")

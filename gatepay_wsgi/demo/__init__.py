@@ -14,9 +14,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from werkzeug.security import generate_password_hash
+
 from ..errors import PortInUse
 from ..sandbox import Sandbox, Sessions
-from .shop import make_shop
+from .shop import CONSOLE_PATH, make_shop
+
+#: The demo console's user name (``Demo.console_password`` is made per run).
+CONSOLE_USER = "admin"
 
 
 def local_server(app: Any, port: int) -> Any:
@@ -54,6 +59,8 @@ class Demo:
         self.appkey = appkey or "demo-" + secrets.token_hex(4)
         self.appsecret = appsecret or secrets.token_hex(16)
         self.inbox = f"sqlite:///{folder.resolve() / 'gatepay-inbox.sqlite3'}"
+        #: The console's one user is ``CONSOLE_USER``; its password is made for this run.
+        self.console_password = secrets.token_urlsafe(9)
         placeholder = "http://127.0.0.1:0"
         self.sandbox = Sandbox(
             appkey=self.appkey,
@@ -81,6 +88,7 @@ class Demo:
             self.sandbox.close()
             raise
         self.shop_url = f"http://127.0.0.1:{self.shop_server.effective_port}"
+        self.console_url = self.shop_url + CONSOLE_PATH
         self.sandbox.notify_url = self.shop_url + "/gatepay/notify"
         self.sandbox.return_url = self.shop_url + "/gatepay/return"
         self.sandbox.timeout_url = self.shop_url + "/gatepay/timeout"
@@ -99,6 +107,8 @@ class Demo:
             appkey=self.appkey,
             appsecret=self.appsecret,
             gateway_url=self.gateway_url,
+            console_users={CONSOLE_USER: generate_password_hash(self.console_password)},
+            console_secret=secrets.token_urlsafe(32),
         )
         return local_server(shop, port)
 

@@ -16,7 +16,9 @@ from werkzeug.wrappers import Request, Response
 
 from ..buyer_pages import LANGUAGES, buyer_language
 from ..client import GatePayClient
+from ..console import Console
 from ..endpoints import Return, Timeout
+from ..inbox import open_inbox
 from ..messages import ReturnVisit, TimeoutVisit
 from ..middleware import GatePayMiddleware
 from ..notify import Notify
@@ -35,6 +37,8 @@ _ROUTES = Map(
 
 
 _LANG_COOKIE = "demo_shop_lang"
+#: Where the demo serves the inbox's console.
+CONSOLE_PATH = "/gatepay/console"
 
 
 def _html(text: str, status: int = 200) -> Response:
@@ -48,8 +52,11 @@ def make_shop(
     appkey: str,
     appsecret: str,
     gateway_url: str | None = None,
+    console_users: Mapping[str, str] | None = None,
+    console_secret: str = "",
 ) -> WSGIApplication:
-    """The shop's WSGI app, its callbacks verified by the middleware."""
+    """The shop's WSGI app, its callbacks verified by the middleware; with
+    ``console_users``, the inbox's console at ``/gatepay/console``."""
     orders = Orders(database)
     gateway = GatePayClient(gateway_url, appkey, appsecret) if gateway_url else None
 
@@ -82,11 +89,18 @@ def make_shop(
         page = _html(closed_page(orders.get(visit.out_order_id or ""), lang, here))
         return remember_language(page, visit.environ)
 
+    opened = open_inbox(inbox)
+    mounts = {}
+    if console_users:
+        mounts[CONSOLE_PATH] = Console(
+            opened, users=console_users, secret_key=console_secret, handler=orders.mark_paid
+        )
     return GatePayMiddleware(
         shop,
         appkey=appkey,
         appsecret=appsecret,
-        inbox=inbox,
+        inbox=opened,
+        mounts=mounts,
         paths={
             "/gatepay/notify": Notify(orders.mark_paid),
             "/gatepay/return": Return(returned),

@@ -225,3 +225,109 @@ def test_every_page_reads_at_phone_and_desktop_width_in_both_languages(
         shot(page, f"{name}-5-console")
     finally:
         context.close()
+
+
+# -- the inbox's console ---------------------------------------------------------------
+
+CONSOLE_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def console_site(tmp_path) -> Iterator:
+    """A shop whose handler fails an order's first delivery (its database was down) and
+    the inbox's console beside it, under waitress: (base URL, the failed order id)."""
+    import threading
+    from urllib.parse import urlencode
+
+    from werkzeug.security import generate_password_hash
+    from werkzeug.test import Client
+
+    from gatepay_wsgi import GatePayMiddleware, Notify
+    from gatepay_wsgi.console import Console
+    from gatepay_wsgi.demo import local_server
+    from gatepay_wsgi.inbox import open_inbox
+    from gatepay_wsgi.testing import signed_notify
+
+    calls: list[int] = []
+
+    def mark_paid(notification):
+        calls.append(notification.order_id)
+        if calls.count(notification.order_id) == 1:
+            raise RuntimeError("database is down")
+
+    inbox = open_inbox(f"sqlite:///{tmp_path}/inbox.sqlite3")
+    console = Console(
+        inbox,
+        users={"alice": generate_password_hash(CONSOLE_PASSWORD, "pbkdf2:sha256:1000")},
+        secret_key="browser-test-secret-" * 3,
+        handler=mark_paid,
+    )
+
+    def shop(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"shop"]
+
+    site = GatePayMiddleware(
+        shop,
+        appkey="k",
+        appsecret="s",
+        inbox=inbox,
+        paths={"/gatepay/notify": Notify(mark_paid)},
+        mounts={"/gatepay/console": console},
+    )
+    failed = Client(site).post(
+        "/gatepay/notify",
+        data=urlencode(signed_notify("k", "s", order_id="7001", out_order_id="SHOP-7001")),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert failed.status_code == 500
+    server = local_server(site, 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}/gatepay/console", 7001, calls
+    finally:
+        server.close()
+        inbox.close()
+
+
+@pytest.mark.parametrize("screen", sorted(SCREENS))
+def test_the_console_signs_in_shows_a_failed_notify_and_replays_it(console_site, browser, screen):
+    base, order_id, calls = console_site
+    context = browser.new_context(locale="en-US", **SCREENS[screen])
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        # An unauthenticated page goes to the sign-in form, nothing of the inbox shown.
+        page.goto(base + f"/notifies/{order_id}")
+        assert "/login" in page.url
+        assert "SHOP-7001" not in page.inner_text("body")
+        # A POST without the CSRF token is refused, signed in or not.
+        assert context.request.post(base + "/replay-failed", form={}).status == 403
+        # A wrong password is refused.
+        page.fill("#user", "alice")
+        page.fill("#password", "wrong")
+        page.click("#sign-in")
+        assert "Wrong user name or password." in page.inner_text("body")
+        shot(page, f"{screen}-console-1-wrong-password")
+        page.fill("#user", "alice")
+        page.fill("#password", CONSOLE_PASSWORD)
+        page.click("#sign-in")
+        page.wait_for_url(re.compile(rf"/notifies/{order_id}$"))  # back where it was going
+        assert fits_the_screen(page), "the notify page scrolls sideways"
+        assert "database is down" in page.inner_text("#last-error")
+        shot(page, f"{screen}-console-2-failed")
+        signed_in_csrfless = context.request.post(base + f"/notifies/{order_id}/replay", form={})
+        assert signed_in_csrfless.status == 403
+        assert calls == [order_id]  # the refused POST ran nothing
+        page.click(f"#replay-{order_id}")
+        page.wait_for_load_state()
+        assert calls == [order_id, order_id]  # replayed once
+        page.goto(base + f"/notifies/{order_id}")
+        assert "done" in page.inner_text("body")
+        shot(page, f"{screen}-console-3-replayed")
+        page.goto(base + "/")
+        assert fits_the_screen(page), "the overview scrolls sideways"
+        shot(page, f"{screen}-console-4-overview")
+    finally:
+        context.close()
