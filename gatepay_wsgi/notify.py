@@ -197,7 +197,11 @@ class Notify(Endpoint):
                 inbox, claim, lambda: _where(notification, remote_addr)
             )
         # A slow handler keeps its claim (the lease is renewed); a dead worker's expires.
-        told = signals.notify_handled.receivers or signals.notify_failed.receivers
+        told = (
+            signals.notify_handled.receivers
+            or signals.notify_failed.receivers
+            or signals.notify_failed_for_good.receivers
+        )
         started = time.perf_counter() if told else 0.0
         ok, error_text = inbox.run_handler(
             claim, self.handler, notification, f" remote={remote_addr or '-'}"
