@@ -263,6 +263,47 @@ def app():  # the reader's app, configured with the block's test credentials
 """
 
 
+def check_signals(ns: dict[str, Any], reader: Reader) -> None:
+    """The block's receiver hears a notify that fails after the gateway's retries."""
+    import contextlib
+    import io
+    import time
+
+    from gatepay_wsgi import signals
+
+    printed = io.StringIO()
+    try:
+        app = GatePayMiddleware(
+            not_found,
+            appkey=KEY,
+            appsecret=SECRET,
+            paths={"/gatepay/notify": Notify(lambda n: False)},
+            inbox="memory://",
+        )
+        with contextlib.redirect_stdout(printed):
+            post_notify(app, paytime=str(int(time.time()) - 3600), **PAID)
+    finally:
+        signals.notify_failed_for_good.disconnect(ns["alert"])
+    assert printed.getvalue() == "order GP1 not paid: handler returned False\n"
+
+
+def check_gunicorn_hook(ns: dict[str, Any], reader: Reader) -> None:
+    """gunicorn's child_exit hook of the block forgets a dead worker's live gauges."""
+    folder = reader.tmp_path / "prometheus"
+    folder.mkdir()
+    (folder / "gauge_livesum_4242.db").write_bytes(b"")  # a dead worker's file
+    saved = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    try:
+        ns["child_exit"](None, SimpleNamespace(pid=4242))
+    finally:
+        if saved is None:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        else:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = saved
+    assert not (folder / "gauge_livesum_4242.db").exists()
+
+
 def check_pytest_plugin(ns: dict[str, Any], reader: Reader) -> None:
     """The block is a test module: run it with pytest, the reader's ``app`` in conftest."""
     pytester = reader.request.getfixturevalue("pytester")
@@ -466,6 +507,12 @@ PRELUDES: dict[str, Prelude] = {
         check_testing_kit,
     ),
     "import pytest": Prelude("pytest-plugin", _no_names, check_pytest_plugin),
+    "from gatepay_wsgi.signals import notify_failed_for_good": Prelude(
+        "signals", _no_names, check_signals, needs=("blinker",)
+    ),
+    "from prometheus_client import multiprocess": Prelude(
+        "gunicorn-metrics", _no_names, check_gunicorn_hook, needs=("prometheus_client",)
+    ),
     "from gatepay_wsgi.signing import notify_sign, return_sign, create_sign, verify_notify": (
         Prelude("signing", _no_names)
     ),
