@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
+from .languages import LANGUAGES, buyer_language, check_language
 from .pages import html_document
+
+__all__ = ["KINDS", "LANGUAGES", "buyer_language", "buyer_page", "check_language"]
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-#: The languages of the buyer's pages.
-LANGUAGES = ("zh", "en")
 
 # kind -> language -> (title, message, the link's text). Chinese text keeps its own
 # punctuation (full-width commas): ruff's RUF001 is off for this file.
@@ -79,40 +80,6 @@ _STYLE = Markup(
     "background:#1677ff;color:#fff;text-decoration:none}"
     "</style>"
 )
-
-
-def buyer_language(environ: WSGIEnvironment, forced: str | None = None) -> str:
-    """``buyer_language(environ)`` -> ``"zh"`` or ``"en"``: ``forced`` if given, else the
-    first of Chinese and English in the browser's ``Accept-Language`` (by its ``q``),
-    else English."""
-    if forced is not None:
-        return forced
-    ranked: list[tuple[float, int, str]] = []
-    for position, item in enumerate(str(environ.get("HTTP_ACCEPT_LANGUAGE", "")).split(",")):
-        tag, _, params = item.strip().partition(";")
-        primary = tag.strip().lower().split("-")[0]
-        if primary not in LANGUAGES:
-            continue
-        quality = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0:
-            ranked.append((-quality, position, primary))
-    return min(ranked)[2] if ranked else "en"
-
-
-def check_language(language: str | None) -> str | None:
-    """``None`` (follow the browser) or one of ``LANGUAGES``; else ``ValueError``."""
-    if language is not None and language not in LANGUAGES:
-        raise ValueError(
-            f"language must be one of {', '.join(LANGUAGES)} or None, got {language!r}"
-        )
-    return language
 
 
 def buyer_page(

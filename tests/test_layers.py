@@ -19,6 +19,7 @@ LAYERS = {  # module (or package) -> layer; a module may import only from layers
     "request_fields": 2,
     "pages": 2,
     "buyer_pages": 2,
+    "languages": 2,
     "endpoints": 2,
     "notify": 2,
     "middleware": 2,

@@ -21,7 +21,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from ..buyer_pages import buyer_language, check_language
+from .. import languages
 from ..config import load_handler
 from ..errors import ConfigError, InboxUnavailable
 from ..inbox import (
@@ -34,10 +34,11 @@ from ..inbox import (
     ReplayResult,
     open_inbox,
 )
+from ..languages import check_language
 from ..messages import Notification
 from . import pages
 from .auth import SESSION_COOKIE, LoginThrottle, Session, Sessions, Users, check_secret
-from .texts import COOKIE, LANGUAGES
+from .texts import COOKIE
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -181,17 +182,10 @@ class Console:
     def _finish(self, request: Request, response: Response) -> None:
         for name, value in SECURITY_HEADERS.items():
             response.headers[name] = value
-        chosen = request.args.get("lang")
-        if chosen in LANGUAGES:  # kept from now on
-            response.set_cookie(
-                COOKIE,
-                str(chosen),
-                max_age=365 * 24 * 3600,
-                path=self._cookie_path(request),
-                secure=request.scheme == "https",
-                httponly=True,
-                samesite="Lax",
-            )
+        # a ?lang= choice is kept from now on, for the console's pages only
+        languages.remember_language(
+            response, request.environ, COOKIE, path=self._cookie_path(request)
+        )
 
     @staticmethod
     def _cookie_path(request: Request) -> str:
@@ -209,10 +203,7 @@ class Console:
 
     def _lang(self, request: Request) -> str:
         """``?lang=``, else the cookie it set, else ``language``, else the browser's."""
-        for chosen in (request.args.get("lang"), request.cookies.get(COOKIE)):
-            if chosen in LANGUAGES:
-                return str(chosen)
-        return buyer_language(request.environ, self.language)
+        return languages.page_language(request.environ, COOKIE, self.language)
 
     def _page(
         self,

@@ -19,9 +19,10 @@ from urllib.parse import urlencode
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
+from .. import languages
 from ..inbox import STATUSES, InboxRecord, InboxStats
 from ..pages import html_document
-from .texts import HTML_LANG, LANGUAGE_NAMES, TEXTS
+from .texts import HTML_LANG, TEXTS
 
 #: The statuses as the charts stack them (bottom first), and their colours.
 STACK = ("done", "failed", "processing", "received")
@@ -147,21 +148,8 @@ def notice(message: Markup, warn: bool = False) -> Markup:
 
 
 def language_switch(lang: str, path: str, args: Iterable[tuple[str, str]]) -> Markup:
-    """ "中文 | English": links to this page (``path`` with its query ``args``) in each
-    language, ``?lang=zh`` or ``?lang=en``."""
-    keep = [(name, value) for name, value in args if name != "lang"]
-    links = Markup(" | ").join(
-        Markup("<a id=lang-{} href='{}' hreflang={} lang={}{}>{}</a>").format(
-            choice,
-            f"{path}?{urlencode([*keep, ('lang', choice)])}",
-            HTML_LANG[choice],
-            HTML_LANG[choice],
-            Markup(" aria-current=true") if choice == lang else "",
-            LANGUAGE_NAMES[choice],
-        )
-        for choice in ("zh", "en")
-    )
-    return Markup("<nav class=lang aria-label='{}'>{}</nav>").format(say(lang, "switch"), links)
+    """ "中文 | English": links to this page in each language (``languages.py``)."""
+    return languages.language_switch(lang, path, args, say(lang, "switch"))
 
 
 def page(

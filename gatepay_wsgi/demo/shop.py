@@ -14,11 +14,12 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from ..buyer_pages import LANGUAGES, buyer_language
 from ..client import GatePayClient
 from ..console import Console
 from ..endpoints import Return, Timeout
 from ..inbox import open_inbox
+from ..languages import page_language
+from ..languages import remember_language as kept_language
 from ..messages import ReturnVisit, TimeoutVisit
 from ..middleware import GatePayMiddleware
 from ..notify import Notify
@@ -111,11 +112,7 @@ def make_shop(
 
 def language(environ: Mapping[str, Any]) -> str:
     """The page's language: ``?lang=zh|en``, then the shop's cookie, then the browser's."""
-    request = Request(dict(environ))
-    chosen = request.args.get("lang") or request.cookies.get(_LANG_COOKIE)
-    if chosen in LANGUAGES:
-        return chosen
-    return buyer_language(dict(environ))
+    return page_language(environ, _LANG_COOKIE)
 
 
 def this_page(environ: Mapping[str, Any]) -> str:
@@ -126,7 +123,5 @@ def this_page(environ: Mapping[str, Any]) -> str:
 
 def remember_language(response: Response, environ: Mapping[str, Any]) -> Response:
     """Keep a ``?lang=`` choice in a cookie, so the gateway's redirects back keep it."""
-    chosen = Request(dict(environ)).args.get("lang")
-    if chosen in LANGUAGES:
-        response.set_cookie(_LANG_COOKIE, chosen, samesite="Lax", httponly=True)
+    kept_language(response, environ, _LANG_COOKIE)
     return response

@@ -21,7 +21,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from ..buyer_pages import buyer_language
+from .. import languages
 from ..client import PAY_TYPES
 from ..errors import ConfigError, CreateRefused, ScanRefused
 from ..gateway_codes import SUCCESS, SUCCESS_MESSAGE
@@ -32,7 +32,7 @@ from .create import CreateRules, check_create, read_create_price
 from .notifier import Notifier
 from .orders import CLOSED, OPEN, PAID, Attempt, AttemptKind, OrderBook, SandboxOrder
 from .sessions import Sessions
-from .texts import COOKIE, LANGUAGES, notice
+from .texts import COOKIE, notice
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -55,12 +55,8 @@ def qr_data_uri(text: str) -> str:
 
 
 def page_language(request: Request) -> str:
-    """``"zh"`` or ``"en"``: ``?lang=``, else the language kept in the cookie, else the
-    browser's ``Accept-Language`` (Chinese for ``zh*``), else English."""
-    for chosen in (request.args.get("lang"), request.cookies.get(COOKIE)):
-        if chosen in LANGUAGES:
-            return str(chosen)
-    return buyer_language(request.environ)
+    """``"zh"`` or ``"en"`` for this page (``languages.page_language``)."""
+    return languages.page_language(request.environ, COOKIE)
 
 
 def _json(code: int, msg: str, data: dict[str, Any] | None = None) -> Response:
@@ -169,11 +165,8 @@ class Sandbox:
             response: Any = getattr(self, "on_" + endpoint)(request, **args)
         except HTTPException as error:
             response = error
-        chosen = request.args.get("lang")
-        if chosen in LANGUAGES and isinstance(response, Response):  # kept from now on
-            response.set_cookie(
-                COOKIE, str(chosen), max_age=365 * 24 * 3600, path="/", samesite="Lax"
-            )
+        if isinstance(response, Response):  # a ?lang= choice is kept from now on
+            languages.remember_language(response, environ, COOKIE)
         result: Iterable[bytes] = response(environ, start_response)
         return result
 

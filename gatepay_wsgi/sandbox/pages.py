@@ -17,12 +17,13 @@ from urllib.parse import urlencode
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
+from .. import languages
 from ..client import PAY_TYPES
 from ..pages import html_document
 from .create import CreateRules
 from .orders import PAID, Attempt, SandboxOrder
 from .sessions import Sessions
-from .texts import HTML_LANG, LANGUAGE_NAMES, TEXTS
+from .texts import HTML_LANG, TEXTS
 
 # Readable on a 390 px phone: the body keeps a margin and a measure, a table scrolls
 # sideways inside its own box instead of widening the page, inputs never outgrow it,
@@ -69,21 +70,8 @@ def say(lang: str, key: str, **values: object) -> Markup:
 
 
 def language_switch(lang: str, path: str, args: Iterable[tuple[str, str]]) -> Markup:
-    """ "中文 | English": links to this page (``path`` with its query ``args``) in each
-    language, ``?lang=zh`` or ``?lang=en``."""
-    keep = [(name, value) for name, value in args if name != "lang"]
-    links = Markup(" | ").join(
-        Markup("<a id=lang-{} href='{}' hreflang={} lang={}{}>{}</a>").format(
-            choice,
-            f"{path}?{urlencode([*keep, ('lang', choice)])}",
-            HTML_LANG[choice],
-            HTML_LANG[choice],
-            Markup(" aria-current=true") if choice == lang else "",
-            LANGUAGE_NAMES[choice],
-        )
-        for choice in ("zh", "en")
-    )
-    return Markup("<nav class=lang aria-label='{}'>{}</nav>").format(say(lang, "switch"), links)
+    """ "中文 | English": links to this page in each language (``languages.py``)."""
+    return languages.language_switch(lang, path, args, say(lang, "switch"))
 
 
 def page(

@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import re
 
-from ..buyer_pages import LANGUAGES
+from ..languages import HTML_LANG, LANGUAGES
 
-__all__ = ["COOKIE", "HTML_LANG", "LANGUAGES", "LANGUAGE_NAMES", "TEXTS", "notice"]
+__all__ = ["COOKIE", "HTML_LANG", "LANGUAGES", "TEXTS", "notice"]
 
 #: The cookie that keeps a language chosen with ``?lang=zh`` or ``?lang=en``.
 COOKIE = "gatepay_sandbox_lang"
 
-#: Each language by its own name, as the switch on every page shows it.
-LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
-
-#: The ``lang`` attribute of a page in each language.
-HTML_LANG = {"zh": "zh-CN", "en": "en"}
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
