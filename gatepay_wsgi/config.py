@@ -173,19 +173,23 @@ def read_mounts(
         if inbox is None:
             raise ConfigError(f"{key('console_path')}: the console needs {key('inbox')}")
         from .console import Console  # only for a site that turns it on
+        from .console.auth import Users, check_secret
 
         handler = next(
             (e.handler for e in options["paths"].values() if isinstance(e, Notify)), None
         )
+        users = read_users(settings.get(key("console_users")), key("console_users"))
+        secret = str(settings.get(key("console_secret")) or "").strip()
+        # The same checks as Console's, here to name the setting at fault.
         try:
-            mounts[console_path] = Console(
-                inbox,
-                users=read_users(settings.get(key("console_users")), key("console_users")),
-                secret_key=str(settings.get(key("console_secret")) or "").strip(),
-                handler=handler,
-            )
+            Users(users)
         except ConfigError as error:
-            raise ConfigError(f"{key('console_path')}: {error}") from None
+            raise ConfigError(f"{key('console_users')}: {error}") from None
+        try:
+            check_secret(secret)
+        except ConfigError as error:
+            raise ConfigError(f"{key('console_secret')}: {error}") from None
+        mounts[console_path] = Console(inbox, users=users, secret_key=secret, handler=handler)
     metrics_path = path_of("metrics_path")
     if metrics_path:
         try:
@@ -195,16 +199,9 @@ def read_mounts(
                 f"{key('metrics_path')}: metrics need prometheus_client: "
                 "pip install 'gatepay_wsgi[metrics]'"
             ) from None
-        global _metrics
-        if _metrics is None or _metrics.inbox is not inbox:  # one per process (the registry)
-            if _metrics is not None:
-                _metrics.close()
-            _metrics = GatePayMetrics(inbox=inbox)
-        mounts[metrics_path] = _metrics.wsgi_app()
+        # One per process: an app built again replaces the first one's (metrics.py).
+        mounts[metrics_path] = GatePayMetrics(inbox=inbox).wsgi_app()
     return mounts
-
-
-_metrics: Any = None  # the process's GatePayMetrics, once a setting turned them on
 
 
 def read_users(value: Any, setting: str) -> dict[str, str]:

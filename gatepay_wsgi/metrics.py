@@ -35,7 +35,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
-from typing import Any
+from typing import Any, ClassVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
@@ -114,6 +114,9 @@ class GatePayMetrics:
     :param namespace: the metrics' prefix.
     """
 
+    #: (id of the registry, namespace) -> the instance counting into it now.
+    _live: ClassVar[dict[tuple[int, str], GatePayMetrics]] = {}
+
     def __init__(
         self,
         inbox: Inbox | None = None,
@@ -124,6 +127,14 @@ class GatePayMetrics:
         self.registry = REGISTRY if registry is None else registry
         self.namespace = namespace
         self.multiprocess = multiprocess_mode()
+        # A second one on the same registry (an app built twice in a process, a test
+        # suite): it takes the first one's place, which stops counting and leaves the
+        # registry, rather than failing on metric names already taken.
+        previous = GatePayMetrics._live.get((id(self.registry), namespace))
+        if previous is not None:
+            logger.warning("metrics: a second GatePayMetrics replaces the first one")
+            previous.close()
+        GatePayMetrics._live[(id(self.registry), namespace)] = self
         self.notifies = Counter(
             "notifies",
             "Notifies by outcome.",
@@ -210,6 +221,8 @@ class GatePayMetrics:
 
     def close(self) -> None:
         """Stop counting: disconnect from the signals, leave the registry (idempotent)."""
+        if GatePayMetrics._live.get((id(self.registry), self.namespace)) is self:
+            del GatePayMetrics._live[(id(self.registry), self.namespace)]
         for signal, receiver in self._receivers:
             signal.disconnect(receiver)
         self._receivers = []

@@ -144,3 +144,16 @@ def test_the_console_serves_on_localhost_and_stops(inbox_url, tmp_path):
         watchdog.cancel()
     assert process.returncode == 0, err
     assert "stopping" in out
+
+
+def test_hash_password_with_nothing_to_read_is_a_message_not_a_traceback():
+    done = subprocess.run(
+        [sys.executable, "-m", "gatepay_wsgi", "console", "hash-password"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "no password was typed" in done.stderr

@@ -299,7 +299,15 @@ def test_pages_redirect_to_the_sign_in_and_back(client, path):
 
 
 @pytest.mark.parametrize(
-    "next_path", ["//evil.example/", "https://evil.example/", "\\\\evil", "/x\r\nSet-Cookie: a=b"]
+    "next_path",
+    [
+        "//evil.example/",
+        "https://evil.example/",
+        "\\\\evil",
+        "/x\r\nSet-Cookie: a=b",
+        "/../../evil",  # a browser resolves it out of the console's mount
+        "/notifies/%2e%2e/%2E%2E/evil",
+    ],
 )
 def test_the_way_back_never_leaves_the_console(client, next_path):
     response = sign_in(client, next_path=next_path)
@@ -826,3 +834,12 @@ def test_mounted_under_a_script_name_every_link_keeps_the_prefix(console):
     out = client.post("/logout", data={"csrf": csrf_of(page)}, **mount)
     assert out.headers["Location"] == "/admin/login?message=signed_out"
     assert any("Path=/admin" in c for c in cookie_headers(out))
+
+
+def test_control_and_reordering_characters_are_shown_as_escapes(signed_in, inbox):
+    sneaky = "pay \x1b[2J\x01 \u202e00.01"
+    deliver(inbox, Recorder(answer=False), **notify_fields(order_id="100077", extend=sneaky))
+    page = signed_in.get("/notifies/100077").get_data(as_text=True)
+    assert "\\x1b[2J\\x01 \\u202e00.01" in page
+    for raw in ("\x1b", "\x01", "\u202e"):
+        assert raw not in page

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from urllib.parse import urlencode
 
 import pytest
@@ -58,11 +59,10 @@ def _replay_through_the_console(client, prefix="/gatepay/console", order_id="100
 def _fresh_calls():
     CALLS.clear()
     yield
-    from gatepay_wsgi import config
-
-    if config._metrics is not None:  # the process's metrics a setting turned on: let go
-        config._metrics.close()
-        config._metrics = None
+    metrics = sys.modules.get("gatepay_wsgi.metrics")
+    if metrics is not None:  # the process's metrics a setting turned on: let go
+        for live in list(metrics.GatePayMetrics._live.values()):
+            live.close()
 
 
 def test_users_come_as_a_mapping_or_as_name_equals_hash_pairs():
@@ -82,7 +82,7 @@ def test_the_console_needs_an_inbox_users_and_a_secret(tmp_path):
     with pytest.raises(ConfigError, match=r"gatepay.console_path: the console needs gatepay.inbox"):
         middleware_options(base, prefix="gatepay.")
     with_inbox = {**base, "gatepay.inbox": f"sqlite:///{tmp_path}/inbox.sqlite3"}
-    with pytest.raises(ConfigError, match=r"gatepay.console_path: .*off"):
+    with pytest.raises(ConfigError, match=r"gatepay.console_users: .*off"):
         middleware_options(with_inbox, prefix="gatepay.")
     with pytest.raises(ConfigError, match="write a path like"):
         middleware_options({**with_inbox, "gatepay.console_path": "console/"}, prefix="gatepay.")
@@ -180,3 +180,35 @@ def test_paste_options_mount_the_console_and_the_metrics(tmp_path):
     assert 'gatepay_notifies_total{outcome="failed"}' in metrics
     assert "gatepay_inbox_failed 0.0" in metrics  # replayed: none failed any more
     assert client.get("/elsewhere").get_data() == b"site"
+
+
+def test_a_bottle_app_mounted_in_another_keeps_its_console(tmp_path):
+    bottle = pytest.importorskip("bottle")
+    from gatepay_wsgi.contrib.bottle import GatePayPlugin
+
+    child = bottle.Bottle()
+    child.config.update(
+        {
+            "gatepay.appkey": APPKEY,
+            "gatepay.appsecret": APPSECRET,
+            "gatepay.inbox": f"sqlite:///{tmp_path}/inbox.sqlite3",
+            "gatepay.notify": "/gatepay/notify tests.test_console_settings:declines_then_accepts",
+            "gatepay.console_path": "/ops/console",
+            "gatepay.console_users": f"alice={HASH}",
+            "gatepay.console_secret": SECRET,
+        }
+    )
+    child.install(GatePayPlugin())
+    parent = bottle.Bottle()
+    parent.mount("/shop/", child)
+    client = Client(parent)
+    answer = client.post(
+        "/shop/gatepay/notify",
+        data=urlencode(notify_fields(order_id="100002")),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert answer.status_code == 500
+    form = client.get("/shop/ops/console/login")
+    assert form.status_code == 200
+    assert "action='/shop/ops/console/login'" in form.get_data(as_text=True)
+    assert "done" in _replay_through_the_console(client, prefix="/shop/ops/console")

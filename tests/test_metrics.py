@@ -292,3 +292,17 @@ def test_totals_are_exact_on_every_scrape_from_3_gunicorn_workers(tmp_path):
         server.terminate()
         _, log = server.communicate(timeout=30)
     assert "Traceback" not in log, log[-2000:]
+
+
+def test_a_second_instance_on_the_same_registry_takes_the_first_ones_place(caplog):
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    first = GatePayMetrics(registry=registry)
+    second = GatePayMetrics(registry=registry)  # an app built twice: no DuplicateTimeseries
+    try:
+        assert "replaces the first one" in caplog.text
+        assert first._receivers == []  # the first one stopped counting
+    finally:
+        second.close()
+        first.close()

@@ -34,11 +34,14 @@ from .dev import configure_logging
 
 
 def _hash_password(args: argparse.Namespace) -> int:
-    password = getpass.getpass("Password: ")
-    if not password:
-        raise CommandError("an empty password is not a password")
-    if getpass.getpass("Again: ") != password:
-        raise CommandError("the two passwords differ")
+    try:
+        password = getpass.getpass("Password: ")
+        if not password:
+            raise CommandError("an empty password is not a password")
+        if getpass.getpass("Again: ") != password:
+            raise CommandError("the two passwords differ")
+    except EOFError:  # stdin closed or empty (a script, /dev/null)
+        raise CommandError("no password was typed: run it in a terminal") from None
     print(generate_password_hash(password))
     return 0
 

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NoReturn
+from urllib.parse import unquote
 
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -544,12 +545,16 @@ def _day(text: str, next_day: bool = False) -> float | None:
 
 
 def _safe_next(path: str) -> str:
-    """Where to go after signing in: a path inside the console, never another site."""
+    """Where to go after signing in: a path inside the console, never another site, and
+    never out of the console by dot segments (``/../../shop`` a browser resolves)."""
     if (
         not path.startswith("/")
         or path.startswith("//")
         or "\\" in path
         or any(ord(c) < 32 or c == "\x7f" for c in path)
     ):
+        return ""
+    where = path.partition("?")[0].partition("#")[0]
+    if any(segment in (".", "..") for segment in unquote(where).split("/")):
         return ""
     return path

@@ -359,7 +359,7 @@ def _record_links(lang: str, links: Links, records: Sequence[InboxRecord], shown
             links(f"/notifies/{r.order_id}"),
             r.order_id,
             r.out_order_id,
-            Markup("&middot; {}").format(r.last_error[:120]) if r.last_error else "",
+            Markup("&middot; {}").format(visible(r.last_error[:120])) if r.last_error else "",
         )
         for r in records[:shown]
     )
@@ -552,7 +552,7 @@ def list_body(
             attempts=r.attempts,
             received=when(r.received_at),
             updated=when(r.updated_at),
-            error=(r.last_error or "-")[:160],
+            error=visible((r.last_error or "-")[:160]),
         )
         for r in records
     )
@@ -600,13 +600,28 @@ def _deliveries(lang: str, record: InboxRecord) -> Markup:
     return say(lang, "deliveries_same", count=record.received)
 
 
+# Control characters and the bidirectional overrides (which can make "10.00" read as
+# "00.01"): shown as escapes, as the CLI shows them, never passed to the page raw.
+_BIDI_EMBEDDING, _BIDI_ISOLATE = range(0x202A, 0x202F), range(0x2066, 0x206A)
+_INVISIBLE = {
+    c: f"\\x{c:02x}" if c < 256 else f"\\u{c:04x}"
+    for c in (*range(32), *range(127, 160), 0x200E, 0x200F, *_BIDI_EMBEDDING, *_BIDI_ISOLATE)
+}
+
+
+def visible(text: object) -> str:
+    """``visible("a\\x1b[2J")`` -> ``"a\\\\x1b[2J"``: a stored value, every invisible or
+    reordering character written as an escape (markupsafe escapes the rest)."""
+    return str(text).translate(_INVISIBLE)
+
+
 def _value(name: str, value: str) -> Markup:
     """A stored field as the page shows it: the sign shortened, a paytime also as a date."""
     if name == "sign":
         return Markup("<code>{}</code>").format(short_sign(value))
     if name == "paytime" and value.isascii() and value.isdigit() and len(value) <= 11:
         return Markup("<code>{}</code> ({})").format(value, when(int(value)))
-    return Markup("<code>{}</code>").format(value)
+    return Markup("<code>{}</code>").format(visible(value))
 
 
 def _fields_table(lang: str, raw: Mapping[str, str]) -> Markup:
@@ -627,9 +642,9 @@ def _later(lang: str, record: InboxRecord) -> Markup:
         raw: Mapping[str, str] = delivery.get("raw", {})
         changes = Markup("").join(
             Markup("<li><code>{}</code> = <code>{}</code> {}</li>").format(
-                name,
-                value,
-                say(lang, "was", was=record.raw.get(name, "-")),
+                visible(name),
+                visible(value),
+                say(lang, "was", was=visible(record.raw.get(name, "-"))),
             )
             for name, value in sorted(raw.items())
             if name != "sign" and record.raw.get(name) != value
@@ -693,7 +708,10 @@ def notify_body(
             details.append(("f_lease", when(record.lease_until)))
         if record.last_error:
             details.append(
-                ("f_last_error", Markup("<code id=last-error>{}</code>").format(record.last_error))
+                (
+                    "f_last_error",
+                    Markup("<code id=last-error>{}</code>").format(visible(record.last_error)),
+                )
             )
         if record.note:
             details.append(("f_note", record.note))

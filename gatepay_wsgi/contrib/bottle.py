@@ -111,8 +111,13 @@ class GatePayPlugin:
         for route in routes:
             app.add_route(route)
         for prefix, mounted in table.mounts.items():  # the console, the metrics
-            app.mount(prefix + "/", mounted)
-            routes.extend(r for r in app.routes if r.rule.startswith(prefix + "/"))
+            # A route of its own, as the callbacks have (not app.mount, whose prefix
+            # would be wrong once this app is itself mounted into another).
+            rule = _rule(prefix) + "<within:re:(/.*)?>"
+            callback = self._mounted_callback(mounted, prefix)
+            route = bottle.Route(app, rule, "PROXY", callback, skiplist=[True])
+            app.add_route(route)
+            routes.append(route)
         self.app, self.routes = app, routes
 
     def _options(self, app: bottle.Bottle) -> dict[str, Any]:
@@ -134,6 +139,15 @@ class GatePayPlugin:
 
         return gatepay_callback
 
+    def _mounted_callback(self, mounted: Any, prefix: str) -> Callable[..., Any]:
+        def gatepay_mount(within: str = "") -> Any:
+            if self.app is None:
+                raise bottle.HTTPError(404, "Not found")
+            environ = bottle.request.environ
+            return _answer(mounted, prefix + within, environ, within=within)
+
+        return gatepay_mount
+
     def apply(self, callback: Any, route: Any) -> Any:
         return callback  # nothing for the app's own routes
 
@@ -154,14 +168,24 @@ class GatePayPlugin:
         self.routes = []
 
 
-def _answer(endpoint: Endpoint, path: str, environ: WSGIEnvironment) -> Any:
-    """Call the endpoint as a WSGI app mounted where the route matched; Bottle's answer."""
+def _answer(app: Any, path: str, environ: WSGIEnvironment, within: str | None = None) -> Any:
+    """Call ``app`` as a WSGI app mounted where the route matched; Bottle's answer.
+
+    ``path`` is what the route matched at the end of the request's path; ``within``,
+    for an app mounted at a prefix (the console), the part of it the app sees as its
+    ``PATH_INFO``, the rest going to ``SCRIPT_NAME``.
+    """
     script_name: str = environ.get("SCRIPT_NAME", "")
     path_info: str = environ.get("PATH_INFO", "")
     raw: str = environ.get("bottle.raw_path") or path_info  # as the server sent it
     # A mount or merge put a prefix before the path: it belongs to SCRIPT_NAME.
-    mount = raw[: -len(path)] if raw.endswith(path) else ""
-    environ["SCRIPT_NAME"], environ["PATH_INFO"] = script_name + mount, path
+    mount = raw[: -len(path)] if path and raw.endswith(path) else ""
+    if within is None:
+        environ["SCRIPT_NAME"], environ["PATH_INFO"] = script_name + mount, path
+    else:
+        prefix = path[: len(path) - len(within)]
+        environ["SCRIPT_NAME"], environ["PATH_INFO"] = script_name + mount + prefix, within
+    endpoint = app
     started: list[tuple[str, list[tuple[str, str]]]] = []
     written: list[bytes] = []
 
