@@ -20,7 +20,8 @@ over HTTPS), a CSRF token on every POST, throttled failed sign-ins, and on every
 ``Cache-Control: no-store``.
 
 The package: ``app.py`` (routes), ``auth.py`` (users, sessions, the sign-in throttle),
-``pages.py`` (all of its HTML, escaped by construction), ``texts.py`` (its words).
+``pages.py`` (the page and its shared pieces), ``overview.py`` and ``notifies.py`` (the
+bodies of those pages; all HTML escaped by construction), ``texts.py`` (its words).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from ..inbox import (
 )
 from ..languages import check_language
 from ..messages import Notification
-from . import pages
+from . import notifies, overview, pages
 from .auth import SESSION_COOKIE, LoginThrottle, Session, Sessions, Users, check_secret
 from .texts import COOKIE
 
@@ -360,12 +360,12 @@ class Console:
         recent = self.inbox.search(since=week_start, limit=CHART_LIMIT)
         capped = CHART_LIMIT if len(recent) >= CHART_LIMIT else None
         week = hourly(recent, week_start, 168, capped)
-        day = pages.Chart(week_start + 144 * 3600, week.counts[144:], capped)
+        day = overview.Chart(week_start + 144 * 3600, week.counts[144:], capped)
         refusals = refusal_rows(stats.rejections, self.inbox.rejections(REFUSALS_READ))
         replayed = request.args.get("replayed")
 
         def body(lang: str, links: pages.Links, csrf: str) -> Markup:
-            return pages.overview_body(
+            return overview.overview_body(
                 lang,
                 links,
                 csrf,
@@ -412,7 +412,7 @@ class Console:
             request,
             session,
             "title_list",
-            lambda lang, links, _: pages.list_body(
+            lambda lang, links, _: notifies.list_body(
                 lang, links, filters, records, limit=limit, bad=bad
             ),
             current="nav_notifies",
@@ -430,7 +430,7 @@ class Console:
             request,
             session,
             "title_notify",
-            lambda lang, links, csrf: pages.notify_body(
+            lambda lang, links, csrf: notifies.notify_body(
                 lang,
                 links,
                 csrf,
@@ -476,7 +476,7 @@ class Console:
 
 def hourly(
     records: Iterable[InboxRecord], start: float, hours: int, capped: int | None = None
-) -> pages.Chart:
+) -> overview.Chart:
     """Notifies per hour from ``start`` (by when they were first received), by status
     (a stale claim counts as processing: the chart shows where each notify stands)."""
     counts: list[Counter[str]] = [Counter() for _ in range(hours)]
@@ -484,12 +484,12 @@ def hourly(
         index = int((record.received_at - start) // 3600)
         if 0 <= index < hours:
             counts[index][str(record.status)] += 1
-    return pages.Chart(start, counts, capped)
+    return overview.Chart(start, counts, capped)
 
 
 def refusal_rows(
     totals: Mapping[str, int], latest: Sequence[Rejection], shown: int = SOURCES_SHOWN
-) -> list[pages.RefusalRow]:
+) -> list[overview.RefusalRow]:
     """Each reason's total (every refusal ever counted), when it was last seen and its
     busiest sources among the latest refusals kept, the most frequent reason first."""
     by_reason: dict[str, Counter[str | None]] = {}
@@ -499,7 +499,7 @@ def refusal_rows(
         last.setdefault(rejection.reason, rejection.at)
     reasons = sorted(set(totals) | set(by_reason), key=lambda r: (-totals.get(r, 0), r))
     return [
-        pages.RefusalRow(
+        overview.RefusalRow(
             reason,
             max(totals.get(reason, 0), sum(by_reason.get(reason, Counter()).values())),
             last.get(reason),
