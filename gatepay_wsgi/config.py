@@ -146,20 +146,21 @@ def middleware_options(
         "appsecret": text("appsecret"),
         "paths": endpoints,
     }
+    build_mounts = read_mounts(settings, key, endpoints)
     if text("inbox"):
         options["inbox"] = open_setting_inbox(text("inbox"), key("inbox"))
-    mounts = read_mounts(settings, key, options)
+    mounts = build_mounts(options.get("inbox"))
     if mounts:
         options["mounts"] = mounts
     return options
 
 
 def read_mounts(
-    settings: Mapping[str, Any], key: Callable[[str], str], options: Mapping[str, Any]
-) -> dict[str, Any]:
+    settings: Mapping[str, Any], key: Callable[[str], str], paths: Mapping[str, Endpoint]
+) -> Callable[[Inbox | None], dict[str, Any]]:
     """The console (``console_path``, ``console_users``, ``console_secret``) and the
-    metrics (``metrics_path``) as ``{path: WSGI app}``; nothing unless their path is set."""
-    mounts: dict[str, Any] = {}
+    metrics (``metrics_path``), checked now (a wrong setting is named before the inbox is
+    opened); the answer builds them as ``{path: WSGI app}`` once the inbox is open."""
 
     def path_of(name: str) -> str:
         path = str(settings.get(key(name)) or "").strip()
@@ -167,17 +168,14 @@ def read_mounts(
             raise ConfigError(f"{key(name)}: write a path like /gatepay/console, got {path!r}")
         return path
 
-    inbox = options.get("inbox")
-    console_path = path_of("console_path")
+    console_path, metrics_path = path_of("console_path"), path_of("metrics_path")
+    users: dict[str, str] = {}
+    secret = ""
     if console_path:
-        if inbox is None:
+        if not str(settings.get(key("inbox")) or "").strip():
             raise ConfigError(f"{key('console_path')}: the console needs {key('inbox')}")
-        from .console import Console  # only for a site that turns it on
-        from .console.auth import Users, check_secret
+        from .console.auth import Users, check_secret  # only for a site that turns it on
 
-        handler = next(
-            (e.handler for e in options["paths"].values() if isinstance(e, Notify)), None
-        )
         users = read_users(settings.get(key("console_users")), key("console_users"))
         secret = str(settings.get(key("console_secret")) or "").strip()
         # The same checks as Console's, here to name the setting at fault.
@@ -189,19 +187,31 @@ def read_mounts(
             check_secret(secret)
         except ConfigError as error:
             raise ConfigError(f"{key('console_secret')}: {error}") from None
-        mounts[console_path] = Console(inbox, users=users, secret_key=secret, handler=handler)
-    metrics_path = path_of("metrics_path")
     if metrics_path:
         try:
-            from .metrics import GatePayMetrics
+            import prometheus_client  # noqa: F401  # only to say what to install, now
         except ImportError:
             raise ConfigError(
                 f"{key('metrics_path')}: metrics need prometheus_client: "
                 "pip install 'gatepay_wsgi[metrics]'"
             ) from None
-        # One per process: an app built again replaces the first one's (metrics.py).
-        mounts[metrics_path] = GatePayMetrics(inbox=inbox).wsgi_app()
-    return mounts
+
+    def build(inbox: Inbox | None) -> dict[str, Any]:
+        mounts: dict[str, Any] = {}
+        if console_path:
+            from .console import Console
+
+            assert inbox is not None  # required above, before it was opened
+            handler = next((e.handler for e in paths.values() if isinstance(e, Notify)), None)
+            mounts[console_path] = Console(inbox, users=users, secret_key=secret, handler=handler)
+        if metrics_path:
+            from .metrics import GatePayMetrics
+
+            # One per process: an app built again replaces the first one's (metrics.py).
+            mounts[metrics_path] = GatePayMetrics(inbox=inbox).wsgi_app()
+        return mounts
+
+    return build
 
 
 def read_users(value: Any, setting: str) -> dict[str, str]:

@@ -212,3 +212,18 @@ def test_a_bottle_app_mounted_in_another_keeps_its_console(tmp_path):
     assert form.status_code == 200
     assert "action='/shop/ops/console/login'" in form.get_data(as_text=True)
     assert "done" in _replay_through_the_console(client, prefix="/shop/ops/console")
+
+
+def test_a_wrong_console_setting_is_named_before_the_inbox_file_is_made(tmp_path):
+    settings = {
+        "gatepay.appkey": APPKEY,
+        "gatepay.appsecret": APPSECRET,
+        "gatepay.inbox": f"sqlite:///{tmp_path}/inbox.sqlite3",
+        "gatepay.notify": "/gatepay/notify tests.test_console_settings:declines_then_accepts",
+        "gatepay.console_path": "/gatepay/console",
+        "gatepay.console_users": "alice=not-a-hash",
+        "gatepay.console_secret": SECRET,
+    }
+    with pytest.raises(ConfigError, match=r"gatepay\.console_users: console user 'alice'"):
+        middleware_options(settings, prefix="gatepay.")
+    assert list(tmp_path.iterdir()) == []  # as for every other setting written wrong
