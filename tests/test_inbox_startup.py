@@ -528,3 +528,25 @@ def test_a_refused_open_leaves_no_connection_behind(tmp_path):
         with pytest.raises(InboxUnavailable):
             open_inbox(f"sqlite:///{garbage}")
     gc.collect()  # an unclosed connection would warn here, inside this test
+
+
+def test_a_wal_file_removed_while_it_is_checked_is_no_refusal(tmp_path, monkeypatch):
+    """Workers booting together: one's last connection closes and SQLite removes the
+    -wal and -shm files between another's stat and its access check (seen in CI: a
+    4-process test refused to start 'read-only for user root' over a file just gone)."""
+    from gatepay_wsgi.inbox import startup
+
+    path = tmp_path / "inbox.sqlite3"
+    SQLiteInbox(path).close()
+    wal = tmp_path / "inbox.sqlite3-wal"
+    wal.write_bytes(b"")
+    real = startup._writable
+
+    def vanishing(file):
+        if file.endswith("-wal"):
+            wal.unlink()  # removed by the other process, right now
+            return False
+        return real(file)
+
+    monkeypatch.setattr(startup, "_writable", vanishing)
+    startup.check_sqlite(str(path))  # no InboxNotWritable

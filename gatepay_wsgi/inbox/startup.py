@@ -139,7 +139,9 @@ def check_sqlite(path: str) -> None:
             info = os.stat(file)
         except FileNotFoundError:
             continue  # SQLite creates it
-        if _writable(file):
+        if _writable(file) or not os.path.lexists(file):
+            # Gone since the stat: another process's last connection closed and SQLite
+            # removed its -wal and -shm (workers booting together): nothing to refuse.
             continue
         what = "the file" if not suffix else f"the file {file}"
         if info.st_uid == _euid():
