@@ -21,9 +21,9 @@ from .errors import ConfigError, GatePayError, InboxUnavailable, MethodNotAllowe
 from .inbox import Claim, Inbox, MemoryInbox, open_inbox
 from .inbox.outcomes import OutcomeWriter
 from .inbox.states import ALREADY_DONE, BUSY, DONE, LOST, PROCESSING, REUSED_SIGN
-from .messages import DEFAULT_CLOCK_SKEW, Notification, read_notification
+from .messages import DEFAULT_CLOCK_SKEW, Notification, read_gateway_notify, read_notification
 from .pages import send, status_line
-from .request_fields import body_fields, query_fields
+from .request_fields import body_fields, gateway_body, parse_urlencoded, query_fields
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -108,17 +108,31 @@ class Notify(Endpoint):
         raise MethodNotAllowed(f"method {method[:16]!r} is not POST or GET")
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        inbox = self.inbox_in_use()
+        inbox = self.inbox if self.inbox is not None else self.inbox_in_use()
+        appkey, appsecret = self.appkey or "", self.appsecret or ""
         fields: dict[str, str] = {}
         try:
-            fields, encoding = self.form(environ)
-            notification = read_notification(
-                fields,
-                appkey=self.appkey or "",
-                appsecret=self.appsecret or "",
-                encoding=encoding,
-                clock_skew=self.clock_skew,
-            )
+            body = gateway_body(environ, self.max_body_size)
+            notification = None
+            if body is not None:  # the gateway's way: one pattern reads and checks it all
+                try:
+                    text = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    text = ""  # the general way below names the error
+                notification = read_gateway_notify(
+                    text, appkey=appkey, appsecret=appsecret, clock_skew=self.clock_skew
+                )
+            if notification is None:  # any other shape, or refused: field by field
+                fields, encoding = (
+                    self.form(environ) if body is None else (parse_urlencoded(body), "utf-8")
+                )
+                notification = read_notification(
+                    fields,
+                    appkey=appkey,
+                    appsecret=appsecret,
+                    encoding=encoding,
+                    clock_skew=self.clock_skew,
+                )
         except GatePayError as error:
             self.refuse(error, fields, environ)
             extra = [("Allow", "GET, POST")] if isinstance(error, MethodNotAllowed) else []

@@ -151,6 +151,25 @@ def _multipart_fields(
     return _unique(pairs)
 
 
+def gateway_body(environ: WSGIEnvironment, max_body_size: int) -> bytes | None:
+    """``gateway_body(environ, 65536)``: the body of a POST sent the gateway's way (urlencoded,
+    UTF-8, a Content-Length), read within the limit; ``None``, nothing read, for a request
+    of any other shape or an empty body (``body_fields`` reads those).
+    """
+    text = environ.get("CONTENT_LENGTH")
+    if (
+        environ.get("REQUEST_METHOD") != "POST"
+        or environ.get("CONTENT_TYPE") != _URLENCODED
+        or not text
+        or not text.isdigit()
+        or not text.isascii()
+        or text == "0"
+        or "HTTP_TRANSFER_ENCODING" in environ
+    ):
+        return None
+    return _read_body(environ, int(text), max_body_size)
+
+
 def body_fields(environ: WSGIEnvironment, max_body_size: int) -> tuple[dict[str, str], str]:
     """``body_fields(environ, 65536)`` -> a POST form's fields and their encoding.
 

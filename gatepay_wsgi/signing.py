@@ -64,13 +64,33 @@ def sign_fields(
     except KeyError:
         missing = next(name for name in order if name not in fields)
         raise MissingField(f"missing field {missing!r}", field=missing) from None
-    inner = appkey + "".join(values)
-    md5 = hashlib.md5
-    try:  # the two md5s written out: a helper function is two more calls per sign
-        first = md5(inner.encode(encoding), usedforsecurity=False).hexdigest()
-        return md5((first + appsecret).encode(encoding), usedforsecurity=False).hexdigest()
+    try:
+        return joined_sign("".join(values), appkey, appsecret, encoding)
     except UnicodeEncodeError:
         raise InvalidField(f"a signed field cannot be encoded as {encoding}") from None
+
+
+def joined_sign(joined: str, appkey: str, appsecret: str, encoding: str = "utf-8") -> str:
+    """``joined_sign(order_id + out_order_id + ..., appkey, appsecret)``: the sign of values
+    already joined in their sign order (raises ``UnicodeEncodeError`` as ``str.encode``)."""
+    md5 = hashlib.md5  # the two md5s written out: a helper is two more calls per sign
+    first = md5((appkey + joined).encode(encoding), usedforsecurity=False).hexdigest()
+    return md5((first + appsecret).encode(encoding), usedforsecurity=False).hexdigest()
+
+
+def sign_matches(given: str, joined: str, appkey: str, appsecret: str) -> bool:
+    """``sign_matches(sign, order_id + out_order_id + ..., appkey, appsecret)``: whether
+    ``sign`` (hex, either case) signs these UTF-8 values, compared in constant time.
+
+    ``False`` for empty credentials: they never verify anything.
+    """
+    if not appkey or not appsecret:
+        return False
+    try:
+        expected = joined_sign(joined, appkey, appsecret)
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(given.lower().encode("ascii", "replace"), expected.encode())
 
 
 def notify_sign(

@@ -241,3 +241,137 @@ def test_a_parsed_notification_is_the_dataclass_built_the_usual_way():
     with pytest.raises(dataclasses.FrozenInstanceError):
         parsed.price = parsed.realprice  # type: ignore[misc]
     assert dataclasses.replace(parsed, extend="x").extend == "x"
+
+
+# -- the notify in the gateway's own form (the hot path) ----------------------------------
+
+
+def gateway_form(fields):
+    """The body as the gateway sends it: the fields in its page's order, nothing encoded."""
+    return "&".join(f"{name}={value}" for name, value in fields.items())
+
+
+def read_form(text, **kwargs):
+    from gatepay_wsgi.messages import read_gateway_notify
+
+    return read_gateway_notify(text, appkey=APPKEY, appsecret=APPSECRET, **kwargs)
+
+
+def test_the_gateway_form_reads_as_the_general_way():
+    fields = notify_fields(extend="bench 13800138000", out_order_id="SHOP-1.a_b~c")
+    fast = read_form(gateway_form(fields))
+    general = read(fields)
+    assert fast is not None
+    assert fast == general
+    assert dict(fast.raw) == dict(general.raw) == fields
+    for name in ("price", "realprice", "paid_at", "order_id", "paytime", "extend", "appkey"):
+        assert getattr(fast, name) == getattr(general, name)
+        assert type(getattr(fast, name)) is type(getattr(general, name))
+
+
+def test_an_upper_case_sign_is_read_the_gateway_way_too():
+    fields = notify_fields()
+    fields["sign"] = fields["sign"].upper()
+    assert read_form(gateway_form({**fields, "extend": ""})) is None  # extend changed: bad sign
+    fields = notify_fields(extend="x")
+    fields["sign"] = fields["sign"].upper()
+    notification = read_form(gateway_form(fields))
+    assert notification is not None
+    assert notification.raw["sign"] == fields["sign"]
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "reordered",
+        "percent",
+        "plus",
+        "extra_field",
+        "appkey_field",
+        "bad_sign",
+        "future_paytime",
+        "order_id_too_large",
+        "paytime_too_large",
+        "bad_money",
+        "leading_zero",
+        "empty_out_order_id",
+        "control_character",
+        "duplicate",
+    ],
+)
+def test_any_other_shape_is_left_to_the_general_way(shape):
+    fields = notify_fields(extend="x")
+    if shape == "reordered":
+        body = gateway_form(dict(reversed(list(fields.items()))))
+    elif shape == "percent":
+        body = gateway_form(notify_fields(extend="%41"))
+    elif shape == "plus":
+        body = gateway_form(notify_fields(extend="a+b"))
+    elif shape == "extra_field":
+        body = gateway_form(fields) + "&x=1"
+    elif shape == "appkey_field":
+        body = gateway_form(fields) + f"&appkey={APPKEY}"
+    elif shape == "bad_sign":
+        body = gateway_form({**fields, "sign": "0" * 32})
+    elif shape == "future_paytime":
+        body = gateway_form(notify_fields(paytime=str(int(time.time()) + 3600)))
+    elif shape == "order_id_too_large":
+        body = gateway_form(notify_fields(order_id=str(2**63)))
+    elif shape == "paytime_too_large":
+        body = gateway_form(notify_fields(paytime="999999999999"))
+    elif shape == "bad_money":
+        body = gateway_form(notify_fields(price="10.5"))
+    elif shape == "leading_zero":
+        body = gateway_form(notify_fields(order_id="0100001"))
+    elif shape == "empty_out_order_id":
+        body = gateway_form(notify_fields(out_order_id=""))
+    elif shape == "control_character":
+        body = gateway_form(notify_fields(out_order_id="A\x01"))
+    else:
+        body = gateway_form(fields) + "&sign=" + fields["sign"]
+    assert read_form(body) is None
+
+
+def test_the_gateway_form_fails_closed_without_credentials():
+    from gatepay_wsgi.messages import read_gateway_notify
+
+    body = gateway_form(notify_fields())
+    assert read_gateway_notify(body, appkey=APPKEY, appsecret="") is None
+    assert read_gateway_notify(body, appkey="", appsecret=APPSECRET) is None
+
+
+def test_typed_values_are_made_once_when_first_read_and_survive_copies():
+    import copy
+
+    notification = read_form(gateway_form(notify_fields(price="12.30", paytime="1763776800")))
+    for made in (copy.copy(notification), notification):
+        assert made.price == Decimal("12.30")
+        assert isinstance(made.price, Decimal)
+        assert made.paid_at == datetime(2025, 11, 22, 2, 0, tzinfo=timezone.utc)
+        assert made.price is made.price  # kept, not made again
+    assert copy.copy(notification) == notification
+    assert hash(notification) == hash(copy.copy(notification))
+    assert "price=Decimal('12.30')" in repr(notification)
+
+
+def test_a_notification_built_by_hand_keeps_the_values_it_was_given():
+    import dataclasses
+
+    from gatepay_wsgi.messages import Notification
+
+    made = Notification(
+        order_id=1,
+        out_order_id="A",
+        price=Decimal("1.00"),
+        realprice=Decimal("2.00"),
+        type="alipay",
+        paytime=0,
+        paid_at=datetime(2000, 1, 1, tzinfo=timezone.utc),
+        extend="",
+        appkey="k",
+        raw={},
+    )
+    assert made.realprice == Decimal("2.00")
+    assert made.paid_at.year == 2000
+    assert dataclasses.asdict(made)["price"] == Decimal("1.00")
+    assert dataclasses.replace(made, price=Decimal("3.00")).price == Decimal("3.00")

@@ -446,3 +446,72 @@ def test_empty_multipart_post_reads_the_query(recorder):
         QUERY_STRING=urlencode(notify_fields()),
     )
     assert call(app, environ) == ("200 OK", b"success")
+
+
+# -- the gateway's own form: the hot path reads it, the answers stay the same -------------
+
+
+def gateway_form(fields) -> str:
+    return "&".join(f"{name}={value}" for name, value in fields.items())
+
+
+def test_the_gateway_form_is_answered_and_kept_like_any_other(recorder):
+    fields = notify_fields(extend="plain")
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={PATH: Notify(recorder)}, inbox="memory://"
+    )
+    body = gateway_form(fields)
+    response = Client(app).post(PATH, data=body, content_type="application/x-www-form-urlencoded")
+    assert (response.status_code, response.get_data()) == (200, b"success")
+    (notification,) = recorder.calls
+    assert dict(notification.raw) == fields
+    assert str(notification.realprice) == "99.98"
+    (record,) = app.inbox.get(100001)
+    assert dict(record.raw) == fields
+    assert record.status == "done"
+    # the same notify again, fields in another order: the duplicate of the one kept
+    again = Client(app).post(
+        PATH,
+        data=gateway_form(dict(reversed(fields.items()))),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert again.get_data() == b"success"
+    assert len(recorder.calls) == 1
+    assert app.inbox.get(100001)[0].received == 2
+    assert app.inbox.get(100001)[0].deliveries == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "reason"),
+    [
+        ({"sign": "0" * 32}, 403, "bad_signature"),
+        ({"paytime": "99999999999"}, 400, "invalid_field"),
+    ],
+)
+def test_a_refused_gateway_form_is_logged_and_counted_with_its_ids(
+    recorder, caplog, change, status, reason
+):
+    fields = {**notify_fields(extend="plain", out_order_id="SHOP-9"), **change}
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={PATH: Notify(recorder)}, inbox="memory://"
+    )
+    with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
+        response = Client(app).post(
+            PATH, data=gateway_form(fields), content_type="application/x-www-form-urlencoded"
+        )
+    assert (response.status_code, response.get_data()) == (status, b"fail")
+    assert recorder.calls == []
+    assert f"reason={reason}" in caplog.text
+    assert "out_order_id='SHOP-9'" in caplog.text
+    (rejection,) = app.inbox.rejections()
+    assert (rejection.reason, rejection.out_order_id) == (reason, "SHOP-9")
+
+
+def test_a_gateway_form_that_is_not_utf8_is_malformed(recorder):
+    body = gateway_form(notify_fields(extend="plain")).encode().replace(b"plain", b"pl\xffin")
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={PATH: Notify(recorder)}, inbox="memory://"
+    )
+    response = Client(app).post(PATH, data=body, content_type="application/x-www-form-urlencoded")
+    assert (response.status_code, response.get_data()) == (400, b"fail")
+    assert recorder.calls == []
