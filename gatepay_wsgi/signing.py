@@ -7,10 +7,13 @@ re-formats a value. Pure standard library, usable without any web framework.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import importlib
 import operator
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from .errors import AppkeyMismatch, BadSignature, InvalidField, MissingField
 
@@ -38,6 +41,18 @@ CREATE_SIGNS = {
     "stablepay": PRODUCT_CREATE_SIGNED_FIELDS,
 }
 
+
+def _fastest_md5() -> Callable[[bytes], Any]:
+    """CPython's own md5, which hashes a sign's few bytes in 60% of OpenSSL's time (no EVP
+    set-up per hash); a build without it (FIPS) gets the same digest through OpenSSL."""
+    try:
+        md5: Callable[[bytes], Any] = importlib.import_module("_md5").md5
+    except ImportError:
+        md5 = functools.partial(hashlib.md5, usedforsecurity=False)
+    return md5
+
+
+_md5 = _fastest_md5()
 
 # order -> itemgetter of its values, in C (a comprehension is a frame per sign in 3.11).
 _VALUES: dict[tuple[str, ...], Callable[[Mapping[str, str]], tuple[str, ...]]] = {
@@ -73,9 +88,9 @@ def sign_fields(
 def joined_sign(joined: str, appkey: str, appsecret: str, encoding: str = "utf-8") -> str:
     """``joined_sign(order_id + out_order_id + ..., appkey, appsecret)``: the sign of values
     already joined in their sign order (raises ``UnicodeEncodeError`` as ``str.encode``)."""
-    md5 = hashlib.md5  # the two md5s written out: a helper is two more calls per sign
-    first = md5((appkey + joined).encode(encoding), usedforsecurity=False).hexdigest()
-    return md5((first + appsecret).encode(encoding), usedforsecurity=False).hexdigest()
+    first = _md5((appkey + joined).encode(encoding)).hexdigest()
+    signed: str = _md5((first + appsecret).encode(encoding)).hexdigest()
+    return signed
 
 
 def sign_matches(given: str, joined: str, appkey: str, appsecret: str) -> bool:
@@ -86,8 +101,9 @@ def sign_matches(given: str, joined: str, appkey: str, appsecret: str) -> bool:
     """
     if not appkey or not appsecret:
         return False
-    try:
-        expected = joined_sign(joined, appkey, appsecret)
+    try:  # joined_sign written out: the notify's hot path, one call fewer
+        first = _md5((appkey + joined).encode()).hexdigest()
+        expected = _md5((first + appsecret).encode()).hexdigest()
     except UnicodeEncodeError:
         return False
     return hmac.compare_digest(given.lower().encode("ascii", "replace"), expected.encode())

@@ -37,3 +37,17 @@ def test_the_signed_values_in_sign_order():
     fields = notify_fields()
     order = ("order_id", "out_order_id", "price", "realprice", "type", "paytime", "extend")
     assert json.loads(dump_signed(fields)) == [fields[name] for name in order]
+
+
+@pytest.mark.parametrize("wrap", [dict, __import__("types").MappingProxyType])
+def test_fields_already_in_the_stored_form_are_kept_as_a_copy(wrap):
+    fields = notify_fields()
+    source = dict(fields)
+    kept = stored_fields(wrap(source))
+    assert kept == fields
+    assert type(kept) is dict
+    kept["price"] = "0.01"
+    assert source["price"] == fields["price"]  # a copy: the notify's fields are untouched
+    upper = {**fields, "sign": fields["sign"].upper()}
+    assert stored_fields(wrap(upper))["sign"] == fields["sign"]
+    assert stored_fields(wrap({**fields, "x": "1"})) == fields

@@ -133,3 +133,22 @@ def test_odd_signs_are_bad_signatures_not_crashes(sign):
 def test_unencodable_fields_are_invalid_fields(extend, encoding):
     with pytest.raises(InvalidField):
         signing.notify_sign({**NOTIFY, "extend": extend}, APPKEY, APPSECRET, encoding=encoding)
+
+
+def test_the_md5_in_use_and_its_openssl_fallback_give_the_gateways_digest(monkeypatch):
+    import hashlib
+    import importlib
+
+    from gatepay_wsgi import signing
+
+    texts = [b"", b"key123100001SHOP-1100.0099.98alipay", "张三".encode(), b"x" * 1000]
+    for data in texts:
+        assert signing._fastest_md5()(data).hexdigest() == hashlib.md5(data).hexdigest()
+
+    def no_builtin(name):
+        raise ImportError(name)
+
+    monkeypatch.setattr(importlib, "import_module", no_builtin)
+    fallback = signing._fastest_md5()
+    for data in texts:
+        assert fallback(data).hexdigest() == hashlib.md5(data).hexdigest()
