@@ -15,7 +15,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..messages import Notification
@@ -41,10 +41,15 @@ Key = tuple[str, int]
 
 @dataclass(slots=True)
 class _Entry:
-    """A record as the memory inbox keeps it: mutable, turned into an ``InboxRecord`` to read."""
+    """A record as the memory inbox keeps it: mutable, turned into an ``InboxRecord`` to read.
 
-    appkey: str
-    order_id: int
+    Few objects the garbage collector must track, since thousands are kept: one ``key``
+    tuple shared by every index of the record, no list until a second field set comes,
+    and the latest claim's fields by reference (their signed values made only when
+    another claim under the same sign compares them).
+    """
+
+    key: Key  # (appkey, order_id)
     out_order_id: str
     raw: dict[str, str]
     received_at: float
@@ -55,16 +60,25 @@ class _Entry:
     updated_at: float = 0.0
     lease_until: float | None = None
     token: str | None = None
-    other_deliveries: list[dict[str, Any]] = field(default_factory=list)
+    other_deliveries: list[dict[str, Any]] | None = None
     note: str | None = None
-    run_sign: str | None = None  # the sign and signed fields of the latest claim
-    run_values: tuple[str, ...] = ()
+    run_sign: str | None = None  # the sign and stored fields of the latest claim
+    run_raw: dict[str, str] | None = None
     received: int = 1
 
+    @property
+    def appkey(self) -> str:
+        return self.key[0]
+
+    @property
+    def order_id(self) -> int:
+        return self.key[1]
+
     def record(self) -> InboxRecord:
+        others = self.other_deliveries or ()
         return InboxRecord(
-            appkey=self.appkey,
-            order_id=self.order_id,
+            appkey=self.key[0],
+            order_id=self.key[1],
             out_order_id=self.out_order_id,
             status=self.status,
             raw=dict(self.raw),
@@ -74,8 +88,8 @@ class _Entry:
             last_error=self.last_error,
             updated_at=self.updated_at,
             lease_until=self.lease_until,
-            deliveries=1 + len(self.other_deliveries),
-            other_deliveries=tuple(self.other_deliveries),
+            deliveries=1 + len(others),
+            other_deliveries=tuple(others),
             note=self.note,
             received=self.received,
         )
@@ -130,40 +144,43 @@ class MemoryInbox(Inbox):
         self._rejections: deque[Rejection] = deque(maxlen=keep_rejections)
         self._rejection_counts: Counter[str] = Counter()
 
-    def _take(self, entry: _Entry, now: float, sign: str, values: tuple[str, ...]) -> Claim:
+    def _take(self, entry: _Entry, now: float, sign: str, raw: dict[str, str]) -> Claim:
         took_over = entry.status == PROCESSING
-        if entry.run_sign is not None and self._runs.get(entry.run_sign) == (
-            entry.appkey,
-            entry.order_id,
-        ):
+        key = entry.key
+        if entry.run_sign is not None and self._runs.get(entry.run_sign) == key:
             del self._runs[entry.run_sign]
-        entry.run_sign, entry.run_values = sign, values
-        self._runs[sign] = (entry.appkey, entry.order_id)
+        entry.run_sign, entry.run_raw = sign, raw
+        self._runs[sign] = key
         entry.token = str(next(self._tokens))
         entry.status, entry.attempts = PROCESSING, entry.attempts + 1
         entry.lease_until, entry.updated_at = now + self.lease, now
-        return Claim.run(entry.appkey, entry.order_id, entry.token, took_over)
+        return Claim.run(key[0], key[1], entry.token, took_over)
 
     def _lease(self, entry: _Entry) -> float | None:
         """The entry's lease as claims see it: endless while its handler runs here."""
         return math.inf if entry.token in self._held else entry.lease_until
 
-    def _decide(self, entry: _Entry, now: float, sign: str, values: tuple[str, ...]) -> Claim:
+    def _decide(self, entry: _Entry, now: float, sign: str, raw: dict[str, str]) -> Claim:
         outcome = settle(entry.status, self._lease(entry), now)
         if outcome is not None:
-            return Claim(outcome, entry.appkey, entry.order_id)
-        return self._take(entry, now, sign, values)
+            return Claim(outcome, *entry.key)
+        return self._take(entry, now, sign, raw)
 
-    def _sign_held(self, sign: str, values: tuple[str, ...], key: Key, now: float) -> Claim | None:
+    def _sign_held(self, sign: str, raw: dict[str, str], key: Key, now: float) -> Claim | None:
         """``REUSED_SIGN`` or ``BUSY`` if another field set holds this sign, else ``None``."""
         owner_key = self._runs.get(sign)
         owner = None if owner_key is None else self._entries.get(owner_key)
-        if owner is None or owner.run_sign != sign or owner.run_values == values:
+        if (
+            owner is None
+            or owner.run_sign != sign
+            or owner.run_raw is None
+            or signed_values(owner.run_raw) == signed_values(raw)
+        ):
             return None
         outcome = sign_conflict(owner.status, self._lease(owner), now)
         if outcome is None:
             return None
-        return Claim(outcome, *key, other=(owner.appkey, owner.order_id, owner.out_order_id))
+        return Claim(outcome, *key, other=(*owner.key, owner.out_order_id))
 
     def _forget_oldest(self) -> None:
         """Forget the tenth of the done records that were done first (at least one)."""
@@ -200,25 +217,27 @@ class MemoryInbox(Inbox):
         raw = stored_fields(notification.raw)
         now = time.time()
         sign = raw["sign"]
-        values = signed_values(raw)
         with self._lock:
             if sign in self._runs:  # another claim under this sign (rare): no call otherwise
-                held = self._sign_held(sign, values, key, now)
+                held = self._sign_held(sign, raw, key, now)
                 if held is not None:
                     return held
             entry = self._entries.get(key)
             if entry is None:
                 if len(self._entries) >= self.max_records:
                     self._forget_oldest()
-                entry = _Entry(key[0], key[1], notification.out_order_id, raw, now, remote_addr)
+                entry = _Entry(key, notification.out_order_id, raw, now, remote_addr)
                 self._entries[key] = entry
-                return self._take(entry, now, sign, values)
+                return self._take(entry, now, sign, raw)
             entry.received += 1
             new_delivery = entry.raw != raw
-            kept = entry.other_deliveries
-            if new_delivery and len(kept) < MAX_DELIVERIES and all(d["raw"] != raw for d in kept):
-                kept.append({"raw": raw, "received_at": now, "remote_addr": remote_addr})
-            return replace(self._decide(entry, now, sign, values), new_delivery=new_delivery)
+            if new_delivery:
+                kept = entry.other_deliveries
+                if kept is None:
+                    kept = entry.other_deliveries = []
+                if len(kept) < MAX_DELIVERIES and all(d["raw"] != raw for d in kept):
+                    kept.append({"raw": raw, "received_at": now, "remote_addr": remote_addr})
+            return replace(self._decide(entry, now, sign, raw), new_delivery=new_delivery)
 
     def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
         with self._lock:
@@ -226,13 +245,13 @@ class MemoryInbox(Inbox):
             if entry is None:
                 return None
             record, now = entry.record(), time.time()
-            sign, values = entry.raw["sign"], signed_values(entry.raw)
+            sign, raw = entry.raw["sign"], entry.raw
             held = (
                 None
                 if entry.status == DONE
-                else self._sign_held(sign, values, (appkey, order_id), now)
+                else self._sign_held(sign, raw, (appkey, order_id), now)
             )
-            return held or self._decide(entry, now, sign, values), record
+            return held or self._decide(entry, now, sign, raw), record
 
     def renew(self, claims: list[Claim]) -> None:
         until = time.time() + self.lease
@@ -252,7 +271,7 @@ class MemoryInbox(Inbox):
             entry.token, entry.lease_until = None, None
             entry.status, entry.last_error = (DONE if ok else FAILED), error
             if ok:
-                self._done[(entry.appkey, entry.order_id)] = None
+                self._done[entry.key] = None
             entry.note = note or entry.note
             entry.updated_at = time.time()
             if self._waiting:
