@@ -37,11 +37,11 @@ _SUCCESS = b"success"
 _FAIL = b"fail"
 _OK = HTTPStatus.OK
 _OK_LINE = status_line(_OK)
-_SUCCESS_HEADERS = (
-    ("Content-Type", "text/plain; charset=utf-8"),
-    ("Content-Length", "7"),
-    ("Cache-Control", "no-store"),
-)
+# A POST's answer is never stored by a cache (RFC 9111 4.2.1 needs explicit freshness,
+# which it has not): no Cache-Control header for the server to process. A GET notify
+# (the older page) says no-store, or a proxy could answer a retry with a stale success.
+_POST_SUCCESS_HEADERS = (("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "7"))
+_GET_SUCCESS_HEADERS = (*_POST_SUCCESS_HEADERS, ("Cache-Control", "no-store"))
 _HANDLER_FAILED = HTTPStatus.INTERNAL_SERVER_ERROR
 _FORBIDDEN = HTTPStatus.FORBIDDEN
 _UNAVAILABLE = HTTPStatus.SERVICE_UNAVAILABLE
@@ -146,7 +146,8 @@ class Notify(Endpoint):
             with self.scope(environ):
                 status = self.handle(inbox, notification, fields, environ)
         if status is _OK:  # the hot path: headers built once, copied (servers may add to them)
-            start_response(_OK_LINE, list(_SUCCESS_HEADERS))
+            post = environ.get("REQUEST_METHOD") == "POST"
+            start_response(_OK_LINE, list(_POST_SUCCESS_HEADERS if post else _GET_SUCCESS_HEADERS))
             return [_SUCCESS]
         return send(start_response, status, _FAIL)
 

@@ -515,3 +515,13 @@ def test_a_gateway_form_that_is_not_utf8_is_malformed(recorder):
     response = Client(app).post(PATH, data=body, content_type="application/x-www-form-urlencoded")
     assert (response.status_code, response.get_data()) == (400, b"fail")
     assert recorder.calls == []
+
+
+def test_a_get_notify_is_answered_no_store_and_a_post_needs_no_cache_header(recorder):
+    client = make_client(recorder)
+    posted = post(client, notify_fields(order_id="7001"))
+    assert posted.get_data() == b"success"
+    assert "Cache-Control" not in posted.headers  # RFC 9111: no cache keeps a POST's answer
+    got = client.get(PATH, query_string=urlencode(notify_fields(order_id="7002")))
+    assert got.get_data() == b"success"
+    assert got.headers["Cache-Control"] == "no-store"
