@@ -153,10 +153,26 @@ def test_python_dash_m_gatepay_wsgi_runs_the_command():
     assert "usage: gatepay-wsgi" in done.stdout
 
 
+def _port_with_a_free_successor() -> int:
+    """A free port whose next is free too (the demo's gateway takes --port + 1 first: a
+    busy one there, an ephemeral port of some client, would be the one named)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        try:
+            with socket.socket() as successor:
+                successor.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no port with a free successor")
+
+
 @pytest.mark.parametrize("command", ["demo", "sandbox"])
 def test_a_busy_port_is_one_line_a_non_zero_exit_and_nothing_left_behind(command, tmp_path):
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+        taken.bind(("127.0.0.1", _port_with_a_free_successor()))
         taken.listen()
         port = taken.getsockname()[1]
         argv = [sys.executable, "-m", "gatepay_wsgi", command, "--port", str(port)]
