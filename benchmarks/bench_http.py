@@ -10,8 +10,10 @@ and a Lua script that POSTs pre-signed, distinct notifies:
 - servers: gunicorn sync (2 workers), gunicorn gthread (2 workers x 4 threads), waitress
   (4 threads), each the only load on the machine.
 
-Prints req/s, p50, p99 and errors per pair, the ratios notify/bare and notify/flask under
-the same server (targets >= 0.85 and >= 1.5), then 200k distinct notifies through one
+Each pair runs ``--rounds`` times (3), the apps interleaved round by round so that a
+noisy neighbour hits them alike, each run on a fresh server after a warm-up with orders of
+its own (every measured notify is a new order). Prints the median round's req/s, p50, p99
+and errors per pair, the ratios notify/bare and notify/flask under the same server (targets >= 0.85 and >= 1.5), then 200k distinct notifies through one
 gunicorn sync worker (memory inbox, then SQLite), its RSS sampled every 10k (target: flat
 within 5%).
 """
@@ -227,6 +229,26 @@ def rss_run(workdir: Path, total: int, app: str) -> list[int]:
     return samples
 
 
+APPS = ("bare", "notify", "notify_sqlite", "flask")
+
+
+def measure(
+    server: str, app: str, workdir: Path, lua: Path, warm_lua: Path, seconds: float
+) -> dict[str, float]:
+    """One round: a fresh server, a warm-up of its own orders, then ``seconds`` of load."""
+    port = free_port()
+    process = start(server, app, port, workdir)
+    try:
+        wrk(port, warm_lua, 1)
+        row = wrk(port, lua, seconds)
+    finally:
+        process.terminate()
+        process.wait(30)
+    if row["requests"] > 120_000:  # a thread went past its run of distinct bodies
+        print(f"warning: {server} {app}: some orders were posted twice")
+    return row
+
+
 def chart(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
     import matplotlib
 
@@ -234,7 +256,7 @@ def chart(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     servers = list(results)
-    apps = ["bare", "notify", "notify_sqlite", "flask"]
+    apps = list(APPS)
     figure, axes = plt.subplots(figsize=(7, 3.2))
     width = 0.2
     for i, app in enumerate(apps):
@@ -251,6 +273,7 @@ def chart(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="runs per pair; the median counts")
     parser.add_argument("--rss-notifies", type=int, default=200_000)
     parser.add_argument("--rss-only", action="store_true", help="only the RSS runs")
     parser.add_argument("--chart", help="write a bar chart (PNG) here")
@@ -269,22 +292,18 @@ def main() -> None:
         script.write_text(LUA % {"bodies": bodies, "span": count // 2})
     results: dict[str, dict[str, dict[str, float]]] = {}
     for server in [] if args.rss_only else SERVERS:
+        runs: dict[str, list[dict[str, float]]] = {app: [] for app in APPS}
+        for _ in range(args.rounds):  # interleaved: a noisy neighbour hits every app alike
+            for app in APPS:
+                runs[app].append(measure(server, app, workdir, lua, warm_lua, args.seconds))
         results[server] = {}
-        for app in ("bare", "notify", "notify_sqlite", "flask"):
-            port = free_port()
-            process = start(server, app, port, workdir)
-            try:
-                wrk(port, warm_lua, 1)  # warm-up
-                results[server][app] = wrk(port, lua, args.seconds)
-            finally:
-                process.terminate()
-                process.wait(30)
-            row = results[server][app]
-            if row["requests"] > 120_000:  # a thread went past its run of distinct bodies
-                print(f"warning: {server} {app}: some orders were posted twice")
+        for app in APPS:  # the round with the median req/s stands for the app
+            ordered = sorted(runs[app], key=lambda run: run["rps"])
+            row = results[server][app] = ordered[len(ordered) // 2]
+            all_rps = ", ".join(f"{run['rps']:.0f}" for run in runs[app])
             print(
-                f"{server:<17}{app:<8}{row['rps']:>9.0f} req/s  p50 {row['p50_ms']:6.2f} ms"
-                f"  p99 {row['p99_ms']:6.2f} ms  errors {row['errors']:.0f}",
+                f"{server:<17}{app:<14}{row['rps']:>7.0f} req/s  p50 {row['p50_ms']:6.2f} ms"
+                f"  p99 {row['p99_ms']:6.2f} ms  errors {row['errors']:.0f}  (rounds: {all_rps})",
                 flush=True,
             )
     print()
