@@ -20,7 +20,7 @@ from .endpoints import Endpoint, clip, log_refused, status_for
 from .errors import ConfigError, GatePayError, InboxUnavailable, MethodNotAllowed
 from .inbox import Claim, Inbox, MemoryInbox, open_inbox
 from .inbox.outcomes import OutcomeWriter
-from .inbox.states import ALREADY_DONE, BUSY, DONE, LOST, PROCESSING, REUSED_SIGN
+from .inbox.states import ALREADY_DONE, BUSY, DONE, LOST, PROCESSING, REUSED_SIGN, RUN
 from .messages import DEFAULT_CLOCK_SKEW, Notification, read_gateway_notify, read_notification
 from .pages import send, status_line
 from .request_fields import body_fields, gateway_body, parse_urlencoded, query_fields
@@ -182,35 +182,22 @@ class Notify(Endpoint):
         ):  # handled here, its outcome not written yet: never run it again
             return _OK
         try:
-            for _ in range(2):  # a second time after waiting for another field set's outcome
+            claim = inbox.claim(notification, remote_addr=remote_addr)
+            # The same sign, other signed fields, being handled: wait for them, then decide.
+            if (
+                claim.outcome == BUSY
+                and claim.other is not None
+                and inbox.wait(*claim.other[:2]) != PROCESSING
+            ):
                 claim = inbox.claim(notification, remote_addr=remote_addr)
-                if claim.outcome != BUSY or claim.other is None:
-                    break
-                # The same sign, other signed fields, being handled: wait, then decide.
-                if inbox.wait(*claim.other[:2]) == PROCESSING:
-                    break
         except InboxUnavailable as error:
             where = _where(notification, remote_addr)
             logger.error("notify failed reason=inbox_unavailable %s: %s", where, error)
             return _UNAVAILABLE
-        if claim.new_delivery:
-            logger.warning(
-                "notify delivered again with other signed fields, kept: %s",
-                _where(notification, remote_addr),
-            )
-        if claim.took_over:
-            logger.warning(
-                "notify stale claim taken over (a worker died mid-handler): %s",
-                _where(notification, remote_addr),
-            )
-        if claim.outcome == REUSED_SIGN:
-            return self.refuse_forgery(inbox, claim, notification, environ)
-        if claim.outcome == ALREADY_DONE:
-            return _OK
-        if claim.outcome == BUSY:
-            return self.wait_for_other_worker(
-                inbox, claim, lambda: _where(notification, remote_addr)
-            )
+        if claim.outcome is not RUN or claim.new_delivery or claim.took_over:  # not the usual
+            answer = self.unusual_claim(inbox, claim, notification, environ)
+            if answer is not None:
+                return answer
         # A slow handler keeps its claim (the lease is renewed); a dead worker's expires.
         told = (
             signals.notify_handled.receivers
@@ -231,6 +218,32 @@ class Notify(Endpoint):
                 _where(notification, remote_addr),
             )
         return _OK if ok else _HANDLER_FAILED
+
+    def unusual_claim(
+        self, inbox: Inbox, claim: Claim, notification: Notification, environ: WSGIEnvironment
+    ) -> HTTPStatus | None:
+        """Log a claim that is not simply this worker's to run; the answer, or ``None`` when
+        the handler is to run all the same (a new field set, a dead worker's claim)."""
+        remote_addr = environ.get("REMOTE_ADDR")
+        if claim.new_delivery:
+            logger.warning(
+                "notify delivered again with other signed fields, kept: %s",
+                _where(notification, remote_addr),
+            )
+        if claim.took_over:
+            logger.warning(
+                "notify stale claim taken over (a worker died mid-handler): %s",
+                _where(notification, remote_addr),
+            )
+        if claim.outcome == REUSED_SIGN:
+            return self.refuse_forgery(inbox, claim, notification, environ)
+        if claim.outcome == ALREADY_DONE:
+            return _OK
+        if claim.outcome == BUSY:
+            return self.wait_for_other_worker(
+                inbox, claim, lambda: _where(notification, remote_addr)
+            )
+        return None
 
     def tell_outcome(
         self, notification: Notification, ok: bool, error: str | None, duration: float

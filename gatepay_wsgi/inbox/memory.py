@@ -226,9 +226,24 @@ class MemoryInbox(Inbox):
             if entry is None:
                 if len(self._entries) >= self.max_records:
                     self._forget_oldest()
-                entry = _Entry(key, notification.out_order_id, raw, now, remote_addr)
-                self._entries[key] = entry
-                return self._take(entry, now, sign, raw)
+                # A new record, claimed as it is made (what _take does to one kept before).
+                token = str(next(self._tokens))
+                self._entries[key] = _Entry(
+                    key,
+                    notification.out_order_id,
+                    raw,
+                    now,
+                    remote_addr,
+                    status=PROCESSING,
+                    attempts=1,
+                    updated_at=now,
+                    lease_until=now + self.lease,
+                    token=token,
+                    run_sign=sign,
+                    run_raw=raw,
+                )
+                self._runs[sign] = key
+                return Claim.run(key[0], key[1], token)
             entry.received += 1
             new_delivery = entry.raw != raw
             if new_delivery:
