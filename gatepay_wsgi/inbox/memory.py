@@ -39,17 +39,18 @@ from .states import (
 Key = tuple[str, int]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Entry:
     """A record as the memory inbox keeps it: mutable, turned into an ``InboxRecord`` to read.
 
-    Few objects the garbage collector must track, since thousands are kept: one ``key``
-    tuple shared by every index of the record, no list until a second field set comes,
-    and the latest claim's fields by reference (their signed values made only when
-    another claim under the same sign compares them).
+    One object the garbage collector tracks per record, since thousands are kept: indexed
+    by itself (hashed by identity) rather than by a key tuple, no list until a second field
+    set comes, and the latest claim's fields by reference (their signed values made only
+    when another claim under the same sign compares them).
     """
 
-    key: Key  # (appkey, order_id)
+    appkey: str
+    order_id: int
     out_order_id: str
     raw: dict[str, str]
     received_at: float
@@ -66,19 +67,11 @@ class _Entry:
     run_raw: dict[str, str] | None = None
     received: int = 1
 
-    @property
-    def appkey(self) -> str:
-        return self.key[0]
-
-    @property
-    def order_id(self) -> int:
-        return self.key[1]
-
     def record(self) -> InboxRecord:
         others = self.other_deliveries or ()
         return InboxRecord(
-            appkey=self.key[0],
-            order_id=self.key[1],
+            appkey=self.appkey,
+            order_id=self.order_id,
             out_order_id=self.out_order_id,
             status=self.status,
             raw=dict(self.raw),
@@ -126,16 +119,18 @@ class MemoryInbox(Inbox):
         self.lease = lease
         self.busy_wait = busy_wait
         self.max_records = max_records
-        self._entries: dict[Key, _Entry] = {}
+        # appkey -> order_id -> record: no key tuple kept per record.
+        self._orders: dict[str, dict[int, _Entry]] = {}
+        self._size = 0
         # sign -> the record that claimed it last. Older claimers under a sign have all
         # failed (a claim under a sign that another holds or handled waits or is refused).
-        self._runs: dict[str, Key] = {}
+        self._runs: dict[str, _Entry] = {}
         self._tokens = itertools.count(1)
         # Claims whose handlers run now (``holding``): never stale, whatever their lease.
         # A memory inbox dies with its process, so no lease needs renewing to say "alive".
         self._held: set[str] = set()
         # Done records in the order they were done: the oldest are forgotten first, O(1).
-        self._done: dict[Key, None] = {}
+        self._done: dict[_Entry, None] = {}
         # One lock for every change (taken in C: `with` on a Condition runs Python code),
         # and a condition over it for the few deliveries that wait for another's outcome.
         self._lock = threading.Lock()
@@ -146,15 +141,14 @@ class MemoryInbox(Inbox):
 
     def _take(self, entry: _Entry, now: float, sign: str, raw: dict[str, str]) -> Claim:
         took_over = entry.status == PROCESSING
-        key = entry.key
-        if entry.run_sign is not None and self._runs.get(entry.run_sign) == key:
+        if entry.run_sign is not None and self._runs.get(entry.run_sign) is entry:
             del self._runs[entry.run_sign]
         entry.run_sign, entry.run_raw = sign, raw
-        self._runs[sign] = key
+        self._runs[sign] = entry
         entry.token = str(next(self._tokens))
         entry.status, entry.attempts = PROCESSING, entry.attempts + 1
         entry.lease_until, entry.updated_at = now + self.lease, now
-        return Claim.run(key[0], key[1], entry.token, took_over)
+        return Claim.run(entry.appkey, entry.order_id, entry.token, took_over)
 
     def _lease(self, entry: _Entry) -> float | None:
         """The entry's lease as claims see it: endless while its handler runs here."""
@@ -163,13 +157,12 @@ class MemoryInbox(Inbox):
     def _decide(self, entry: _Entry, now: float, sign: str, raw: dict[str, str]) -> Claim:
         outcome = settle(entry.status, self._lease(entry), now)
         if outcome is not None:
-            return Claim(outcome, *entry.key)
+            return Claim(outcome, entry.appkey, entry.order_id)
         return self._take(entry, now, sign, raw)
 
     def _sign_held(self, sign: str, raw: dict[str, str], key: Key, now: float) -> Claim | None:
         """``REUSED_SIGN`` or ``BUSY`` if another field set holds this sign, else ``None``."""
-        owner_key = self._runs.get(sign)
-        owner = None if owner_key is None else self._entries.get(owner_key)
+        owner = self._runs.get(sign)
         if (
             owner is None
             or owner.run_sign != sign
@@ -180,18 +173,26 @@ class MemoryInbox(Inbox):
         outcome = sign_conflict(owner.status, self._lease(owner), now)
         if outcome is None:
             return None
-        return Claim(outcome, *key, other=(*owner.key, owner.out_order_id))
+        return Claim(outcome, *key, other=(owner.appkey, owner.order_id, owner.out_order_id))
 
     def _forget_oldest(self) -> None:
         """Forget the tenth of the done records that were done first (at least one)."""
         # One pass of one iterator: a fresh next(iter(dict)) after each deletion walks over
         # the deleted slots at the front again, quadratic in the batch (3 us a notify).
         oldest = list(itertools.islice(self._done, max(1, len(self._done) // 10)))
-        for key in oldest:
-            del self._done[key]
-            entry = self._entries.pop(key)
-            if entry.run_sign is not None and self._runs.get(entry.run_sign) == key:
+        for entry in oldest:
+            del self._done[entry]
+            del self._orders[entry.appkey][entry.order_id]
+            if entry.run_sign is not None and self._runs.get(entry.run_sign) is entry:
                 del self._runs[entry.run_sign]
+        self._size -= len(oldest)
+
+    def _entry(self, appkey: str, order_id: int) -> _Entry | None:
+        orders = self._orders.get(appkey)
+        return None if orders is None else orders.get(order_id)
+
+    def _all(self) -> list[_Entry]:
+        return [entry for orders in self._orders.values() for entry in orders.values()]
 
     def holding(self, claim: Claim) -> AbstractContextManager[None]:
         """``with inbox.holding(claim): handler(n)``: the claim stays live meanwhile."""
@@ -213,23 +214,27 @@ class MemoryInbox(Inbox):
             self._held.discard(token)
 
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
-        key = (notification.appkey, notification.order_id)
+        appkey, order_id = notification.appkey, notification.order_id
         raw = stored_fields(notification.raw)
         now = time.time()
         sign = raw["sign"]
         with self._lock:
             if sign in self._runs:  # another claim under this sign (rare): no call otherwise
-                held = self._sign_held(sign, raw, key, now)
+                held = self._sign_held(sign, raw, (appkey, order_id), now)
                 if held is not None:
                     return held
-            entry = self._entries.get(key)
+            orders = self._orders.get(appkey)
+            if orders is None:
+                orders = self._orders[appkey] = {}
+            entry = orders.get(order_id)
             if entry is None:
-                if len(self._entries) >= self.max_records:
+                if self._size >= self.max_records:
                     self._forget_oldest()
                 # A new record, claimed as it is made (what _take does to one kept before).
                 token = str(next(self._tokens))
-                self._entries[key] = _Entry(
-                    key,
+                entry = orders[order_id] = _Entry(
+                    appkey,
+                    order_id,
                     notification.out_order_id,
                     raw,
                     now,
@@ -242,8 +247,9 @@ class MemoryInbox(Inbox):
                     run_sign=sign,
                     run_raw=raw,
                 )
-                self._runs[sign] = key
-                return Claim.run(key[0], key[1], token)
+                self._size += 1
+                self._runs[sign] = entry
+                return Claim.run(appkey, order_id, token)
             entry.received += 1
             new_delivery = entry.raw != raw
             if new_delivery:
@@ -256,7 +262,7 @@ class MemoryInbox(Inbox):
 
     def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
         with self._lock:
-            entry = self._entries.get((appkey, order_id))
+            entry = self._entry(appkey, order_id)
             if entry is None:
                 return None
             record, now = entry.record(), time.time()
@@ -272,7 +278,7 @@ class MemoryInbox(Inbox):
         until = time.time() + self.lease
         with self._lock:
             for claim in claims:
-                entry = self._entries.get((claim.appkey, claim.order_id))
+                entry = self._entry(claim.appkey, claim.order_id)
                 if entry is not None and entry.token == claim.token:
                     entry.lease_until = until
 
@@ -280,13 +286,14 @@ class MemoryInbox(Inbox):
         self, claim: Claim, *, ok: bool, error: str | None = None, note: str | None = None
     ) -> bool:
         with self._lock:
-            entry = self._entries.get((claim.appkey, claim.order_id))
+            orders = self._orders.get(claim.appkey)
+            entry = None if orders is None else orders.get(claim.order_id)
             if entry is None or claim.token is None or entry.token != claim.token:
                 return False
             entry.token, entry.lease_until = None, None
             entry.status, entry.last_error = (DONE if ok else FAILED), error
             if ok:
-                self._done[entry.key] = None
+                self._done[entry] = None
             entry.note = note or entry.note
             entry.updated_at = time.time()
             if self._waiting:
@@ -294,7 +301,7 @@ class MemoryInbox(Inbox):
             return True
 
     def status(self, appkey: str, order_id: int) -> Status | None:
-        entry = self._entries.get((appkey, order_id))
+        entry = self._entry(appkey, order_id)
         return None if entry is None else entry.status
 
     def wait(self, appkey: str, order_id: int, timeout: float | None = None) -> Status | None:
@@ -314,14 +321,14 @@ class MemoryInbox(Inbox):
     def get(self, order_id: int, appkey: str | None = None) -> list[InboxRecord]:
         with self._lock:
             return [
-                e.record()
-                for (key, oid), e in self._entries.items()
-                if oid == order_id and appkey in (None, key)
+                orders[order_id].record()
+                for key, orders in self._orders.items()
+                if order_id in orders and appkey in (None, key)
             ]
 
     def records(self, status: Status | str | None = None, limit: int = 100) -> list[InboxRecord]:
         with self._lock:
-            found = [e.record() for e in self._entries.values() if status in (None, e.status)]
+            found = [e.record() for e in self._all() if status in (None, e.status)]
         return sorted(found, key=lambda r: r.updated_at, reverse=True)[:limit]
 
     def search(
@@ -337,7 +344,7 @@ class MemoryInbox(Inbox):
         with self._lock:
             found = [
                 e
-                for e in self._entries.values()
+                for e in self._all()
                 if wanted.matches(e.status, e.order_id, e.out_order_id, e.received_at)
             ]
             found.sort(key=lambda e: (e.updated_at, e.order_id), reverse=True)
@@ -355,7 +362,7 @@ class MemoryInbox(Inbox):
     def stats(self) -> InboxStats:
         now = time.time()
         with self._lock:
-            entries = list(self._entries.values())
+            entries = self._all()
             counts = dict(self._rejection_counts)
         stale = sum(1 for e in entries if e.status == PROCESSING and (self._lease(e) or 0) <= now)
         return InboxStats(Counter(e.status for e in entries), stale, counts)
