@@ -525,3 +525,25 @@ def test_a_get_notify_is_answered_no_store_and_a_post_needs_no_cache_header(reco
     got = client.get(PATH, query_string=urlencode(notify_fields(order_id="7002")))
     assert got.get_data() == b"success"
     assert got.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("inbox", ["memory://", "sqlite"])
+def test_an_appkey_field_is_not_stored_and_makes_no_delivery_look_new(
+    recorder, caplog, tmp_path, inbox
+):
+    """README: what is stored is the signed fields and the sign; the older page's appkey
+    field (unsigned, checked equal to the merchant's) is one of the extras left out."""
+    url = inbox if inbox == "memory://" else f"sqlite:///{tmp_path}/inbox.sqlite3"
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={PATH: Notify(recorder)}, inbox=url
+    )
+    fields = notify_fields()
+    with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
+        for sent in ({**fields, "appkey": APPKEY}, fields):
+            assert post(Client(app), sent).get_data() == b"success"
+    assert len(recorder.calls) == 1
+    assert "other signed fields" not in caplog.text
+    (record,) = app.inbox.get(100001)
+    assert dict(record.raw) == fields
+    assert record.deliveries == 1
+    assert record.received == 2

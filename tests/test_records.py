@@ -22,13 +22,13 @@ def test_a_run_claim_is_the_dataclass_built_the_usual_way():
     assert dataclasses.replace(fast, new_delivery=True).new_delivery is True
 
 
-def test_only_signed_fields_a_lower_case_sign_and_the_appkey_are_stored():
+def test_only_signed_fields_and_a_lower_case_sign_are_stored():
     fields = {**notify_fields(), "junk": "x", "appkey": "k"}
     fields["sign"] = fields["sign"].upper()
     kept = stored_fields(fields)
     assert "junk" not in kept
     assert kept["sign"] == fields["sign"].lower()
-    assert kept["appkey"] == "k"
+    assert "appkey" not in kept  # unsigned (checked equal to the merchant's): README
     assert json.loads(dump_fields(fields)) == kept
     assert dump_fields(fields) == dump_fields(dict(reversed(list(fields.items()))))
 

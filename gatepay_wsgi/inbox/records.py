@@ -119,10 +119,11 @@ _STORED_NAMES = frozenset((*NOTIFY_SIGNED_FIELDS, "sign"))
 
 
 def stored_fields(raw: Mapping[str, str]) -> dict[str, str]:
-    """What an inbox keeps of a delivery: the signed fields, the sign, an ``appkey`` field.
+    """What an inbox keeps of a delivery: the signed fields and the sign.
 
-    Unsigned extras are left out, and the sign is lower-cased, so that nobody can make
-    a genuine notify look new (and fill the disk) by adding junk or re-casing the sign.
+    Unsigned extras are left out (the older page's ``appkey`` field too: it was checked
+    equal to the merchant's), and the sign is lower-cased, so that nobody can make a
+    genuine notify look new (and fill the disk) by adding junk or re-casing the sign.
     """
     if (
         isinstance(raw, (dict, MappingProxyType))
@@ -135,8 +136,6 @@ def stored_fields(raw: Mapping[str, str]) -> dict[str, str]:
     except KeyError:
         kept = {name: raw[name] for name in NOTIFY_SIGNED_FIELDS if name in raw}
     kept["sign"] = raw.get("sign", "").lower()
-    if "appkey" in raw:
-        kept["appkey"] = raw["appkey"]
     return kept
 
 
