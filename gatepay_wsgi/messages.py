@@ -20,8 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import InvalidField, MissingField
 from .signing import NOTIFY_SIGNED_FIELDS, RETURN_SIGNED_FIELDS, sign_matches, verify
@@ -155,8 +154,34 @@ def _order_id(fields: Mapping[str, str]) -> int:
     return value
 
 
+class ReceivedFields(dict[str, str]):
+    """``n.raw["extend"]``: a callback's fields as received, read-only.
+
+    A ``dict`` that refuses changes, so that it copies, pickles, goes through
+    ``dataclasses.asdict`` and ``json.dumps`` like one (a read-only ``MappingProxyType``
+    did none of these, and handlers hand notifications to task queues and logs).
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("a callback's fields are read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[type[ReceivedFields], tuple[dict[str, str]]]:
+        return ReceivedFields, (dict(self),)
+
+    def __copy__(self) -> ReceivedFields:
+        return self  # nothing can change it: a copy may be itself
+
+    def __deepcopy__(self, memo: dict[int, object]) -> ReceivedFields:
+        return self
+
+
 def _frozen(fields: Mapping[str, str]) -> Mapping[str, str]:
-    return MappingProxyType(dict(fields))
+    return ReceivedFields(fields)
 
 
 def parse_notification(fields: Mapping[str, str], *, appkey: str) -> Notification:
@@ -299,7 +324,7 @@ def read_gateway_notify(
         "sign": sign,
     }
     return _notification(
-        number, out_order_id, pay_type, seconds, extend, appkey, MappingProxyType(raw)
+        number, out_order_id, pay_type, seconds, extend, appkey, ReceivedFields(raw)
     )
 
 

@@ -375,3 +375,31 @@ def test_a_notification_built_by_hand_keeps_the_values_it_was_given():
     assert made.paid_at.year == 2000
     assert dataclasses.asdict(made)["price"] == Decimal("1.00")
     assert dataclasses.replace(made, price=Decimal("3.00")).price == Decimal("3.00")
+
+
+def test_a_notification_can_be_copied_pickled_and_turned_into_a_dict():
+    """Handlers hand notifications to task queues (pickle) and logs (asdict, JSON)."""
+    import copy
+    import dataclasses
+    import json
+    import pickle
+
+    notification = read_form(gateway_form(notify_fields(extend="x")))
+    general = read(notify_fields())
+    for made in (notification, general):
+        assert copy.deepcopy(made) == made
+        assert pickle.loads(pickle.dumps(made)) == made
+        assert dict(pickle.loads(pickle.dumps(made)).raw) == dict(made.raw)
+        as_dict = dataclasses.asdict(made)
+        assert as_dict["raw"] == dict(made.raw)
+        assert json.loads(json.dumps(as_dict["raw"])) == dict(made.raw)
+        with pytest.raises(TypeError):
+            made.raw["price"] = "0.01"  # type: ignore[index]
+        with pytest.raises(TypeError):
+            made.raw.update(price="0.01")  # type: ignore[attr-defined]
+        with pytest.raises(TypeError):
+            del made.raw["price"]  # type: ignore[attr-defined]
+        with pytest.raises(TypeError):
+            pickle.loads(pickle.dumps(made)).raw["price"] = "0.01"  # type: ignore[index]
+    visit = read_return(return_fields(), appkey=APPKEY, appsecret=APPSECRET)
+    assert pickle.loads(pickle.dumps(visit.raw)) == visit.raw
