@@ -12,10 +12,10 @@ and a Lua script that POSTs pre-signed, distinct notifies:
 
 Each pair runs ``--rounds`` times (3), the apps interleaved round by round so that a
 noisy neighbour hits them alike, each run on a fresh server after a warm-up with orders of
-its own (every measured notify is a new order). Prints the median round's req/s, p50, p99
-and errors per pair, the ratios notify/bare and notify/flask under the same server (targets >= 0.85 and >= 1.5), then 200k distinct notifies through one
-gunicorn sync worker (memory inbox, then SQLite), its RSS sampled every 10k (target: flat
-within 5%).
+its own (every measured notify is a new order). Prints the median round's req/s, p50,
+p99 and errors per pair, the ratios notify/bare and notify/flask under the same server
+(targets >= 0.85 and >= 1.5), then 200k distinct notifies through one gunicorn sync
+worker (memory inbox, then SQLite), its RSS sampled every 10k (target: flat within 5%).
 """
 
 from __future__ import annotations
