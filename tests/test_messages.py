@@ -386,6 +386,7 @@ def test_a_notification_can_be_copied_pickled_and_turned_into_a_dict():
 
     notification = read_form(gateway_form(notify_fields(extend="x")))
     general = read(notify_fields())
+
     def round_trip(value):
         return pickle.loads(pickle.dumps(value))  # noqa: S301  # our own bytes, in memory
 
