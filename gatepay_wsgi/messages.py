@@ -313,19 +313,17 @@ def read_gateway_notify(
         )
     ):
         return None
-    raw = {
-        "order_id": order_id,
-        "out_order_id": out_order_id,
-        "price": price,
-        "realprice": realprice,
-        "type": pay_type,
-        "paytime": paytime,
-        "extend": extend,
-        "sign": sign,
-    }
-    return _notification(
-        number, out_order_id, pay_type, seconds, extend, appkey, ReceivedFields(raw)
+    raw = ReceivedFields(
+        order_id=order_id,
+        out_order_id=out_order_id,
+        price=price,
+        realprice=realprice,
+        type=pay_type,
+        paytime=paytime,
+        extend=extend,
+        sign=sign,
     )
+    return _notification(number, out_order_id, pay_type, seconds, extend, appkey, raw)
 
 
 def read_notification(

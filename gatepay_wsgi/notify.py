@@ -108,7 +108,7 @@ class Notify(Endpoint):
         raise MethodNotAllowed(f"method {method[:16]!r} is not POST or GET")
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        inbox = self.inbox if self.inbox is not None else self.inbox_in_use()
+        inbox = self.inbox_in_use()
         appkey, appsecret = self.appkey or "", self.appsecret or ""
         fields: dict[str, str] = {}
         try:

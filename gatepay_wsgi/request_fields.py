@@ -156,18 +156,21 @@ def gateway_body(environ: WSGIEnvironment, max_body_size: int) -> bytes | None:
     UTF-8, a Content-Length), read within the limit; ``None``, nothing read, for a request
     of any other shape or an empty body (``body_fields`` reads those).
     """
-    text = environ.get("CONTENT_LENGTH")
-    if (
-        environ.get("REQUEST_METHOD") != "POST"
-        or environ.get("CONTENT_TYPE") != _URLENCODED
-        or not text
-        or not text.isdigit()
-        or not text.isascii()
-        or text == "0"
-        or "HTTP_TRANSFER_ENCODING" in environ
-    ):
+    if environ.get("REQUEST_METHOD") != "POST" or environ.get("CONTENT_TYPE") != _URLENCODED:
         return None
-    return _read_body(environ, int(text), max_body_size)
+    length = _plain_length(environ)
+    if not length:  # none declared plainly, or an empty body
+        return None
+    return _read_body(environ, length, max_body_size)
+
+
+def _plain_length(environ: WSGIEnvironment) -> int | None:
+    """The Content-Length when it is plain ASCII digits and no Transfer-Encoding overrides
+    it (the common case, without werkzeug's general parser); ``None`` otherwise."""
+    text = environ.get("CONTENT_LENGTH")
+    if text and text.isdigit() and text.isascii() and "HTTP_TRANSFER_ENCODING" not in environ:
+        return int(text)
+    return None
 
 
 def body_fields(environ: WSGIEnvironment, max_body_size: int) -> tuple[dict[str, str], str]:
@@ -177,10 +180,8 @@ def body_fields(environ: WSGIEnvironment, max_body_size: int) -> tuple[dict[str,
     some senders POST with the fields in the URL. A missing content type is read as
     urlencoded, as browsers and most HTTP clients mean it.
     """
-    text = environ.get("CONTENT_LENGTH")
-    if text and text.isdigit() and text.isascii() and "HTTP_TRANSFER_ENCODING" not in environ:
-        length: int | None = int(text)  # the common case, without werkzeug's general parser
-    else:
+    length = _plain_length(environ)
+    if length is None:
         length = get_content_length(environ)
     if length == 0 or (length is None and "wsgi.input_terminated" not in environ):
         # No body, or none that can be read safely (no length, and a server that does

@@ -101,9 +101,8 @@ def sign_matches(given: str, joined: str, appkey: str, appsecret: str) -> bool:
     """
     if not appkey or not appsecret:
         return False
-    try:  # joined_sign written out: the notify's hot path, one call fewer
-        first = _md5((appkey + joined).encode()).hexdigest()
-        expected = _md5((first + appsecret).encode()).hexdigest()
+    try:
+        expected = joined_sign(joined, appkey, appsecret)
     except UnicodeEncodeError:
         return False
     return hmac.compare_digest(given.lower().encode("ascii", "replace"), expected.encode())

@@ -286,8 +286,7 @@ class MemoryInbox(Inbox):
         self, claim: Claim, *, ok: bool, error: str | None = None, note: str | None = None
     ) -> bool:
         with self._lock:
-            orders = self._orders.get(claim.appkey)
-            entry = None if orders is None else orders.get(claim.order_id)
+            entry = self._entry(claim.appkey, claim.order_id)
             if entry is None or claim.token is None or entry.token != claim.token:
                 return False
             entry.token, entry.lease_until = None, None
