@@ -180,6 +180,13 @@ class ReceivedFields(dict[str, str]):
         return self
 
 
+class GatewayForm(ReceivedFields):
+    """``n.raw`` of a notify read in the gateway's own form (``read_gateway_notify``): its
+    eight fields exactly, so an inbox keeps it as it is, without looking again."""
+
+    __slots__ = ()
+
+
 def _frozen(fields: Mapping[str, str]) -> Mapping[str, str]:
     return ReceivedFields(fields)
 
@@ -313,7 +320,7 @@ def read_gateway_notify(
         )
     ):
         return None
-    raw = ReceivedFields(
+    raw = GatewayForm(
         order_id=order_id,
         out_order_id=out_order_id,
         price=price,

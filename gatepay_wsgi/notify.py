@@ -181,6 +181,15 @@ class Notify(Endpoint):
             inbox, notification.appkey, notification.order_id
         ):  # handled here, its outcome not written yet: never run it again
             return _OK
+        told = (
+            signals.notify_handled.receivers
+            or signals.notify_failed.receivers
+            or signals.notify_failed_for_good.receivers
+        )
+        if not told:  # a new order, in an inbox that does it all in one step (memory)
+            ran = inbox.run_if_new(notification, self.handler, remote_addr)
+            if ran is not None:
+                return _OK if ran[0] else _HANDLER_FAILED
         try:
             claim = inbox.claim(notification, remote_addr=remote_addr)
             # The same sign, other signed fields, being handled: wait for them, then decide.
@@ -199,11 +208,6 @@ class Notify(Endpoint):
             if answer is not None:
                 return answer
         # A slow handler keeps its claim (the lease is renewed); a dead worker's expires.
-        told = (
-            signals.notify_handled.receivers
-            or signals.notify_failed.receivers
-            or signals.notify_failed_for_good.receivers
-        )
         started = time.perf_counter() if told else 0.0
         ok, error_text = inbox.run_handler(
             claim, self.handler, notification, f" remote={remote_addr or '-'}"

@@ -621,6 +621,9 @@ def test_an_outcome_that_cannot_be_written_yet_lands_later_and_is_never_run_twic
         return real_finish(claim, ok=ok, error=error, **more)
 
     monkeypatch.setattr(inbox, "finish", flaky_finish)
+    # The memory inbox writes a new notify's outcome itself (run_if_new), in memory, where
+    # nothing can refuse it: the fault injected in finish needs the usual way.
+    monkeypatch.setattr(inbox, "run_if_new", lambda *args: None)
     with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
         assert deliver(client, notify_fields()) == (200, b"success")  # the handler did succeed
         # A re-send meanwhile: answered from that outcome, never a second run.
@@ -752,3 +755,79 @@ def test_an_inbox_of_schema_2_is_upgraded_and_counts_what_it_kept(tmp_path):
     with inbox._statements("inspect") as connection:
         assert connection.execute("PRAGMA user_version").fetchone() == (3,)
     inbox.close()
+
+
+# -- run_if_new: a new order claimed, handled and finished in one step -------------------
+
+
+def _notification(**overrides):
+    return parse_notification(notify_fields(**overrides), appkey=APPKEY)
+
+
+def test_run_if_new_handles_a_new_order_once_and_leaves_the_rest_to_claim(make_inbox):
+    inbox, handler = make_inbox(), Recorder()
+    first = inbox.run_if_new(_notification(), handler, "10.0.0.1")
+    if first is None:  # a backend without the shortcut: it did nothing at all
+        assert inbox.get(100001) == []
+        assert handler.calls == []
+        return
+    assert first == (True, None)
+    (record,) = inbox.get(100001)
+    assert (record.status, record.attempts, record.received) == (DONE, 1, 1)
+    assert (record.remote_addr, record.lease_until) == ("10.0.0.1", None)
+    assert dict(record.raw) == {k: v for k, v in notify_fields().items()}
+    # Seen before (order, or sign): nothing done, and claim answers as it always did.
+    assert inbox.run_if_new(_notification(), handler) is None
+    assert inbox.run_if_new(_notification(paytime="1700000001"), handler) is None
+    assert inbox.claim(_notification()).outcome == "already_done"
+    assert len(handler.calls) == 1
+
+
+def test_run_if_new_keeps_a_failed_handler_failed_and_retryable():
+    inbox = MemoryInbox()
+    assert inbox.run_if_new(_notification(), Recorder(answer=False)) == (
+        False,
+        "handler returned False",
+    )
+    ok, error = inbox.run_if_new(_notification(order_id="7"), Recorder(error=KeyError("x")))
+    assert (ok, error) == (False, "KeyError: 'x'")
+    assert [r.status for r in inbox.get(100001) + inbox.get(7)] == [FAILED, FAILED]
+    assert inbox.claim(_notification()).outcome == RUN  # the gateway's retry runs it again
+
+
+def test_run_if_new_holds_its_claim_while_the_handler_runs():
+    inbox = MemoryInbox(lease=0.1, busy_wait=0.05)
+    seen = []
+
+    def slow(notification):
+        time.sleep(0.2)  # past the lease
+        seen.append(inbox.claim(_notification()).outcome)
+        seen.append(inbox.stats().stale)
+
+    assert inbox.run_if_new(_notification(), slow) == (True, None)
+    assert seen == ["busy", 0]
+    assert inbox.status(APPKEY, 100001) == DONE
+
+
+def test_run_if_new_refuses_a_sign_already_claimed_with_other_fields():
+    inbox = MemoryInbox()
+    genuine = notify_fields(order_id="12", out_order_id="345")
+    inbox.run_if_new(parse_notification(genuine, appkey=APPKEY), Recorder())
+    moved = {**genuine, "order_id": "123", "out_order_id": "45"}  # same sign input
+    assert inbox.run_if_new(parse_notification(moved, appkey=APPKEY), Recorder()) is None
+    assert inbox.claim(parse_notification(moved, appkey=APPKEY)).outcome == "reused_sign"
+
+
+def test_a_memory_inbox_whose_claim_or_finish_is_replaced_goes_the_usual_way():
+    written = []
+
+    class Mirrored(MemoryInbox):
+        def finish(self, claim, **outcome):
+            written.append((claim.order_id, outcome["ok"]))
+            return super().finish(claim, **outcome)
+
+    inbox = Mirrored()
+    assert inbox.run_if_new(_notification(), Recorder()) is None
+    client = client_for(Recorder(), inbox)
+    assert deliver(client, notify_fields()) == (200, b"success")
+    assert written == [(100001, True)]

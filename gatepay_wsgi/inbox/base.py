@@ -235,6 +235,20 @@ class Inbox(ABC):
         with self.holding(claim):
             return run_handler(handler, notification, context)
 
+    def run_if_new(
+        self,
+        notification: Notification,
+        handler: Callable[[Notification], object],
+        remote_addr: str | None = None,
+    ) -> tuple[bool, str | None] | None:
+        """``inbox.run_if_new(n, mark_paid)``: a notify this inbox has never seen, claimed,
+        handled and finished in one step: ``(ok, error)`` as ``run_handler`` gives it.
+
+        ``None``, having done nothing, for any other notify (its order or its sign seen
+        before) and in a backend without this shortcut: ``claim`` it the usual way.
+        """
+        return None
+
     def wait(self, appkey: str, order_id: int, timeout: float | None = None) -> Status | None:
         """Wait up to ``timeout`` (default ``busy_wait``) for a claimed notify's outcome."""
         deadline = time.monotonic() + (self.busy_wait if timeout is None else timeout)

@@ -23,13 +23,18 @@ def run_handler(
     try:
         answer = handler(notification)
     except Exception as error:
-        logger.exception("notify failed reason=handler_error %s%s", _ids(notification), context)
+        logger.exception(
+            "notify failed reason=handler_error %s%s", notification_ids(notification), context
+        )
         return False, f"{type(error).__name__}: {error}"[:MAX_ERROR]
     if answer is False:
-        logger.warning("notify failed reason=handler_declined %s%s", _ids(notification), context)
+        logger.warning(
+            "notify failed reason=handler_declined %s%s", notification_ids(notification), context
+        )
         return False, "handler returned False"
     return True, None
 
 
-def _ids(notification: Notification) -> str:  # for the log lines: not built on success
+def notification_ids(notification: Notification) -> str:
+    """A notify's ids for a log line (built only when one is logged)."""
     return f"order_id={notification.order_id} out_order_id={notification.out_order_id[:40]!r}"

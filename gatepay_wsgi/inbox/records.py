@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ..messages import GatewayForm
 from ..signing import NOTIFY_SIGNED_FIELDS
 from .states import ClaimOutcome, ReplayOutcome, Status
 
@@ -125,11 +126,13 @@ def stored_fields(raw: Mapping[str, str]) -> dict[str, str]:
     equal to the merchant's), and the sign is lower-cased, so that nobody can make a
     genuine notify look new (and fill the disk) by adding junk or re-casing the sign.
     """
+    if type(raw) is GatewayForm and raw["sign"].islower():  # already what is kept, read-only
+        return raw
     if (
         isinstance(raw, (dict, MappingProxyType))
         and raw.keys() == _STORED_NAMES
         and raw["sign"].islower()
-    ):  # the gateway's own form is already what is kept: a copy, in C
+    ):  # the same fields from elsewhere: a copy, in C
         return raw.copy()
     try:  # a verified notify has every signed field: built in C
         kept = dict(zip(NOTIFY_SIGNED_FIELDS, _SIGNED_VALUES(raw), strict=True))
