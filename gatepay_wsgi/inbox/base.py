@@ -18,7 +18,10 @@ While a handler runs, its claim's lease is renewed (``holding``); a claim whose 
 ran out because its worker was killed mid-handler is taken over by the next delivery
 or replay. An outcome that cannot be written when the handler returns is kept and
 retried in the background (``outcomes.py``), the claim held meanwhile, so a handler that
-succeeded never runs again. Backends implement the primitives; replay, refusal
+succeeded never runs again. A backend may also offer ``run_if_new``: a notify it has
+never seen, claimed, handled and finished in one step (the memory inbox does; ``Notify``
+takes it when nobody listens to the outcome signals, else claims as above). Backends
+implement the primitives; replay, refusal
 recording and the waiting loop live here, once (the lease keeper in ``leases.py``, late
 outcomes in ``outcomes.py``).
 """
