@@ -438,4 +438,3 @@ class MemoryInbox(Inbox):
             counts = dict(self._rejection_counts)
         stale = sum(1 for e in entries if e.status == PROCESSING and (self._lease(e) or 0) <= now)
         return InboxStats(Counter(e.status for e in entries), stale, counts)
-
