@@ -10,7 +10,8 @@ and a Lua script that POSTs pre-signed, distinct notifies:
 - servers: gunicorn sync (2 workers), gunicorn gthread (2 workers x 4 threads), waitress
   (4 threads), each the only load on the machine.
 
-Each pair runs ``--rounds`` times (3), the apps interleaved round by round so that a
+Each pair runs ``--rounds`` times (5: gthread rounds sometimes fall to a third for any
+app, and the median absorbs two such), the apps interleaved round by round so that a
 noisy neighbour hits them alike, each run on a fresh server after a warm-up with orders of
 its own (every measured notify is a new order). Prints the median round's req/s, p50,
 p99 and errors per pair, the ratios notify/bare and notify/flask under the same server
@@ -273,7 +274,7 @@ def chart(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--rounds", type=int, default=3, help="runs per pair; the median counts")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per pair; the median counts")
     parser.add_argument("--rss-notifies", type=int, default=200_000)
     parser.add_argument("--rss-only", action="store_true", help="only the RSS runs")
     parser.add_argument("--chart", help="write a bar chart (PNG) here")
@@ -310,9 +311,13 @@ def main() -> None:
     for server, rows in results.items():
         bare_ratio = rows["notify"]["rps"] / rows["bare"]["rps"]
         flask_ratio = rows["notify"]["rps"] / rows["flask"]["rps"]
+        # What a notify costing nothing would read against Flask under this server: the
+        # room the 1.5 target leaves (under gunicorn sync, the server's own work per
+        # connection is most of every request).
+        ceiling = rows["bare"]["rps"] / rows["flask"]["rps"]
         print(
             f"{server:<17} notify/bare {bare_ratio:.2f} (>= 0.85)   "
-            f"notify/flask {flask_ratio:.2f} (>= 1.5)"
+            f"notify/flask {flask_ratio:.2f} (>= 1.5; bare/flask {ceiling:.2f})"
         )
     rss: dict[str, list[int]] = {}
     for app in ("notify", "notify_sqlite"):  # the memory inbox, and SQLite

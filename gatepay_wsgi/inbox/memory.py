@@ -284,7 +284,7 @@ class MemoryInbox(Inbox):
         remote_addr: str | None = None,
     ) -> tuple[bool, str | None] | None:
         # What claim, run_handler and record_outcome do for a new order, without a Claim
-        # between them or a second look-up: the usual notify, in a third of the time.
+        # between them or a second look-up: the usual notify, in half the time (in process).
         if not self._one_step:
             return None
         raw = stored_fields(notification.raw)
