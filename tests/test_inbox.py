@@ -831,3 +831,23 @@ def test_a_memory_inbox_whose_claim_or_finish_is_replaced_goes_the_usual_way():
     client = client_for(Recorder(), inbox)
     assert deliver(client, notify_fields()) == (200, b"success")
     assert written == [(100001, True)]
+
+
+def test_a_claim_held_by_its_running_handler_is_not_replayable_and_shows_a_live_lease(
+    make_inbox,
+):
+    """Found by a spec-only suite: the memory inbox showed a held claim's lease as run out
+    (it needs no renewals), so ``replay()`` answered ``busy`` for it where SQLite skips it."""
+    inbox = make_inbox(lease=0.3, busy_wait=0.05)
+    seen = {}
+
+    def slow(notification):
+        time.sleep(0.5)  # past the lease, alive
+        (record,) = inbox.get(notification.order_id)
+        seen["lease_ahead"] = (record.lease_until or 0) > time.time()
+        seen["replayable"] = inbox.replayable()
+        seen["replayed"] = inbox.replay(Recorder())
+
+    client = client_for(slow, inbox)
+    assert deliver(client, notify_fields()) == (200, b"success")
+    assert seen == {"lease_ahead": True, "replayable": [], "replayed": []}

@@ -69,7 +69,7 @@ class _Entry:
     run_raw: dict[str, str] | None = None
     received: int = 1
 
-    def record(self) -> InboxRecord:
+    def record(self, lease_until: float | None) -> InboxRecord:
         others = self.other_deliveries or ()
         return InboxRecord(
             appkey=self.appkey,
@@ -82,7 +82,7 @@ class _Entry:
             attempts=self.attempts,
             last_error=self.last_error,
             updated_at=self.updated_at,
-            lease_until=self.lease_until,
+            lease_until=lease_until,
             deliveries=1 + len(others),
             other_deliveries=tuple(others),
             note=self.note,
@@ -257,6 +257,12 @@ class MemoryInbox(Inbox):
         finally:
             self._held.discard(token)
 
+    def _record(self, entry: _Entry) -> InboxRecord:
+        """The entry as a record. A claim whose handler runs here shows a live lease, as a
+        renewed one does in a durable inbox (here none needs renewing): never stale."""
+        held = entry.token is not None and entry.token in self._held
+        return entry.record(time.time() + self.lease if held else entry.lease_until)
+
     def _entry(self, appkey: str, order_id: int) -> _Entry | None:
         orders = self._orders.get(appkey)
         return None if orders is None else orders.get(order_id)
@@ -345,7 +351,7 @@ class MemoryInbox(Inbox):
             entry = self._entry(appkey, order_id)
             if entry is None:
                 return None
-            record, now = entry.record(), time.time()
+            record, now = self._record(entry), time.time()
             sign, raw = entry.raw["sign"], entry.raw
             held = (
                 None
@@ -393,14 +399,14 @@ class MemoryInbox(Inbox):
     def get(self, order_id: int, appkey: str | None = None) -> list[InboxRecord]:
         with self._lock:
             return [
-                orders[order_id].record()
+                self._record(orders[order_id])
                 for key, orders in self._orders.items()
                 if order_id in orders and appkey in (None, key)
             ]
 
     def records(self, status: Status | str | None = None, limit: int = 100) -> list[InboxRecord]:
         with self._lock:
-            found = [e.record() for e in self._all() if status in (None, e.status)]
+            found = [self._record(e) for e in self._all() if status in (None, e.status)]
         return sorted(found, key=lambda r: r.updated_at, reverse=True)[:limit]
 
     def search(
@@ -420,7 +426,7 @@ class MemoryInbox(Inbox):
                 if wanted.matches(e.status, e.order_id, e.out_order_id, e.received_at)
             ]
             found.sort(key=lambda e: (e.updated_at, e.order_id), reverse=True)
-            return [e.record() for e in found[:limit]]
+            return [self._record(e) for e in found[:limit]]
 
     def _keep_rejection(self, row: tuple[Any, ...]) -> None:
         with self._lock:
