@@ -473,3 +473,79 @@ def test_the_gateway_form_accepts_only_what_the_general_way_accepts(data):
         )
     elif general is not None and not re.search("[&=%+]", "".join(fields.values())):
         pytest.fail(f"a plain valid notify left the hot path: {body!r}")
+
+
+class _Scripted:
+    """A handler that answers as the step says: ok, declined (False) or raising."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.answer = "ok"
+
+    def __call__(self, notification):
+        self.calls.append(notification.order_id)
+        if self.answer == "raise":
+            raise RuntimeError("the shop's database is down")
+        return self.answer != "declined"
+
+
+@FUZZ
+@given(
+    values=st.lists(NOTIFY_VALUES, min_size=1, max_size=3),
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 2),
+            st.sampled_from(["same", "same", "gateway_form", "resend", "forge"]),
+            st.sampled_from(["ok", "ok", "declined", "raise"]),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    data=st.data(),
+)
+def test_the_memory_inbox_one_step_way_answers_and_keeps_what_the_usual_way_does(
+    values, steps, data
+):
+    """``run_if_new`` (a new order in one step) against ``claim``/``run``/``finish``: the
+    same answers, the same handler calls and the same records, whatever comes in."""
+    from gatepay_wsgi.inbox import MemoryInbox
+
+    class UsualWay(MemoryInbox):  # a subclass replacing finish never takes the one step
+        def finish(self, claim, **outcome):
+            return super().finish(claim, **outcome)
+
+    apps = []
+    for inbox in (MemoryInbox(), UsualWay()):
+        handler = _Scripted()
+        app = GatePayMiddleware(
+            lambda e, s: [], appkey=APPKEY, appsecret=APPSECRET, paths={"/n": Notify(handler)}
+        )
+        app.table.routes["/n"].inbox = inbox
+        apps.append((app, handler, inbox))
+    genuine = [notify_fields(**v) for v in values]
+    for index, kind, answer in steps:
+        fields = genuine[index % len(genuine)]
+        if kind == "resend":  # the gateway's console re-sends later, signed anew
+            fields = notify_fields(**{**values[index % len(values)], "paytime": "1700000001"})
+        elif kind == "forge":
+            fields, _ = re_split(fields, NOTIFY_ORDER, data)
+        if kind == "gateway_form":  # the eight fields in the page's order, nothing escaped
+            body = "&".join(f"{name}={fields[name]}" for name in (*NOTIFY_ORDER, "sign"))
+            sent = (body.encode(), "application/x-www-form-urlencoded")
+        else:
+            sent = (urlencode(fields).encode(), "application/x-www-form-urlencoded")
+        answers = []
+        for app, handler, _ in apps:
+            handler.answer = answer
+            answers.append(call(app, "POST", *sent))
+        assert answers[0] == answers[1], (kind, answer, fields)
+    (_, one_handler, one_inbox), (_, usual_handler, usual_inbox) = apps
+    assert one_handler.calls == usual_handler.calls
+
+    def kept(inbox):
+        return sorted(
+            (r.order_id, r.status, r.attempts, r.received, r.deliveries, dict(r.raw), r.last_error)
+            for r in inbox.records(limit=100)
+        )
+
+    assert kept(one_inbox) == kept(usual_inbox)
