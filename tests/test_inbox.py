@@ -851,3 +851,13 @@ def test_a_claim_held_by_its_running_handler_is_not_replayable_and_shows_a_live_
     client = client_for(slow, inbox)
     assert deliver(client, notify_fields()) == (200, b"success")
     assert seen == {"lease_ahead": True, "replayable": [], "replayed": []}
+
+
+def test_a_full_memory_inbox_forgets_one_done_record_for_each_new_one():
+    """Past its mark it keeps exactly ``max_records``, the oldest done forgotten one at a
+    time (in batches, whole arenas of memory went back to the system and came again)."""
+    inbox, handler = MemoryInbox(max_records=100), Recorder()
+    for order_id in range(1, 146):
+        assert inbox.run_if_new(_notification(order_id=str(order_id)), handler) == (True, None)
+    kept = sorted(record.order_id for record in inbox.records(limit=1000))
+    assert kept == list(range(46, 146))

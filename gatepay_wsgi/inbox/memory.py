@@ -139,7 +139,7 @@ class MemoryInbox(Inbox):
         # A memory inbox dies with its process, so no lease needs renewing to say "alive".
         self._held: set[str] = set()
         # Done records in the order they were done: the oldest are forgotten first, O(1).
-        self._done: dict[_Entry, None] = {}
+        self._done: deque[_Entry] = deque()
         # One lock for every change (taken in C: `with` on a Condition runs Python code),
         # and a condition over it for the few deliveries that wait for another's outcome.
         self._lock = threading.Lock()
@@ -185,16 +185,19 @@ class MemoryInbox(Inbox):
         return Claim(outcome, *key, other=(owner.appkey, owner.order_id, owner.out_order_id))
 
     def _forget_oldest(self) -> None:
-        """Forget the tenth of the done records that were done first (at least one)."""
-        # One pass of one iterator: a fresh next(iter(dict)) after each deletion walks over
-        # the deleted slots at the front again, quadratic in the batch (3 us a notify).
-        oldest = list(itertools.islice(self._done, max(1, len(self._done) // 10)))
-        for entry in oldest:
-            del self._done[entry]
+        """Forget the record done first, one for each new record past ``max_records``.
+
+        One at a time, not in batches: the memory freed is what the next record takes, so
+        the allocator keeps its arenas. Forgetting a thousand at once emptied whole arenas,
+        handed back to the system and mapped again within the next thousand notifies
+        (page faults, and in a threaded server a TLB flush on every core it runs on).
+        """
+        if self._done:
+            entry = self._done.popleft()
             del self._orders[entry.appkey][entry.order_id]
             if entry.run_sign is not None and self._runs.get(entry.run_sign) is entry:
                 del self._runs[entry.run_sign]
-        self._size -= len(oldest)
+            self._size -= 1
 
     def _add(
         self,
@@ -236,7 +239,7 @@ class MemoryInbox(Inbox):
         entry.token, entry.lease_until = None, None
         entry.status, entry.last_error = (DONE if ok else FAILED), error
         if ok:
-            self._done[entry] = None
+            self._done.append(entry)
         entry.note = note or entry.note
         entry.updated_at = time.time()
         if self._waiting:
