@@ -818,19 +818,20 @@ def test_run_if_new_refuses_a_sign_already_claimed_with_other_fields():
     assert inbox.claim(parse_notification(moved, appkey=APPKEY)).outcome == "reused_sign"
 
 
-def test_a_memory_inbox_whose_claim_or_finish_is_replaced_goes_the_usual_way():
-    written = []
+@pytest.mark.parametrize("step", ["claim", "run_handler", "record_outcome", "finish"])
+def test_a_memory_inbox_whose_steps_are_replaced_goes_the_usual_way(step):
+    called = []
 
-    class Mirrored(MemoryInbox):
-        def finish(self, claim, **outcome):
-            written.append((claim.order_id, outcome["ok"]))
-            return super().finish(claim, **outcome)
+    def replaced(self, *args, **kwargs):
+        called.append(step)
+        return getattr(MemoryInbox, step)(self, *args, **kwargs)
 
-    inbox = Mirrored()
+    inbox = type("Mirrored", (MemoryInbox,), {step: replaced})()
     assert inbox.run_if_new(_notification(), Recorder()) is None
     client = client_for(Recorder(), inbox)
     assert deliver(client, notify_fields()) == (200, b"success")
-    assert written == [(100001, True)]
+    assert called == [step]
+    assert inbox.status(APPKEY, 100001) == DONE
 
 
 def test_a_claim_held_by_its_running_handler_is_not_replayable_and_shows_a_live_lease(

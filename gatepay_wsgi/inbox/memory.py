@@ -38,6 +38,8 @@ from .states import (
 )
 
 Key = tuple[str, int]
+#: What ``run_if_new`` does in one: a subclass replacing any of these has it called instead.
+_STEPS = ("claim", "run_handler", "record_outcome", "finish")
 logger = logging.getLogger("gatepay_wsgi")
 
 
@@ -109,13 +111,13 @@ class MemoryInbox(Inbox):
     """``MemoryInbox()``: an in-process inbox with the same states as the durable ones."""
 
     durable = False
-    #: Whether ``run_if_new`` may do a new notify's claim and finish itself: not in a
-    #: subclass that replaces either (its own must be called).
+    #: Whether ``run_if_new`` may do a new notify's steps itself: not in a subclass that
+    #: replaces one of them (its own must be called).
     _one_step = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._one_step = cls.claim is MemoryInbox.claim and cls.finish is MemoryInbox.finish
+        cls._one_step = all(getattr(cls, step) is getattr(MemoryInbox, step) for step in _STEPS)
 
     def __init__(
         self,
