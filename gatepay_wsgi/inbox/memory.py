@@ -202,16 +202,14 @@ class MemoryInbox(Inbox):
             self._size -= 1
 
     def _add(
-        self,
-        orders: dict[int, _Entry],
-        notification: Notification,
-        raw: dict[str, str],
-        now: float,
-        remote_addr: str | None,
+        self, notification: Notification, raw: dict[str, str], now: float, remote_addr: str | None
     ) -> _Entry:
         """Keep a notify never seen before, claimed (under the lock)."""
         if self._size >= self.max_records:
             self._forget_oldest()
+        orders = self._orders.get(notification.appkey)
+        if orders is None:
+            orders = self._orders[notification.appkey] = {}
         token, sign = str(next(self._tokens)), raw["sign"]
         # By position: keywords to a slots dataclass cost twice as much (a notify's hot path).
         entry = orders[notification.order_id] = _Entry(
@@ -301,14 +299,10 @@ class MemoryInbox(Inbox):
         raw = stored_fields(notification.raw)
         now = time.time()
         with self._lock:
-            if raw["sign"] in self._runs:  # this sign seen before: claim decides
+            seen = self._entry(notification.appkey, notification.order_id)
+            if seen is not None or raw["sign"] in self._runs:  # order or sign: claim decides
                 return None
-            orders = self._orders.get(notification.appkey)
-            if orders is None:
-                orders = self._orders[notification.appkey] = {}
-            if notification.order_id in orders:
-                return None
-            entry = self._add(orders, notification, raw, now, remote_addr)
+            entry = self._add(notification, raw, now, remote_addr)
         token = entry.token or ""
         ok, error = self._run_held(token, handler, notification, f" remote={remote_addr or '-'}")
         with self._lock:
@@ -334,12 +328,9 @@ class MemoryInbox(Inbox):
                 held = self._sign_held(sign, raw, (appkey, order_id), now)
                 if held is not None:
                     return held
-            orders = self._orders.get(appkey)
-            if orders is None:
-                orders = self._orders[appkey] = {}
-            entry = orders.get(order_id)
+            entry = self._entry(appkey, order_id)
             if entry is None:
-                entry = self._add(orders, notification, raw, now, remote_addr)
+                entry = self._add(notification, raw, now, remote_addr)
                 return Claim.run(appkey, order_id, entry.token or "")
             entry.received += 1
             new_delivery = entry.raw != raw
