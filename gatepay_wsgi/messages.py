@@ -65,8 +65,19 @@ _GATEWAY_FORM = re.compile(
         )
     )
 )
-_MAX_ORDER_ID = 2**63 - 1  # what an SQL BIGINT holds
+#: The largest ``order_id`` a notify may carry: what an SQL BIGINT holds.
+MAX_ORDER_ID = 2**63 - 1
 _MAX_PAYTIME = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime holds
+
+
+def is_order_id(value: int) -> bool:
+    """``is_order_id(n)``: whether a notify can carry ``n`` as its ``order_id``.
+
+    An id a person typed (the console, the CLI) outside ``0 .. MAX_ORDER_ID`` names no
+    notify: the inbox answers it as one it does not hold, without asking its database
+    (SQLite's driver raises ``OverflowError`` for it).
+    """
+    return 0 <= value <= MAX_ORDER_ID
 
 
 @dataclass(frozen=True)
@@ -149,7 +160,7 @@ def read_money(text: str) -> Decimal | None:
 
 def _order_id(fields: Mapping[str, str]) -> int:
     value = int(_match(fields, "order_id", _ORDER_ID, "digits without a leading zero"))
-    if value > _MAX_ORDER_ID:
+    if value > MAX_ORDER_ID:
         raise InvalidField("field 'order_id' is out of range", field="order_id")
     return value
 
@@ -217,7 +228,7 @@ def _explain_refusal(fields: Mapping[str, str]) -> None:
 def _typed_notification(fields: Mapping[str, str], appkey: str) -> Notification:
     """A ``Notification`` of fields whose formats were checked."""
     order_id = int(fields["order_id"])
-    if order_id > _MAX_ORDER_ID:
+    if order_id > MAX_ORDER_ID:
         raise InvalidField("field 'order_id' is out of range", field="order_id")
     paytime = int(fields["paytime"])
     if paytime > _MAX_PAYTIME:
@@ -309,7 +320,7 @@ def read_gateway_notify(
     order_id, out_order_id, price, realprice, pay_type, paytime, extend, sign = match.groups()
     number, seconds = int(order_id), int(paytime)
     if (
-        number > _MAX_ORDER_ID
+        number > MAX_ORDER_ID
         or seconds > _MAX_PAYTIME
         or seconds > (time.time() if now is None else now) + clock_skew
         or not sign_matches(

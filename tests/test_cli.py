@@ -114,6 +114,18 @@ def test_show_unknown_order(inbox_url, capsys):
     assert "no notify for order_id 404" in err
 
 
+@pytest.mark.parametrize("order_id", ["99999999999999999999", "9223372036854775808"])
+def test_an_order_id_no_notify_can_have_is_unknown(inbox_url, capsys, order_id):
+    _, module = inbox_url
+    code, _, err = run(capsys, "inbox", "show", order_id)
+    assert code == 2
+    assert f"no notify for order_id {order_id}" in err
+    code, out, err = run(capsys, "inbox", "replay", "--handler", f"{module}:mark_paid", order_id)
+    assert code == 2
+    assert f"no notify for order_id {order_id}" in err
+    assert "missing" in out
+
+
 def test_replay_failed(inbox_url, capsys, tmp_path):
     _, module = inbox_url
     code, out, _ = run(capsys, "inbox", "replay", "--handler", f"{module}:mark_paid", "--failed")

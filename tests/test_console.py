@@ -4,10 +4,13 @@ Chinese, and a mount under a path."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import logging
 import re
 import string
 import time
+import urllib.error
+import urllib.request
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
@@ -19,10 +22,11 @@ from gatepay_wsgi import GatePayMiddleware, Notify
 from gatepay_wsgi.console import SECURITY_HEADERS, Console
 from gatepay_wsgi.console.texts import TEXTS
 from gatepay_wsgi.errors import ConfigError
-from gatepay_wsgi.inbox import DONE, FAILED, MemoryInbox
+from gatepay_wsgi.inbox import DONE, FAILED, MemoryInbox, open_inbox
 from gatepay_wsgi.messages import parse_notification
 
 from .gateway import APPKEY, APPSECRET, Recorder, notify_fields, shop
+from .servers import serving
 
 PASSWORD = "correct horse battery staple"
 HASH = generate_password_hash(PASSWORD, "pbkdf2:sha256:1000")  # fast, for the tests
@@ -843,3 +847,59 @@ def test_control_and_reordering_characters_are_shown_as_escapes(signed_in, inbox
     assert "\\x1b[2J\\x01 \\u202e00.01" in page
     for raw in ("\x1b", "\x01", "\u202e"):
         assert raw not in page
+
+
+# -- an order id no notify can have ---------------------------------------------------------
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # the test reads each 303 itself
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])
+def test_an_order_id_out_of_range_is_the_consoles_404_through_a_real_server(
+    kind, request, tmp_path, handler
+):
+    if kind == "memory":
+        store = MemoryInbox()
+    elif kind == "sqlite":
+        store = open_inbox(f"sqlite:///{tmp_path / 'gatepay.sqlite3'}")
+    else:
+        store = open_inbox(request.getfixturevalue("postgres_url"))
+    deliver(store, Recorder(answer=False), **notify_fields(order_id="100002"))
+    console = Console(store, users={"alice": HASH}, secret_key=SECRET, handler=handler)
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirects
+    )
+
+    def fetch(path, form=None):
+        data = None if form is None else urlencode(form).encode()
+        try:
+            with opener.open(base + path, data, timeout=10) as response:
+                return response.status, response.headers, response.read().decode()
+        except urllib.error.HTTPError as answer:
+            return answer.code, answer.headers, answer.read().decode()
+
+    try:
+        with serving(console) as base:
+            csrf = re.search(r"name=csrf value='([^']+)'", fetch("/login")[2]).group(1)
+            form = {"csrf": csrf, "user": "alice", "password": PASSWORD}
+            assert fetch("/login", form)[0] == 303
+            csrf = re.search(r"name=csrf value='([^']+)'", fetch("/notifies/100002")[2]).group(1)
+            for order_id in ("99999999999999999999", str(2**63)):
+                status, headers, text = fetch(f"/notifies/{order_id}")
+                assert status == 404
+                assert f"The inbox holds no notify for order {order_id}." in text
+                assert headers["Content-Security-Policy"] == CSP
+                status, headers, text = fetch(
+                    f"/notifies/{order_id}/replay", {"csrf": csrf, "appkey": APPKEY}
+                )
+                assert status == 404
+                assert headers["X-Frame-Options"] == "DENY"
+                status, _, text = fetch(f"/notifies?order_id={order_id}")
+                assert status == 200
+            assert fetch("/notifies/100002")[0] == 200  # the real one still shows
+    finally:
+        store.close()
+    assert handler.calls == []

@@ -317,6 +317,8 @@ def test_manage_py_gatepay_reads_and_replays_like_the_cli(tmp_path):
     listed = json.loads(manage(tmp_path, "gatepay", "list", "--json").stdout)
     assert [r["status"] for r in listed] == ["failed"]
     assert manage(tmp_path, "gatepay", "show", "999").returncode == 2
+    assert manage(tmp_path, "gatepay", "show", "99999999999999999999").returncode == 2
+    assert manage(tmp_path, "gatepay", "replay", "9223372036854775808").returncode == 2
     assert manage(tmp_path, "gatepay", "replay").returncode == 2  # neither ids nor --failed
     replayed = manage(tmp_path, "gatepay", "replay", "--failed")
     assert replayed.returncode == 1  # the order still does not exist: the handler says no

@@ -243,6 +243,24 @@ def test_replay_api(make_inbox):
     assert len(replayed.calls) == 2
 
 
+@pytest.mark.parametrize("order_id", [2**63, 10**20, -1, -(2**63) - 1])
+def test_an_order_id_no_notify_can_have_is_no_such_notify(make_inbox, order_id):
+    # A person types it (console, CLI): outside what any notify carries (0 to 2**63 - 1),
+    # it is "no such notify" on every backend, never an OverflowError from the driver.
+    inbox = make_inbox()
+    deliver(client_for(Recorder(answer=False), inbox), notify_fields())
+    handler = Recorder()
+    assert inbox.get(order_id) == []
+    assert inbox.get(order_id, APPKEY) == []
+    assert inbox.status(APPKEY, order_id) is None
+    assert inbox.reclaim(APPKEY, order_id) is None
+    assert inbox.search(order_id=order_id) == []
+    (result,) = inbox.replay(handler, [order_id])
+    assert (result.order_id, result.outcome) == (order_id, "missing")
+    assert handler.calls == []
+    assert inbox.status(APPKEY, 100001) == FAILED  # the real one untouched
+
+
 def test_replay_that_fails_again_keeps_it_failed(make_inbox):
     inbox = make_inbox()
     deliver(client_for(Recorder(answer=False), inbox), notify_fields())

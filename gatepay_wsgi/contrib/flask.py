@@ -45,7 +45,7 @@ from ..config import middleware_options, read_notify_options
 from ..console import Console
 from ..endpoints import Endpoint, Return, Timeout
 from ..errors import ConfigError, GatePayException
-from ..inbox import STATUSES, ReplayOutcome
+from ..inbox import STATUSES
 from ..middleware import GatePayMiddleware
 from ..notify import Notify
 
@@ -250,20 +250,12 @@ def stats_command(as_json: bool) -> None:
 @with_appcontext
 def replay_command(failed: bool, order_ids: tuple[int, ...]) -> None:
     """Run the app's notify handler again for failed notifies (or the ORDER_IDS)."""
-    if bool(order_ids) == failed:
-        raise click.UsageError("give ORDER_IDS or --failed (not both)")
     middleware: GatePayMiddleware = current_app.extensions["gatepay"]
     notifies = [e for e in middleware.routes.values() if isinstance(e, Notify)]
     if len(notifies) != 1:
         raise click.UsageError("this app has several notify endpoints: use gatepay-wsgi")
-    endpoint = notifies[0]
-    results = endpoint.inbox_in_use().replay(endpoint.handler, order_ids or None)
-    for result in results:
-        click.echo(f"{result.order_id}\t{result.outcome}\t{result.error or ''}".rstrip())
-    if not results:
-        click.echo("nothing to replay")
-    if any(r.outcome == ReplayOutcome.FAILED for r in results):
-        raise SystemExit(1)
+    # The shared path: the same checks, output and exit codes as `gatepay-wsgi inbox replay`.
+    _run("replay", handler=notifies[0].handler, order_ids=list(order_ids), failed=failed)
 
 
 __all__ = ["ConfigError", "GatePay"]

@@ -32,7 +32,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from ..errors import InboxUnavailable
-from ..messages import Notification
+from ..messages import Notification, is_order_id
 from .base import Inbox, SearchFilter
 from .records import (
     Claim,
@@ -286,6 +286,8 @@ class SQLInbox(Inbox):
             )
 
     def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
+        if not is_order_id(order_id):  # a person's typo; the driver cannot even bind it
+            return None
         key = (appkey, order_id)
         with self._transaction("claim the notify") as db:
             found = db.execute(f"SELECT raw FROM gatepay_notifies WHERE {KEY}", key).fetchone()
@@ -332,6 +334,8 @@ class SQLInbox(Inbox):
             )
 
     def status(self, appkey: str, order_id: int) -> Status | None:
+        if not is_order_id(order_id):
+            return None
         with self._statements("read") as db:
             row = db.execute(
                 f"SELECT status FROM gatepay_notifies WHERE {KEY}", (appkey, order_id)
@@ -352,6 +356,8 @@ class SQLInbox(Inbox):
         return record_from_row(row, deliveries)
 
     def get(self, order_id: int, appkey: str | None = None) -> list[InboxRecord]:
+        if not is_order_id(order_id):
+            return []
         with self._statements("read") as db:
             rows = db.execute(
                 f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE order_id = ? "
@@ -381,6 +387,8 @@ class SQLInbox(Inbox):
         limit: int = 100,
     ) -> list[InboxRecord]:
         wanted = SearchFilter.of(status, order_id, out_order_id, since, until)
+        if wanted.order_id is not None and not is_order_id(wanted.order_id):
+            return []
         # Only the conditions asked for, each a bound parameter. A part of the shop's id
         # is found by REPLACE, not LIKE: no wildcard to escape, no ``%`` in the SQL.
         conditions: list[tuple[str, object]] = [
