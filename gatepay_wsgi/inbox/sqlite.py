@@ -28,7 +28,7 @@ from .sql import (
     SQLInbox,
     backfill_handled,
 )
-from .startup import check_sqlite, prove_sqlite, sqlite_error
+from .startup import check_sqlite, is_locked, prove_sqlite, sqlite_error
 from .states import (
     DEFAULT_BUSY_WAIT,
     DEFAULT_KEEP_REJECTIONS,
@@ -100,6 +100,27 @@ STARTUP_LOCK_WAIT = 10.0
 _MAX_IDLE = 16  # connections kept open per process for reuse
 
 
+def _use_wal(connection: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switch the file to WAL (a no-op once it is), waiting up to ``busy_timeout`` for a
+    lock as any write does.
+
+    SQLite answers "database is locked" to a journal-mode switch at once, without its busy
+    handler, while another process is switching the same new file: workers booting
+    together on a fresh inbox would fail within milliseconds. So the wait is ours here.
+    """
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.001
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if not is_locked(error) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
 class SQLiteInbox(SQLInbox):
     """``SQLiteInbox("/var/lib/shop/gatepay.sqlite3")``: durable, many processes, one host.
 
@@ -151,12 +172,13 @@ class SQLiteInbox(SQLInbox):
         # At start-up a lock is waited for longer than a notify would: a worker booting
         # while another process briefly holds the write lock must not halt the server.
         wait = max(busy_timeout, STARTUP_LOCK_WAIT)
+        started = time.monotonic()
         try:
             self._migrate(wait)
             if writable:
                 prove_sqlite(self._open(wait))
         except sqlite3.Error as error:
-            raise sqlite_error(error, self.path, wait) from error
+            raise sqlite_error(error, self.path, wait, time.monotonic() - started) from error
 
     def __repr__(self) -> str:
         return f"SQLiteInbox({self.path!r}, synchronous={self.synchronous.lower()!r})"
@@ -175,7 +197,7 @@ class SQLiteInbox(SQLInbox):
         )
         try:
             connection.create_function("gatepay_now", 0, time.time)
-            connection.execute("PRAGMA journal_mode = WAL")
+            _use_wal(connection, self.busy_timeout if busy_timeout is None else busy_timeout)
             connection.execute(f"PRAGMA synchronous = {self.synchronous}")
         except BaseException:  # not a database, locked, read-only: never leak the handle
             connection.close()

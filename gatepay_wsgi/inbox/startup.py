@@ -169,8 +169,17 @@ def prove_sqlite(connection: sqlite3.Connection) -> None:
         connection.close()
 
 
-def sqlite_error(error: sqlite3.Error, path: str, busy_timeout: float) -> InboxUnavailable:
-    """The error to raise when opening ``path`` failed with ``error``."""
+def is_locked(error: sqlite3.Error) -> bool:
+    """Whether SQLite's ``error`` says another connection holds a lock it needs."""
+    code = getattr(error, "sqlite_errorname", "")  # Python 3.11+
+    return code.startswith("SQLITE_BUSY") or "database is locked" in str(error)
+
+
+def sqlite_error(
+    error: sqlite3.Error, path: str, busy_timeout: float, waited: float
+) -> InboxUnavailable:
+    """The error to raise when opening ``path`` failed with ``error`` after ``waited``
+    seconds, having been allowed to wait ``busy_timeout`` for a lock."""
     full = os.path.abspath(path)
     user = process_user()
     code = getattr(error, "sqlite_errorname", "")  # Python 3.11+
@@ -180,11 +189,18 @@ def sqlite_error(error: sqlite3.Error, path: str, busy_timeout: float) -> InboxU
             f"inbox {full}: the file is not a SQLite database, as user {user} found it: "
             "check the inbox URL"
         )
-    if code.startswith("SQLITE_BUSY") or "database is locked" in text:
+    if is_locked(error) and waited >= busy_timeout - 0.05:  # its busy handler ran out
         return InboxNotWritable(
             f"inbox {full}: the database stayed locked longer than {busy_timeout:g} s "
             f"while user {user} tried to write: another process holds its write lock (a "
             "long transaction, a backup, an sqlite3 shell?); start again when it is free"
+        )
+    if is_locked(error):  # SQLite gave up without waiting: never claim it waited
+        return InboxNotWritable(
+            f"inbox {full}: SQLite answered {text!r} after {waited:.3f} s, without waiting "
+            f"the {busy_timeout:g} s it may wait for a lock, while user {user} opened it; "
+            "start again (please report this with your SQLite version, "
+            f"{sqlite3.sqlite_version})"
         )
     if code.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) or (
         "readonly database" in text or "unable to open" in text
