@@ -132,9 +132,9 @@ class Console:
             raise ConfigError(f"console handler: expected a callable, got {handler!r}")
         self.handler = handler
         self.sessions = Sessions(secret, self.users)
-        self.throttle = LoginThrottle()
         self._owns_inbox = not isinstance(inbox, Inbox)
         self.inbox = open_inbox(inbox)
+        self.throttle = LoginThrottle(self.inbox)
 
     def close(self) -> None:
         """Close the inbox if the console opened it from a URL."""
@@ -291,8 +291,10 @@ class Console:
         name = request.form.get("user", "").strip()
         password = request.form.get("password", "")
         address = request.remote_addr or "-"
-        keys = (("user", name), ("address", address))
-        wait = self.throttle.wait(*keys)
+        user_key, address_key = f"user:{name}", f"address:{address}"
+        # Counted as a failure before the (slow) hash is checked, given back on success:
+        # a burst of guesses is counted in turn, in every worker and host alike.
+        wait = self.throttle.attempt(user_key, address_key)
         if wait > 0:
             logger.warning(
                 "console: sign-in for user %r from %s refused: too many failures (%d s left)",
@@ -307,10 +309,9 @@ class Console:
             response.headers["Retry-After"] = str(seconds)
             return response
         if not self.users.check(name, password):
-            self.throttle.failed(*keys)
             logger.warning("console: failed sign-in for user %r from %s", name, address)
             return self._login_page(request, session, "wrong_login", name, next_path, status=403)
-        self.throttle.succeeded(("user", name))
+        self.throttle.succeeded(user_key, address_key)
         logger.info("console: %s signed in from %s", name, address)
         response = self._redirect(request, next_path or "/")
         self._set_session(request, response, self.sessions.new(name))  # a new CSRF token too

@@ -12,7 +12,9 @@ a CSRF token) and ``LoginThrottle`` (failed sign-ins, in memory).
   too, without a user, so that the sign-in form has its CSRF token.
 - After 5 failed sign-ins for one user name or from one address, further attempts are
   refused for a minute, doubling with each failure after that (at most an hour); a user's
-  count ends when they sign in, an address's an hour after its last failure.
+  count ends when they sign in, an address's an hour after its last failure. They are
+  counted in the inbox before the password is checked, so a burst, spread over any
+  number of worker processes and hosts, has at most 5 guesses checked.
 """
 
 from __future__ import annotations
@@ -24,14 +26,14 @@ import hmac
 import json
 import re
 import secrets
-import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import ConfigError
+from ..inbox import Inbox, SignInFailures
 
 #: Seconds a sign-in lasts.
 SESSION_SECONDS = 8 * 3600
@@ -190,66 +192,81 @@ class Sessions:
         return Session(user, csrf, float(expires), stamp if isinstance(stamp, str) else None)
 
 
-@dataclass
-class _Failures:
-    count: int = 0
-    last: float = 0.0
-    blocked_until: float = 0.0
+#: A key's failures after a change (``None``: forgotten).
+Failures = SignInFailures | None
 
 
 class LoginThrottle:
-    """Failed sign-ins counted per key (a user name, an address), in this process.
+    """``throttle = LoginThrottle(inbox)``: failed sign-ins per key (a user name, an
+    address), counted in the inbox so that every worker process and host counts together.
 
-    ``limit`` failures in a row block the key for ``delay`` seconds, each further failure
-    doubles it (up to ``max_delay``); an unblocked key's count is forgotten ``forget``
-    seconds after its last failure. At most ``max_keys`` keys are kept (the oldest go).
+    An attempt is counted as a failure *before* its password is checked (``attempt``),
+    and given back when it signs in (``succeeded``): however many arrive at once, at most
+    ``limit`` guesses per key are checked before the key is blocked for ``delay`` seconds,
+    each further failure doubling it (up to ``max_delay``). A key's count is forgotten
+    ``forget`` seconds after its last failure once it is not blocked. The clock is
+    ``time.time``: the hosts sharing the inbox read it alike, give or take a few seconds.
     """
 
     def __init__(
         self,
+        inbox: Inbox,
         *,
         limit: int = 5,
         delay: float = 60.0,
         max_delay: float = 3600.0,
         forget: float = 3600.0,
-        max_keys: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.limit, self.delay, self.max_delay = limit, delay, max_delay
-        self.forget, self.max_keys = forget, max_keys
+        self.inbox = inbox
+        self.limit, self.delay, self.max_delay, self.forget = limit, delay, max_delay, forget
         self.clock = clock
-        self._keys: dict[Hashable, _Failures] = {}
-        self._lock = threading.Lock()
 
-    def wait(self, *keys: Hashable) -> float:
+    def wait(self, *keys: str) -> float:
         """Seconds until an attempt for all of ``keys`` is let through (0: now)."""
         now = self.clock()
-        with self._lock:
-            return max([0.0, *(f.blocked_until - now for k in keys if (f := self._keys.get(k)))])
+        return self.inbox.update_sign_ins(
+            list(keys), lambda kept: (self._blocked(kept, now), {}), now
+        )
 
-    def failed(self, *keys: Hashable) -> None:
+    def attempt(self, *keys: str) -> float:
+        """``0`` and the attempt counted as a failure of each key, or the seconds left
+        until the keys are let through again (nothing counted)."""
         now = self.clock()
-        with self._lock:
-            for key in keys:
-                entry = self._keys.pop(key, None) or _Failures()
-                if entry.blocked_until <= now and now - entry.last > self.forget:
-                    entry = _Failures()
-                entry.count, entry.last = entry.count + 1, now
-                if entry.count >= self.limit:
-                    doubled = self.delay * 2 ** min(entry.count - self.limit, 32)
-                    entry.blocked_until = now + min(doubled, self.max_delay)
-                self._keys[key] = entry  # the newest last: the oldest are dropped first
-            if len(self._keys) > self.max_keys:  # a flood of names: keep the blocked ones
-                self._shrink(now)
 
-    def _shrink(self, now: float) -> None:
-        over = len(self._keys) - self.max_keys
-        idle = [k for k, f in self._keys.items() if f.blocked_until <= now][:over]
-        for key in idle:
-            del self._keys[key]
-        while len(self._keys) > self.max_keys:  # every one blocked: the oldest go
-            del self._keys[next(iter(self._keys))]
+        def count(kept: dict[str, SignInFailures]) -> tuple[float, dict[str, Failures]]:
+            blocked = self._blocked(kept, now)
+            if blocked > 0:
+                return blocked, {}
+            return 0.0, {key: self._one_more(kept.get(key), now) for key in keys}
 
-    def succeeded(self, key: Hashable) -> None:
-        with self._lock:
-            self._keys.pop(key, None)
+        return self.inbox.update_sign_ins(list(keys), count, now)
+
+    def succeeded(self, user: str, address: str) -> None:
+        """The attempt signed in: the user's count ends; the address gets back the
+        failure its attempt was counted as (and is unblocked if that one blocked it)."""
+        now = self.clock()
+
+        def give_back(kept: dict[str, SignInFailures]) -> tuple[float, dict[str, Failures]]:
+            changed: dict[str, Failures] = {user: None}
+            held = kept.get(address)
+            if held is not None and held.count > 1:
+                blocked = held.blocked_until if held.count > self.limit else 0.0
+                changed[address] = replace(held, count=held.count - 1, blocked_until=blocked)
+            elif held is not None:
+                changed[address] = None
+            return 0.0, changed
+
+        self.inbox.update_sign_ins([user, address], give_back, now)
+
+    @staticmethod
+    def _blocked(kept: dict[str, SignInFailures], now: float) -> float:
+        return max([0.0, *(failures.blocked_until - now for failures in kept.values())])
+
+    def _one_more(self, held: SignInFailures | None, now: float) -> SignInFailures:
+        count = 1 if held is None or held.forget_at < now else held.count + 1
+        blocked_until = 0.0
+        if count >= self.limit:
+            doubled = self.delay * 2 ** min(count - self.limit, 32)
+            blocked_until = now + min(doubled, self.max_delay)
+        return SignInFailures(count, blocked_until, now + self.forget)

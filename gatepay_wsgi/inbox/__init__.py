@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from ..errors import ConfigError, InboxUnavailable
 from .base import Inbox
 from .memory import MemoryInbox
-from .records import Claim, InboxRecord, InboxStats, Rejection, ReplayResult
+from .records import Claim, InboxRecord, InboxStats, Rejection, ReplayResult, SignInFailures
 from .sqlite import SQLiteInbox
 from .startup import check_sqlite_url
 from .states import (
@@ -60,6 +60,7 @@ __all__ = [
     "ReplayOutcome",
     "ReplayResult",
     "SQLiteInbox",
+    "SignInFailures",
     "Status",
     "Written",
     "open_inbox",

@@ -43,7 +43,7 @@ from ..messages import Notification, parse_notification
 from .handlers import run_handler
 from .leases import Holding
 from .outcomes import OutcomeWriter
-from .records import Claim, InboxRecord, InboxStats, Rejection, ReplayResult
+from .records import Claim, InboxRecord, InboxStats, Rejection, ReplayResult, SignInChange
 from .states import (
     ALREADY_DONE,
     BUSY,
@@ -208,6 +208,14 @@ class Inbox(ABC):
     @abstractmethod
     def stats(self) -> InboxStats:
         """Counts by status, stale claims, and refusals by reason."""
+
+    @abstractmethod
+    def update_sign_ins(self, keys: list[str], change: SignInChange, now: float) -> float:
+        """``wait = inbox.update_sign_ins(["user:alice"], change, time.time())``: read the
+        failed console sign-ins kept for ``keys``, write what ``change`` makes of them and
+        return its answer, atomically across every process and host sharing this inbox
+        (the console's throttle: a burst of guesses is counted one after another). Keys
+        whose ``forget_at`` and ``blocked_until`` are both before ``now`` are dropped."""
 
     def close(self) -> None:  # noqa: B027  # optional for backends
         """Release connections held by this thread."""

@@ -22,7 +22,16 @@ from typing import Any
 from ..messages import Notification
 from .base import Inbox, SearchFilter
 from .handlers import notification_ids, run_handler
-from .records import Claim, InboxRecord, InboxStats, Rejection, signed_values, stored_fields
+from .records import (
+    Claim,
+    InboxRecord,
+    InboxStats,
+    Rejection,
+    SignInChange,
+    SignInFailures,
+    signed_values,
+    stored_fields,
+)
 from .states import (
     DEFAULT_BUSY_WAIT,
     DEFAULT_KEEP_REJECTIONS,
@@ -41,6 +50,8 @@ Key = tuple[str, int]
 #: What ``run_if_new`` does in one: a subclass replacing any of these has it called instead.
 _STEPS = ("claim", "run_handler", "record_outcome", "finish")
 logger = logging.getLogger("gatepay_wsgi")
+#: Console sign-in keys (user names, addresses) kept at most.
+_MAX_SIGN_IN_KEYS = 10_000
 
 
 @dataclass(slots=True, eq=False)
@@ -149,6 +160,7 @@ class MemoryInbox(Inbox):
         self._waiting = 0
         self._rejections: deque[Rejection] = deque(maxlen=keep_rejections)
         self._rejection_counts: Counter[str] = Counter()
+        self._sign_ins: dict[str, SignInFailures] = {}  # the oldest changed first
 
     def _take(self, entry: _Entry, now: float, sign: str, raw: dict[str, str]) -> Claim:
         took_over = entry.status == PROCESSING
@@ -432,6 +444,20 @@ class MemoryInbox(Inbox):
     def rejections(self, limit: int = 100) -> list[Rejection]:
         with self._lock:
             return list(self._rejections)[::-1][:limit]
+
+    def update_sign_ins(self, keys: list[str], change: SignInChange, now: float) -> float:
+        with self._lock:
+            kept = self._sign_ins
+            answer, changed = change({key: kept[key] for key in keys if key in kept})
+            for key, failures in changed.items():
+                kept.pop(key, None)  # a changed key goes last: the oldest are dropped first
+                if failures is not None:
+                    kept[key] = failures
+            over = len(kept) - _MAX_SIGN_IN_KEYS
+            if over > 0:  # a flood of names: the oldest unblocked go first, then the oldest
+                for key in sorted(kept, key=lambda k: kept[k].blocked_until > now)[:over]:
+                    del kept[key]
+        return answer
 
     def stats(self) -> InboxStats:
         now = time.time()

@@ -101,6 +101,12 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS gatepay_notifies_by_run_sign ON gatepay_notifies (run_sign)",
     # Schema 3: how many verified deliveries each record had (``inbox show``).
     "ALTER TABLE gatepay_notifies ADD COLUMN IF NOT EXISTS received integer NOT NULL DEFAULT 1",
+    # Schema 4: the console's failed sign-ins, counted by every host together.
+    """CREATE TABLE IF NOT EXISTS gatepay_sign_in_failures (
+        sign_in_key text PRIMARY KEY,
+        failures integer NOT NULL,
+        blocked_until double precision NOT NULL,
+        forget_at double precision NOT NULL)""",
 ]
 #: Seconds opening an inbox waits for another session's lock (at least).
 STARTUP_LOCK_WAIT = 10.0

@@ -1,14 +1,15 @@
 """What the inbox hands back: ``record = inbox.get(order_id)[0]; record.status``.
 
 The answers of its methods (``Claim``, ``InboxRecord``, ``Rejection``, ``InboxStats``,
-``ReplayResult``) and the stored form of a notify's fields, shared by every backend.
+``ReplayResult``, ``SignInFailures``) and the stored form of a notify's fields, shared
+by every backend.
 """
 
 from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -103,6 +104,26 @@ class InboxStats:
             "stale": self.stale,
             "rejections": dict(self.rejections),
         }
+
+
+@dataclass(frozen=True)
+class SignInFailures:
+    """Failed console sign-ins counted for one key (``"user:alice"``, ``"address:..."``),
+    kept in the inbox so that every worker process and host counts them together.
+
+    The console's throttle decides what they mean; the inbox only keeps them, and drops
+    one once ``forget_at`` and ``blocked_until`` (seconds since the epoch) have passed.
+    """
+
+    count: int
+    blocked_until: float
+    forget_at: float
+
+
+#: ``Inbox.update_sign_ins``'s ``change``: the stored failures of the keys asked for (a
+#: key with none is absent) -> what it answers, and each key's new failures (``None``
+#: drops the key; a key left out stays as it is).
+SignInChange = Callable[[dict[str, SignInFailures]], tuple[float, dict[str, SignInFailures | None]]]
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ from .records import (
     InboxRecord,
     InboxStats,
     Rejection,
+    SignInChange,
+    SignInFailures,
     dump_fields,
     dump_signed,
 )
@@ -58,13 +60,15 @@ from .states import (
 logger = logging.getLogger("gatepay_wsgi")
 
 #: The version of the tables every backend creates; ``user_version`` or ``gatepay_schema``.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: The columns a record is read from, in ``record_from_row``'s order.
 RECORD_COLUMNS = (
     "appkey, order_id, out_order_id, status, raw, received_at, remote_addr, attempts, "
     "last_error, updated_at, lease_until, note, received"
 )
 KEY = "appkey = ? AND order_id = ?"
+#: What ``update_sign_ins`` serialises on with ``_lock_sign`` (never a sign: not hex).
+_SIGN_INS_LOCK = "gatepay console sign-ins"
 _SIGN_HOLDERS = (
     "SELECT appkey, order_id, out_order_id, status, lease_until, run_fields "
     "FROM gatepay_notifies WHERE run_sign = ?"
@@ -468,6 +472,36 @@ class SQLInbox(Inbox):
                 ).fetchall()
             }
         return InboxStats(by_status, stale, rejections)
+
+    # -- the console's sign-in failures ----------------------------------------------
+
+    def update_sign_ins(self, keys: list[str], change: SignInChange, now: float) -> float:
+        with self._transaction("count sign-in failures") as db:
+            # One sign-in at a time across every host: a burst is counted in turn.
+            self._lock_sign(db, _SIGN_INS_LOCK)
+            db.execute(
+                "DELETE FROM gatepay_sign_in_failures WHERE forget_at < ? AND blocked_until < ?",
+                (now, now),
+            )
+            marks = ", ".join("?" * len(keys))
+            rows = db.execute(
+                "SELECT sign_in_key, failures, blocked_until, forget_at "
+                f"FROM gatepay_sign_in_failures WHERE sign_in_key IN ({marks})",
+                keys,
+            ).fetchall()
+            answer, changed = change({row[0]: SignInFailures(*row[1:]) for row in rows})
+            for key, failures in changed.items():
+                if failures is None:
+                    db.execute("DELETE FROM gatepay_sign_in_failures WHERE sign_in_key = ?", (key,))
+                    continue
+                db.execute(
+                    "INSERT INTO gatepay_sign_in_failures "
+                    "(sign_in_key, failures, blocked_until, forget_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (sign_in_key) DO UPDATE SET failures = excluded.failures, "
+                    "blocked_until = excluded.blocked_until, forget_at = excluded.forget_at",
+                    (key, failures.count, failures.blocked_until, failures.forget_at),
+                )
+        return answer
 
     def close(self) -> None:
         """Write buffered refusals; the backend then closes its connections."""

@@ -94,6 +94,15 @@ ALTER TABLE gatepay_notifies ADD COLUMN run_fields TEXT;
 ALTER TABLE gatepay_notifies ADD COLUMN note TEXT;
 CREATE INDEX gatepay_notifies_by_run_sign ON gatepay_notifies (run_sign);
 """
+#: Schema 4: the console's failed sign-ins, counted by every worker together.
+ADD_SIGN_INS = """
+CREATE TABLE gatepay_sign_in_failures (
+    sign_in_key    TEXT PRIMARY KEY,
+    failures       INTEGER NOT NULL,
+    blocked_until  REAL    NOT NULL,
+    forget_at      REAL    NOT NULL
+)
+"""
 SYNCHRONOUS = ("full", "normal", "extra")
 #: Seconds opening an inbox waits for another process's write lock (at least).
 STARTUP_LOCK_WAIT = 10.0
@@ -274,6 +283,7 @@ class SQLiteInbox(SQLInbox):
             steps = [SCHEMA] if version == 0 else []
             steps += [UPGRADE_TO_2] if version < 2 else []
             steps += [ADD_RECEIVED, BACKFILL_RECEIVED] if version < 3 else []
+            steps += [ADD_SIGN_INS] if version < 4 else []
             for script in steps:
                 for statement in script.split(";"):
                     if statement.strip():

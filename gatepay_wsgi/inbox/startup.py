@@ -223,6 +223,7 @@ POSTGRES_WRITES = {
     "gatepay_deliveries": ("INSERT",),
     "gatepay_rejections": ("INSERT", "DELETE"),
     "gatepay_rejection_counts": ("INSERT", "UPDATE"),
+    "gatepay_sign_in_failures": ("INSERT", "UPDATE", "DELETE"),
 }
 _PROBES = {
     "SELECT": "SELECT 1 FROM {table} WHERE false",
@@ -235,6 +236,7 @@ _A_COLUMN = {
     "gatepay_deliveries": "raw",
     "gatepay_rejections": "reason",
     "gatepay_rejection_counts": "count",
+    "gatepay_sign_in_failures": "failures",
 }
 _SEQUENCES = ("gatepay_deliveries", "gatepay_rejections")  # their bigserial ids
 _INSUFFICIENT_PRIVILEGE = "42501"
