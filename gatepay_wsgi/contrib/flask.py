@@ -46,6 +46,7 @@ from ..console import Console
 from ..endpoints import Endpoint, Return, Timeout
 from ..errors import ConfigError, GatePayException
 from ..inbox import STATUSES, ReplayOutcome
+from ..messages import printable
 from ..middleware import GatePayMiddleware
 from ..notify import Notify
 
@@ -259,7 +260,8 @@ def replay_command(failed: bool, order_ids: tuple[int, ...]) -> None:
     endpoint = notifies[0]
     results = endpoint.inbox_in_use().replay(endpoint.handler, order_ids or None)
     for result in results:
-        click.echo(f"{result.order_id}\t{result.outcome}\t{result.error or ''}".rstrip())
+        error = printable(result.error or "")  # the handler's words may quote a stored id
+        click.echo(f"{result.order_id}\t{result.outcome}\t{error}".rstrip())
     if not results:
         click.echo("nothing to replay")
     if any(r.outcome == ReplayOutcome.FAILED for r in results):
