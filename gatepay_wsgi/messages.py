@@ -8,7 +8,8 @@ a canonical decimal with exactly two decimals, as the gateway's page documents (
 through), ids and times are digits, the pay type is letters, and paytime may not lie in
 the future by more than ``clock_skew`` seconds. The shifts no format can close (between
 order_id, out_order_id and price, and between paytime and extend) are left to the inbox
-and the handler's own check: see the README's security notes. Pure standard library.
+and the handler's own check: see the README's security notes. ``printable`` is how every
+page and command shows a received string to a person. Pure standard library.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import operator
 import re
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,8 +34,10 @@ _MONEY = re.compile(r"(?:0|[1-9][0-9]{0,11})\.[0-9]{2}")  # exactly 2 decimals: 
 _ORDER_ID = re.compile(r"0|[1-9][0-9]{0,18}")  # canonical: "0100" would alias order 100
 _PAYTIME = re.compile(r"0|[1-9][0-9]{0,11}")
 _PAY_TYPE = re.compile(r"[A-Za-z]{1,32}")
-_OUT_ORDER_ID = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
-_PRODUCT_ID = re.compile(r"[^\x00-\x1f\x7f]{0,255}")
+# No control character, C0, DEL or C1 (0x9b is a one-byte CSI to some terminals); a
+# bidi mark is allowed, as a shop's id may be Arabic or Hebrew: ``printable`` shows it.
+_OUT_ORDER_ID = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,255}")
+_PRODUCT_ID = re.compile(r"[^\x00-\x1f\x7f-\x9f]{0,255}")
 _SIGN = re.compile(r"[0-9A-Fa-f]{32}")
 # The notify's formats in one pattern, over its checked fields joined by newlines (no
 # field may hold one): one regex call where six ran. A mismatch goes the field-by-field
@@ -49,7 +53,7 @@ _SIGNED_NOTIFY_VALUES = operator.itemgetter(*_SIGNED_NOTIFY_CHECKED)  # in C, no
 # nothing percent-encoded, every value in its strict format. One pattern splits and
 # checks the whole body in C; a body of any other shape is parsed and read field by field
 # (the same checks, a subset of what that way accepts: no value may hold "&=%+").
-_PLAIN = r"[^\x00-\x1f\x7f&=%+]"
+_PLAIN = r"[^\x00-\x1f\x7f-\x9f&=%+]"
 _GATEWAY_FORM = re.compile(
     "&".join(
         f"{name}=({pattern})"
@@ -131,6 +135,36 @@ class TimeoutVisit:
     def url(self, path: str) -> str:
         """``visit.url("/orders/A7")`` -> ``"/shop/orders/A7"`` when mounted at /shop."""
         return self.script_name + path
+
+
+# What ``printable`` writes as an escape: control characters (C0, DEL, C1), invisible
+# format characters (bidi embeddings, overrides, isolates and marks, zero widths, the
+# soft hyphen), line and paragraph separators, and lone surrogates (no terminal can
+# encode one). Spaces, private use and characters newer than this Python are kept.
+_HIDDEN_CATEGORIES = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def printable(text: str) -> str:
+    """``printable("GP\\u202e00.01")`` -> ``"GP\\\\u202e00.01"``: a stored string as a
+    person may see it, on a page or in a terminal.
+
+    Every character that is invisible, moves the cursor or reorders the text around it
+    (``"\\x1b[2J"``, a right-to-left override that makes ``"00.01"`` read ``"10.00"``) is
+    written as its escape; Chinese, emoji and punctuation stay as they are. Plain text:
+    a page still HTML-escapes it.
+    """
+    if text.isprintable():  # in C: almost every string, at no cost
+        return text
+    return "".join(
+        _escape(char) if unicodedata.category(char) in _HIDDEN_CATEGORIES else char for char in text
+    )
 
 
 def _require(fields: Mapping[str, str], names: tuple[str, ...]) -> None:

@@ -299,3 +299,38 @@ def test_show_says_how_often_a_notify_came_and_how_often_it_was_handled(tmp_path
     assert code == 0
     assert "received:       3 times\n" in out
     assert "handler runs:   1 (status done)\n" in out
+
+
+def test_list_and_show_never_print_a_stored_control_or_bidi_character(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/inbox.sqlite3"
+    failing = Recorder(error=RuntimeError("\x1b[31mred\x1b[0m \u202eliaf"))
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=APPSECRET, paths={"/n": Notify(failing)}, inbox=url
+    )
+    fields = notify_fields(out_order_id="GP\u202e00.01", extend="\x9b31m\u2066x\u2069")
+    Client(app).post(
+        "/n",
+        data=urlencode(fields),
+        content_type="application/x-www-form-urlencoded",
+        environ_base={"REMOTE_ADDR": "198.51.100.7\x1b[2J"},
+    )
+    hidden = {"\x1b", "\x9b", "\u202e", "\u2066", "\u2069"}
+    code, listed, _ = run(capsys, "inbox", "list", "--inbox", url)
+    assert code == 0
+    assert not hidden & set(listed)
+    assert "GP\\u202e00.01" in listed
+    assert "\\x1b[31mred\\x1b[0m \\u202eliaf" in listed
+    code, shown, _ = run(capsys, "inbox", "show", "100001", "--inbox", url)
+    assert code == 0
+    assert not hidden & set(shown)
+    assert "remote address: 198.51.100.7\\x1b[2J" in shown
+    assert "out_order_id = GP\\u202e00.01" in shown
+    assert "extend = \\x9b31m\\u2066x\\u2069" in shown
+    for action in (["list"], ["show", "100001"]):
+        code, out, _ = run(capsys, "inbox", *action, "--json", "--inbox", url)
+        assert code == 0
+        assert not hidden & set(out)  # written as JSON escapes: the same JSON
+        (record,) = json.loads(out)
+        assert record["out_order_id"] == "GP\u202e00.01"
+        assert record["raw"]["extend"] == "\x9b31m\u2066x\u2069"
+        assert record["remote_addr"] == "198.51.100.7\x1b[2J"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gatepay_wsgi.cli.common import print_json, shown, table, when
+from gatepay_wsgi.cli.common import print_json, table, when
 
 
 @pytest.mark.parametrize(
@@ -15,13 +15,14 @@ from gatepay_wsgi.cli.common import print_json, shown, table, when
         ("\x1b[2J\x07", "\\x1b[2J\\x07"),  # C0: escape sequences and the bell
         ("a\tb\nc\rd\x00", "a\\x09b\\x0ac\\x0dd\\x00"),
         ("\x7f\x85\x9b31m", "\\x7f\\x85\\x9b31m"),  # DEL and C1 (0x9b is a one-byte CSI)
-        ("张三 13800138000 é\xa0", "张三 13800138000 é\xa0"),  # printable text is kept
+        ("GP\u202e00.01\u2066", "GP\\u202e00.01\\u2066"),  # bidi controls
+        ("张三 13800138000 \xa0é", "张三 13800138000 \xa0é"),  # printable text is kept
         (None, "None"),
         (12.5, "12.5"),
     ],
 )
-def test_shown_escapes_control_characters_only(value, printed):
-    assert shown(value) == printed
+def test_a_cell_is_printed_as_printable_shows_it(value, printed):
+    assert table(("cell",), [[value]]).splitlines()[2] == printed
 
 
 def test_table_aligns_columns_under_a_rule_without_trailing_spaces():
@@ -61,3 +62,13 @@ def test_print_json_sorts_keys_and_keeps_chinese(capsys):
     out = capsys.readouterr().out
     assert out == '{\n  "a": "张三",\n  "b": [\n    1,\n    null\n  ]\n}\n'
     assert json.loads(out) == {"a": "张三", "b": [1, None]}
+
+
+def test_print_json_writes_c1_and_bidi_controls_as_json_escapes(capsys):
+    data = {"id": "GP\u202e00.01", "extend": "\x9b31m\x7f\u2028", "张": "\x1b"}
+    print_json(data)
+    out = capsys.readouterr().out
+    assert '"id": "GP\\u202e00.01"' in out
+    assert '"extend": "\\u009b31m\\u007f\\u2028"' in out
+    assert '"张": "\\u001b"' in out
+    assert json.loads(out) == data

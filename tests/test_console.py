@@ -904,3 +904,44 @@ def test_an_order_id_out_of_range_is_the_consoles_404_through_a_real_server(
     finally:
         store.close()
     assert handler.calls == []
+
+
+#: Every hidden or reordering character the format lets into a shop's id, and its escape.
+BIDI_IDS = [
+    ("GP\u202e00.01", "GP\\u202e00.01"),  # reads "GP10.00" raw
+    ("GP\u202a\u202b\u202c\u202d", "GP\\u202a\\u202b\\u202c\\u202d"),  # embeddings, overrides
+    ("GP\u2066\u2067\u2068\u2069", "GP\\u2066\\u2067\\u2068\\u2069"),  # isolates
+    ("GP\u200e\u200f\u061c", "GP\\u200e\\u200f\\u061c"),  # marks
+    ("GP\u200b\u2028", "GP\\u200b\\u2028"),  # zero width space, line separator
+]
+HIDDEN = ["\x1b", "\x07", *"\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"]
+HIDDEN += ["\u200e", "\u200f", "\u061c", "\u200b", "\u2028"]
+
+
+@pytest.mark.parametrize(("out_order_id", "escaped"), BIDI_IDS)
+def test_a_shops_id_with_bidi_controls_is_shown_as_escapes_on_every_page(
+    signed_in, inbox, out_order_id, escaped
+):
+    fields = notify_fields(order_id="100078", out_order_id=out_order_id)
+    declined = deliver(inbox, Recorder(answer=False), remote="198.51.100.9\x1b[31m\u202e", **fields)
+    assert declined.status_code == 500  # accepted by the format check, declined by the shop
+    for path in ("/", "/notifies", "/notifies/100078"):
+        text = signed_in.get(path).get_data(as_text=True)
+        assert f"<code>{escaped}</code>" in text or f"<td>{escaped}</td>" in text, path
+        assert not [c for c in HIDDEN if c in text], path
+    # A search keeps what was typed in its box (raw, so it can be searched again), and
+    # shows what it found as escapes.
+    search = signed_in.get("/notifies?" + urlencode({"out_order_id": out_order_id}))
+    (found,) = re.findall(r"<tr id=row-100078 .*?</tr>", search.get_data(as_text=True))
+    assert f"<td>{escaped}</td>" in found
+    assert not [c for c in HIDDEN if c in found]
+    detail = signed_in.get("/notifies/100078").get_data(as_text=True)
+    assert "198.51.100.9\\x1b[31m\\u202e" in detail  # the remote address too
+
+
+def test_refused_requests_sources_are_shown_as_escapes(signed_in, inbox):
+    forged = {**notify_fields(order_id="100079"), "sign": "0" * 32}
+    deliver(inbox, Recorder(), remote="203.0.113.7\x1b]0;x\x07\u202e", **forged)
+    text = signed_in.get("/").get_data(as_text=True)
+    assert "<code>203.0.113.7\\x1b]0;x\\x07\\u202e</code>" in text
+    assert not [c for c in HIDDEN if c in text]

@@ -142,3 +142,21 @@ def test_the_language_switch_of_a_return_page_keeps_its_signed_link(demo):
     assert "谢谢" in switched  # still a verified return, now in Chinese
     assert "已支付" in switched
     assert cookie.startswith("demo_shop_lang=zh")
+
+
+def test_the_gateways_words_and_an_order_id_are_shown_as_escapes(tmp_path):
+    from werkzeug.test import Client
+
+    from gatepay_wsgi.demo.shop import make_shop
+    from gatepay_wsgi.demo.store import Orders
+
+    database = str(tmp_path / "shop.sqlite3")
+    shop = Client(make_shop(database=database, inbox="memory://", appkey="k", appsecret="s"))
+    bought = shop.post("/orders", data={"product": "tea", "type": "alipay"})
+    out_order_id = bought.headers["Location"].rsplit("/", 1)[1]
+    Orders(database).refuse(out_order_id, "\x1b[2J204: \u202eenilffo\x9b")
+    for path in ("/", f"/orders/{out_order_id}"):
+        page = shop.get(path).get_data(as_text=True)
+        assert not {"\x1b", "\u202e", "\x9b"} & set(page), path
+    order = shop.get(f"/orders/{out_order_id}").get_data(as_text=True)
+    assert "(\\x1b[2J204: \\u202eenilffo\\x9b)" in order

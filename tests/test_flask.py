@@ -329,3 +329,24 @@ def test_flask_replay_command(tmp_path):
         assert missing.exit_code == 2, missing.output
         assert f"no notify for order_id {order_id}" in missing.output
     assert len(handler.calls) == 2
+
+
+def test_flask_replay_prints_a_handlers_error_with_escapes(tmp_path):
+    flask = pytest.importorskip("flask")
+    from gatepay_wsgi.contrib.flask import GatePay
+
+    app = flask.Flask(__name__)
+    app.config.update(
+        GATEPAY_APPKEY=APPKEY,
+        GATEPAY_APPSECRET=APPSECRET,
+        GATEPAY_INBOX=f"sqlite:///{tmp_path}/inbox.sqlite3",
+    )
+    handler = Recorder(error=RuntimeError("\x1b[2Jno order \u202e00.01"))
+    gatepay = GatePay()
+    gatepay.notify()(lambda n: handler(n))
+    gatepay.init_app(app)
+    post_form(Client(app))
+    result = app.test_cli_runner().invoke(args=["gatepay", "replay", "--failed"])
+    assert result.exit_code == 1, result.output
+    assert not {"\x1b", "\u202e"} & set(result.output)
+    assert "\\x1b[2Jno order \\u202e00.01" in result.output

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from gatepay_wsgi.errors import BadSignature, GatePayError, InvalidField, MissingField
-from gatepay_wsgi.messages import read_notification, read_return, read_timeout
+from gatepay_wsgi.messages import printable, read_notification, read_return, read_timeout
 
 from .gateway import APPKEY, APPSECRET, notify_fields, return_fields
 
@@ -144,12 +144,25 @@ def test_boundary_shift_into_type_is_refused():
         ("out_order_id", ""),
         ("out_order_id", "A\n1"),
         ("out_order_id", "x" * 256),
+        ("out_order_id", "A\x1b[2J"),  # C0
+        ("out_order_id", "A\x7f"),  # DEL
+        ("out_order_id", "A\x85"),  # C1: next line
+        ("out_order_id", "\x9b31mA"),  # C1: a one-byte CSI to some terminals
     ],
 )
 def test_malformed_fields_are_refused(name, value):
     with pytest.raises(InvalidField) as caught:
         read(notify_fields(**{name: value}))
     assert caught.value.field == name
+
+
+@pytest.mark.parametrize(
+    "out_order_id",
+    ["GP\u202e00.01", "طلب-١٢", "\u05d4\u05d6\u05de\u05e0\u05d4\u200f7", "订单\u2066x\u2069"],
+)
+def test_bidi_marks_and_right_to_left_ids_are_accepted_and_shown_by_printable(out_order_id):
+    # The gateway allows any text: a shop's id may be Arabic or Hebrew, with its marks.
+    assert read(notify_fields(out_order_id=out_order_id)).out_order_id == out_order_id
 
 
 def test_largest_order_id_is_accepted():
@@ -296,6 +309,7 @@ def test_an_upper_case_sign_is_read_the_gateway_way_too():
         "leading_zero",
         "empty_out_order_id",
         "control_character",
+        "c1_control_character",
         "duplicate",
     ],
 )
@@ -327,6 +341,8 @@ def test_any_other_shape_is_left_to_the_general_way(shape):
         body = gateway_form(notify_fields(out_order_id=""))
     elif shape == "control_character":
         body = gateway_form(notify_fields(out_order_id="A\x01"))
+    elif shape == "c1_control_character":
+        body = gateway_form(notify_fields(out_order_id="A\x9b"))
     else:
         body = gateway_form(fields) + "&sign=" + fields["sign"]
     assert read_form(body) is None
@@ -407,3 +423,26 @@ def test_a_notification_can_be_copied_pickled_and_turned_into_a_dict():
             round_trip(made).raw["price"] = "0.01"
     visit = read_return(return_fields(), appkey=APPKEY, appsecret=APPSECRET)
     assert round_trip(visit.raw) == visit.raw
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("GP\u202e00.01", "GP\\u202e00.01"),  # reads "GP10.00" raw
+        ("\u202a\u202b\u202c\u202d", "\\u202a\\u202b\\u202c\\u202d"),  # embeddings, overrides
+        ("\u2066\u2067\u2068\u2069", "\\u2066\\u2067\\u2068\\u2069"),  # isolates
+        ("\u200e\u200f\u061c", "\\u200e\\u200f\\u061c"),  # marks
+        ("a\u200bb\u00adc\ufeff", "a\\u200bb\\xadc\\ufeff"),  # zero width, soft hyphen, BOM
+        ("\U000e0041", "\\U000e0041"),  # a tag character
+        ("a\u2028b\u2029", "a\\u2028b\\u2029"),  # line and paragraph separators
+        ("\x1b[31m\x07", "\\x1b[31m\\x07"),  # C0: an escape sequence, the bell
+        ("a\tb\nc\rd\x00", "a\\x09b\\x0ac\\x0dd\\x00"),
+        ("\x7f\x85\x9b31m", "\\x7f\\x85\\x9b31m"),  # DEL and C1
+        ("a\ud800", "a\\ud800"),  # a lone surrogate, which no terminal can print
+        ("张三 13800138000 é\xa0\u3000", "张三 13800138000 é\xa0\u3000"),  # spaces kept
+        ("😀 👍🏽 <b>&amp;</b> a\\b", "😀 👍🏽 <b>&amp;</b> a\\b"),  # emoji, markup: kept
+        ("", ""),
+    ],
+)
+def test_printable_writes_every_hidden_or_reordering_character_as_an_escape(stored, shown):
+    assert printable(stored) == shown

@@ -102,6 +102,10 @@ def _rejections():
     missing = {k: v for k, v in valid.items() if k != "paytime"}
     yield "missing", urlencode(missing), 400, "missing_field"
     yield "bad_format", urlencode({**valid, "order_id": "1x"}), 400, "invalid_field"
+    c0 = notify_fields(out_order_id="GP\x1b[2J")  # signed: only the format refuses it
+    yield "c0_in_out_order_id", urlencode(c0), 400, "invalid_field"
+    c1 = notify_fields(out_order_id="GP\x9b31m")
+    yield "c1_in_out_order_id", urlencode(c1), 400, "invalid_field"
     yield "bad_sign", urlencode({**valid, "sign": "0" * 32}), 403, "bad_signature"
     yield "tampered", urlencode({**valid, "price": "1.00"}), 403, "bad_signature"
     yield "wrong_secret", urlencode(notify_fields(secret="other")), 403, "bad_signature"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import pytest
 from werkzeug.test import Client
@@ -306,3 +307,15 @@ def test_both_languages_have_every_text():
     # Every label the console shows reads differently in Chinese.
     same = [k for k in TEXTS["en"] if TEXTS["zh"][k] == TEXTS["en"][k]]
     assert same == []
+
+
+def test_a_shops_id_and_a_notice_show_control_and_bidi_characters_as_escapes(gateway):
+    client = Client(gateway)
+    order_id = create(client, "GP\u202e00.01\x85")
+    notice = urlencode({"message": "\x1b[2J\u2066hi\u2069"})
+    hidden = {"\x1b", "\x85", "\u202e", "\u2066", "\u2069"}
+    for path in ("/console?" + notice, f"/pay/{order_id}"):
+        page = text(client, path, ZH)
+        assert not hidden & set(page), path
+        assert "GP\\u202e00.01\\x85" in page, path
+    assert "\\x1b[2J\\u2066hi\\u2069" in text(client, "/console?" + notice)

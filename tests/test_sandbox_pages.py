@@ -134,3 +134,19 @@ def test_type_names_and_the_quick_pay_link():
     assert [type_name("zh", "alipay"), type_name("en", "alipay")] == ["支付宝", "alipay"]
     assert type_name("zh", HOSTILE) == HOSTILE  # unknown: as it is (escaped where shown)
     assert quick_pay_link("a&b=c", "t t#'") == "/pay/any?appkey=a%26b%3Dc&token=t+t%23%27"
+
+
+def test_the_console_shows_a_shops_answer_and_labels_as_escapes():
+    sneaky = "\x1b[2J\u202e00.01\x9b"
+    shown = "\\x1b[2J\\u202e00.01\\x9b"
+    hidden = {"\x1b", "\u202e", "\x9b"}
+    one = SandboxOrder(7, sneaky, "10.00", "10.00", "alipay", "c", 0.0, status=PAID)
+    one.attempts.append(Attempt(0.0, AttemptKind.AUTO, 200, sneaky))
+    html = console_body("en", "key", "http://shop/n", [one], Markup(""), Markup(""))
+    assert not hidden & set(html)
+    assert html.count(shown) == 2  # the shop's id and its answer
+    sessions = Sessions()
+    sessions.scan("alipay", sneaky)
+    html = sessions_section("en", sessions, message=sneaky)
+    assert not hidden & set(html)
+    assert html.count(shown) == 2  # the account's label and the notice

@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import CommandError
+from ..messages import printable
 
-__all__ = ["CommandError", "print_json", "shown", "table", "when"]
+__all__ = ["CommandError", "print_json", "table", "when"]
 
 
 def when(timestamp: float | None) -> str:
@@ -19,7 +20,7 @@ def when(timestamp: float | None) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[str(c) for c in headers], *[[shown(c) for c in row] for row in rows]]
+    cells = [[str(c) for c in headers], *[[printable(str(c)) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
@@ -28,13 +29,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)]}
-
-
-def shown(value: object) -> str:
-    """A stored value made safe for a terminal: control characters escaped."""
-    return str(value).translate(CONTROL)
-
-
 def print_json(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
+    """``print_json(records)``: exact JSON, Chinese kept, and no character that
+    ``printable`` escapes printed raw: json leaves C1 and bidi controls as they are, so
+    they are written as JSON escapes (``\\u202e``), which read back the same."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True)
+    print("\n".join(_json_escaped(line) for line in text.split("\n")))
+
+
+def _json_escaped(line: str) -> str:
+    # json escapes every C0 inside a string, so a line's own characters are all in strings.
+    if printable(line) == line:
+        return line
+    return "".join(char if printable(char) == char else json.dumps(char)[1:-1] for char in line)

@@ -25,7 +25,8 @@ from typing import Any
 from ..config import hide_password, load_handler
 from ..errors import CommandError
 from ..inbox import STATUSES, Inbox, InboxRecord, ReplayOutcome, open_inbox
-from .common import print_json, shown, table, when
+from ..messages import printable
+from .common import print_json, table, when
 
 
 def _record_row(record: InboxRecord) -> list[object]:
@@ -65,23 +66,23 @@ def _show(inbox: Inbox, args: argparse.Namespace) -> int:
         return 0
     for record in records:
         print(table((*_RECORD_HEADERS, "last_error"), [_record_row(record)]))
-        print(f"remote address: {shown(record.remote_addr or '-')}")
+        print(f"remote address: {printable(record.remote_addr or '-')}")
         print(f"lease until:    {when(record.lease_until)}")
         others = record.deliveries - 1
         other_fields = f" ({others} with other signed fields)" if others else ""
         print(f"received:       {_times(record.received)}{other_fields}")
         print(f"handler runs:   {record.attempts} (status {record.status})")
         if record.note:
-            print(f"note:           {shown(record.note)}")
+            print(f"note:           {printable(record.note)}")
         for name, value in sorted(record.raw.items()):
             text = value[:6] + "..." if name == "sign" else value
-            print(f"  {name} = {shown(text)}")
+            print(f"  {printable(name)} = {printable(text)}")
         for delivery in record.other_deliveries:
             print(f"later delivery at {when(delivery['received_at'])}:")
             for name, value in sorted(delivery["raw"].items()):
                 if record.raw.get(name) != value and name != "sign":
                     was = record.raw.get(name, "-")
-                    print(f"  {name} = {shown(value)}  (was {shown(was)})")
+                    print(f"  {printable(name)} = {printable(value)}  (was {printable(was)})")
     return 0
 
 

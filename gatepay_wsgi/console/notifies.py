@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from markupsafe import Markup
 
 from ..inbox import STATUSES, InboxRecord
+from ..messages import printable
 from .pages import (
     Links,
     hidden_field,
@@ -20,7 +21,6 @@ from .pages import (
     status_name,
     table,
     text,
-    visible,
     when,
 )
 
@@ -82,12 +82,12 @@ def list_body(
         ).format(
             id=r.order_id,
             href=links(f"/notifies/{r.order_id}"),
-            out=r.out_order_id,
+            out=printable(r.out_order_id),
             status=status_badge(lang, r.status, _is_stale(r)),
             attempts=r.attempts,
             received=when(r.received_at),
             updated=when(r.updated_at),
-            error=visible((r.last_error or "-")[:160]),
+            error=printable((r.last_error or "-")[:160]),
         )
         for r in records
     )
@@ -141,13 +141,13 @@ def _value(name: str, value: str) -> Markup:
         return Markup("<code>{}</code>").format(short_sign(value))
     if name == "paytime" and value.isascii() and value.isdigit() and len(value) <= 11:
         return Markup("<code>{}</code> ({})").format(value, when(int(value)))
-    return Markup("<code>{}</code>").format(visible(value))
+    return Markup("<code>{}</code>").format(printable(value))
 
 
 def _fields_table(lang: str, raw: Mapping[str, str]) -> Markup:
     rows = Markup("").join(
         Markup("<tr><td><code>{}</code></td><td class=wrap>{}</td></tr>").format(
-            name, _value(name, value)
+            printable(name), _value(name, value)
         )
         for name, value in sorted(raw.items())
     )
@@ -162,9 +162,9 @@ def _later(lang: str, record: InboxRecord) -> Markup:
         raw: Mapping[str, str] = delivery.get("raw", {})
         changes = Markup("").join(
             Markup("<li><code>{}</code> = <code>{}</code> {}</li>").format(
-                visible(name),
-                visible(value),
-                say(lang, "was", was=visible(record.raw.get(name, "-"))),
+                printable(name),
+                printable(value),
+                say(lang, "was", was=printable(record.raw.get(name, "-"))),
             )
             for name, value in sorted(raw.items())
             if name != "sign" and record.raw.get(name) != value
@@ -173,7 +173,7 @@ def _later(lang: str, record: InboxRecord) -> Markup:
             lang,
             "delivery",
             at=when(delivery.get("received_at")),
-            address=delivery.get("remote_addr") or "-",
+            address=printable(delivery.get("remote_addr") or "-"),
         )
         items.append(Markup("<li>{}<ul>{}</ul></li>").format(line, changes))
     return Markup("<h3>{}</h3><ul class=later>{}</ul>").format(
@@ -217,9 +217,9 @@ def notify_body(
             ("f_state", status_badge(lang, record.status, _is_stale(record))),
             ("f_outcome", _outcome(lang, record)),
             ("f_order_id", record.order_id),
-            ("f_out_order_id", Markup("<code>{}</code>").format(record.out_order_id)),
+            ("f_out_order_id", Markup("<code>{}</code>").format(printable(record.out_order_id))),
             ("f_received_at", when(record.received_at)),
-            ("f_remote_addr", record.remote_addr or "-"),
+            ("f_remote_addr", printable(record.remote_addr or "-")),
             ("f_updated_at", when(record.updated_at)),
             ("f_deliveries", _deliveries(lang, record)),
             ("f_attempts", record.attempts),
@@ -230,11 +230,11 @@ def notify_body(
             details.append(
                 (
                     "f_last_error",
-                    Markup("<code id=last-error>{}</code>").format(visible(record.last_error)),
+                    Markup("<code id=last-error>{}</code>").format(printable(record.last_error)),
                 )
             )
         if record.note:
-            details.append(("f_note", record.note))
+            details.append(("f_note", printable(record.note)))
         listing = Markup("").join(
             Markup("<dt>{}</dt><dd>{}</dd>").format(say(lang, key), value) for key, value in details
         )
@@ -243,7 +243,11 @@ def notify_body(
                 "<section class=notify><h2>{}</h2><dl>{}</dl>{}<h3>{}</h3>{}"
                 "<p class=muted>{}</p>{}</section>"
             ).format(
-                say(lang, "merchant", appkey=Markup("<code>{}</code>").format(record.appkey)),
+                say(
+                    lang,
+                    "merchant",
+                    appkey=Markup("<code>{}</code>").format(printable(record.appkey)),
+                ),
                 listing,
                 _replay_form(lang, links, csrf, record, replay_on),
                 say(lang, "fields"),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from markupsafe import Markup
 
 from ..inbox import STATUSES, InboxRecord, InboxStats
+from ..messages import printable
 from .pages import (
     COLOURS,
     STACK,
@@ -20,7 +21,6 @@ from .pages import (
     status_badge,
     status_name,
     table,
-    visible,
     when,
 )
 from .texts import TEXTS
@@ -155,8 +155,8 @@ def _record_links(lang: str, links: Links, records: Sequence[InboxRecord], shown
         Markup("<li><a href='{}'>{}</a> <code>{}</code> {}</li>").format(
             links(f"/notifies/{r.order_id}"),
             r.order_id,
-            r.out_order_id,
-            Markup("&middot; {}").format(visible(r.last_error[:120])) if r.last_error else "",
+            printable(r.out_order_id),
+            Markup("&middot; {}").format(printable(r.last_error[:120])) if r.last_error else "",
         )
         for r in records[:shown]
     )
@@ -193,7 +193,7 @@ def _refusal_table(lang: str, rows: Sequence[RefusalRow]) -> Markup:
             "<tr class=refusal><td><code>{}</code><br><span class=muted>{}</span></td>"
             "<td class=n>{}</td><td>{}</td><td class=wrap>{}</td></tr>"
         ).format(
-            row.reason,
+            printable(row.reason),
             TEXTS[lang].get(f"reason_{row.reason}", ""),
             row.total,
             when(row.last_seen),
@@ -201,7 +201,7 @@ def _refusal_table(lang: str, rows: Sequence[RefusalRow]) -> Markup:
                 say(
                     lang,
                     "source",
-                    address=Markup("<code>{}</code>").format(address)
+                    address=Markup("<code>{}</code>").format(printable(address))
                     if address
                     else say(lang, "unknown_address"),
                     count=count,

@@ -225,18 +225,3 @@ def login_body(
         say(lang, "password"),
         say(lang, "sign_in"),
     )
-
-
-# Control characters and the bidirectional overrides (which can make "10.00" read as
-# "00.01"): shown as escapes, as the CLI shows them, never passed to the page raw.
-_BIDI_EMBEDDING, _BIDI_ISOLATE = range(0x202A, 0x202F), range(0x2066, 0x206A)
-_INVISIBLE = {
-    c: f"\\x{c:02x}" if c < 256 else f"\\u{c:04x}"
-    for c in (*range(32), *range(127, 160), 0x200E, 0x200F, *_BIDI_EMBEDDING, *_BIDI_ISOLATE)
-}
-
-
-def visible(text: object) -> str:
-    """``visible("a\\x1b[2J")`` -> ``"a\\\\x1b[2J"``: a stored value, every invisible or
-    reordering character written as an escape (markupsafe escapes the rest)."""
-    return str(text).translate(_INVISIBLE)

@@ -3,7 +3,8 @@
 ``Orders`` is what a real shop's order table does for a payment: create an order, and
 mark it paid exactly once when a notify for its price arrives. ``checkout`` creates the
 payment at the gateway (or the sandbox) when one is configured. The pages are plain
-HTML so that every framework can serve them.
+HTML so that every framework can serve them; a stored string is shown through
+``printable``, then HTML-escaped.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from ..client import GatePayClient, new_out_order_id
 from ..errors import GatewayError
-from ..messages import Notification
+from ..messages import Notification, printable
 from ..pages import html_document
 
 logger = logging.getLogger("shop")
@@ -174,7 +175,7 @@ def checkout(
         orders.refuse(order["out_order_id"], message)
         return None, page(
             words["refused_title"],
-            f"<p>{words['refused'].format(reason=html.escape(message))}</p>"
+            f"<p>{words['refused'].format(reason=html.escape(printable(message)))}</p>"
             f"<p>{words['try_again']}</p><p><a href='/'>{words['back']}</a></p>",
             lang,
         )
@@ -287,7 +288,8 @@ def home_page(orders: list[dict[str, Any]], lang: str = "en", here: str = "/") -
         for key, (_, price) in PRODUCTS.items()
     )
     rows = "".join(
-        f"<li><a href='/orders/{html.escape(o['out_order_id'])}'>{html.escape(o['out_order_id'])}"
+        f"<li><a href='/orders/{html.escape(o['out_order_id'])}'>"
+        f"{html.escape(printable(o['out_order_id']))}"
         f"</a>: {html.escape(words[o['product']])}, {words['yuan'].format(price=o['price'])}, "
         f"<b>{words['word_' + o['status']]}</b></li>"
         for o in orders
@@ -303,7 +305,8 @@ def _state(order: dict[str, Any], words: dict[str, str]) -> str:
             gateway_order=order["gateway_order_id"], paid=order["paid_price"]
         )
     if order["status"] == "refused":
-        return words["refused_state"].format(reason=html.escape(order["refused_reason"] or ""))
+        reason = printable(order["refused_reason"] or "")  # the gateway's words
+        return words["refused_state"].format(reason=html.escape(reason))
     return words["pending"]
 
 
@@ -314,7 +317,7 @@ def order_state(order: dict[str, Any] | None, lang: str = "en") -> str:
     return (
         "<p>"
         + words["order"].format(
-            id=html.escape(order["out_order_id"]),
+            id=html.escape(printable(order["out_order_id"])),
             name=html.escape(words[order["product"]]),
             price=order["price"],
         )

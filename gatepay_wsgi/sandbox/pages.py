@@ -3,9 +3,10 @@ construction, in English or Chinese, laid out for a phone's width too.
 
 Every piece is a ``markupsafe.Markup`` template whose arguments are escaped as they are
 filled in (``Markup("<b>{}</b>").format(text)``), so no value from a shop, a buyer or
-the console can open a tag. The words come from ``texts.py``, one table per language,
-and are escaped like any value (``say(lang, key, ...)``). Only this module writes HTML
-for the sandbox.
+the console can open a tag; a value shown as text goes through ``printable`` first, so
+none can hide or reorder the text around it either (a form keeps its values as they
+are). The words come from ``texts.py``, one table per language, and are escaped like
+any value (``say(lang, key, ...)``). Only this module writes HTML for the sandbox.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from werkzeug.wrappers import Response
 
 from .. import languages
 from ..client import PAY_TYPES
+from ..messages import printable
 from ..pages import html_document
 from .create import CreateRules
 from .orders import PAID, Attempt, SandboxOrder
@@ -137,7 +139,7 @@ def pay_body(lang: str, order: SandboxOrder, amount: str) -> Markup:
     line = say(
         lang,
         "order_line",
-        out=Markup("<code>{}</code>").format(order.out_order_id),
+        out=Markup("<code>{}</code>").format(printable(order.out_order_id)),
         id=order.order_id,
     )
     return Markup(
@@ -210,8 +212,8 @@ def console_body(
     line = say(
         lang,
         "merchant_line",
-        appkey=Markup("<code>{}</code>").format(appkey),
-        url=Markup("<code>{}</code>").format(notify_url),
+        appkey=Markup("<code>{}</code>").format(printable(appkey)),
+        url=Markup("<code>{}</code>").format(printable(notify_url)),
     )
     return Markup("<p>{}</p>{}<h2>{}</h2>{}{}").format(
         line, sessions, say(lang, "orders"), table, settings
@@ -221,9 +223,9 @@ def console_body(
 def _attempt(lang: str, attempt: Attempt) -> Markup:
     kind = say(lang, f"kind_{attempt.kind.value}")
     if attempt.error is not None:
-        error = attempt.error_words.get(lang, attempt.error)
+        error = printable(attempt.error_words.get(lang, attempt.error))
         return say(lang, "attempt_error", clock=_clock(attempt.at), kind=kind, error=error)
-    body = Markup("<code>{}</code>").format(attempt.body)
+    body = Markup("<code>{}</code>").format(printable(attempt.body))
     return say(
         lang, "answered", clock=_clock(attempt.at), kind=kind, status=attempt.status, body=body
     )
@@ -243,7 +245,7 @@ def _order_row(lang: str, order: SandboxOrder) -> Markup:
         "<button id=resend-{id}>{resend}</button></form></td></tr>"
     ).format(
         id=order.order_id,
-        out=order.out_order_id,
+        out=printable(order.out_order_id),
         amount=amount,
         status=say(lang, f"status_{order.status.value}"),
         attempts=attempts or "-",
@@ -260,7 +262,7 @@ def sessions_section(lang: str, sessions: Sessions, message: str = "") -> Markup
         ).format(
             s.session_id,
             type_name(lang, s.type),
-            s.label,
+            printable(s.label),
             say(lang, "online" if s.online else "offline"),
             _clock(s.since),
             Markup(
@@ -276,7 +278,7 @@ def sessions_section(lang: str, sessions: Sessions, message: str = "") -> Markup
         )
         for s in sessions.sessions.values()
     )
-    notice = Markup("<p id=notice><b>{}</b></p>").format(message) if message else ""
+    notice = Markup("<p id=notice><b>{}</b></p>").format(printable(message)) if message else ""
     points = say(
         lang,
         "points",
