@@ -306,3 +306,76 @@ def test_a_second_instance_on_the_same_registry_takes_the_first_ones_place(caplo
     finally:
         second.close()
         first.close()
+
+
+# -- uWSGI, 4 processes, prometheus_client's multiprocess mode ------------------------------
+
+UWSGI_INI = """\
+[uwsgi]
+master = true
+processes = 4
+module = metrics_app:app
+"""
+
+
+def _signed_notifies(count: int, declined: int, first_order_id: int) -> list[bytes]:
+    """``count`` signed notify bodies, the first ``declined`` of them declined by
+    metrics_app's handler (``out_order_id`` NO...)."""
+    bodies = []
+    for n in range(count):
+        out_order_id = f"NO{n}" if n < declined else f"S{n}"
+        fields = notify_fields(order_id=str(first_order_id + n), out_order_id=out_order_id)
+        bodies.append(urlencode(fields).encode())
+    return bodies
+
+
+def _scrape_server(port: int) -> tuple[str, dict[tuple[str, tuple], float]]:
+    """One ``GET /metrics``: (the pid of the worker that answered, its samples)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        assert response.status == 200
+        return response.headers["X-Worker"], _samples(response.read().decode())
+
+
+@pytest.mark.parametrize("lazy_apps", [False, True], ids=["app-loaded-in-master", "lazy-apps"])
+def test_one_scrape_counts_every_notify_of_4_uwsgi_processes(tmp_path, lazy_apps):
+    from .servers import free_port, post, stop_uwsgi, uwsgi
+
+    multiproc = tmp_path / "prometheus"
+    multiproc.mkdir()
+    calls = tmp_path / "calls.txt"
+    port = free_port()
+    env = {
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+        "GATEPAY_TEST_CALLS": str(calls),
+        "GATEPAY_TEST_INBOX": f"sqlite:///{tmp_path}/inbox.sqlite3",
+    }
+    ini = UWSGI_INI + ("lazy-apps = true\n" if lazy_apps else "")
+    log = tmp_path / "uwsgi.log"
+    server = uwsgi(ini, port, env, log)
+    try:
+        total, declined = 40, 4
+        bodies = _signed_notifies(total, declined, first_order_id=30_000)
+        with ThreadPoolExecutor(8) as pool:
+            statuses = sorted(status for status, _ in pool.map(lambda b: post(port, b), bodies))
+        assert statuses == [200] * (total - declined) + [500] * declined
+        handler_pids = calls.read_text().split()
+        assert len(set(handler_pids)) >= 2, "the notifies should have reached several workers"
+
+        _, samples = _scrape_server(port)
+        got = {
+            outcome: samples.get(("gatepay_notifies_total", (("outcome", outcome),)))
+            for outcome in ("received", "handled", "failed")
+        }
+        assert got == {"received": total, "handled": total - declined, "failed": declined}
+        assert samples[("gatepay_handler_seconds_count", ())] == total
+        # Read from the shared inbox once per scrape: the truth, not 4 times it.
+        assert samples[("gatepay_inbox_failed", ())] == declined
+        assert samples[("gatepay_inbox_stale", ())] == 0
+
+        # A worker killed: what it counted is still in its file, and counted once.
+        os.kill(int(handler_pids[0]), signal.SIGKILL)
+        _, samples = _scrape_server(port)
+        assert samples[("gatepay_notifies_total", (("outcome", "handled"),))] == total - declined
+    finally:
+        stop_uwsgi(server)
+    assert "Traceback" not in log.read_text(), log.read_text()[-2000:]
