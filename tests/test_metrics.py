@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
+import types
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
@@ -336,27 +338,40 @@ def _scrape_server(port: int) -> tuple[str, dict[tuple[str, tuple], float]]:
         return response.headers["X-Worker"], _samples(response.read().decode())
 
 
-@pytest.mark.parametrize("lazy_apps", [False, True], ids=["app-loaded-in-master", "lazy-apps"])
-def test_one_scrape_counts_every_notify_of_4_uwsgi_processes(tmp_path, lazy_apps):
-    from .servers import free_port, post, stop_uwsgi, uwsgi
+def _uwsgi_metrics_app(tmp_path, ini: str, multiproc_dir: bool):
+    """metrics_app under uWSGI with ``ini``: (server, port, the handler calls file, log)."""
+    from .servers import free_port, uwsgi
 
-    multiproc = tmp_path / "prometheus"
-    multiproc.mkdir()
     calls = tmp_path / "calls.txt"
-    port = free_port()
     env = {
-        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
         "GATEPAY_TEST_CALLS": str(calls),
         "GATEPAY_TEST_INBOX": f"sqlite:///{tmp_path}/inbox.sqlite3",
     }
-    ini = UWSGI_INI + ("lazy-apps = true\n" if lazy_apps else "")
+    if multiproc_dir:
+        (tmp_path / "prometheus").mkdir()  # empty at start, as the README asks
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")
+    port = free_port()
     log = tmp_path / "uwsgi.log"
-    server = uwsgi(ini, port, env, log)
+    return uwsgi(ini, port, env, log), port, calls, log
+
+
+def _post_all(port: int, bodies: list[bytes]) -> list[int]:
+    """POST the bodies, 8 at a time, so that several workers take them: sorted statuses."""
+    from .servers import post
+
+    with ThreadPoolExecutor(8) as pool:
+        return sorted(status for status, _ in pool.map(lambda body: post(port, body), bodies))
+
+
+@pytest.mark.parametrize("lazy_apps", [False, True], ids=["app-loaded-in-master", "lazy-apps"])
+def test_one_scrape_counts_every_notify_of_4_uwsgi_processes(tmp_path, lazy_apps):
+    from .servers import stop_uwsgi
+
+    ini = UWSGI_INI + ("lazy-apps = true\n" if lazy_apps else "")
+    server, port, calls, log = _uwsgi_metrics_app(tmp_path, ini, multiproc_dir=True)
     try:
         total, declined = 40, 4
-        bodies = _signed_notifies(total, declined, first_order_id=30_000)
-        with ThreadPoolExecutor(8) as pool:
-            statuses = sorted(status for status, _ in pool.map(lambda b: post(port, b), bodies))
+        statuses = _post_all(port, _signed_notifies(total, declined, first_order_id=30_000))
         assert statuses == [200] * (total - declined) + [500] * declined
         handler_pids = calls.read_text().split()
         assert len(set(handler_pids)) >= 2, "the notifies should have reached several workers"
@@ -379,3 +394,76 @@ def test_one_scrape_counts_every_notify_of_4_uwsgi_processes(tmp_path, lazy_apps
     finally:
         stop_uwsgi(server)
     assert "Traceback" not in log.read_text(), log.read_text()[-2000:]
+
+
+def test_4_uwsgi_processes_without_the_directory_log_why_a_scrape_counts_one(tmp_path):
+    from .servers import stop_uwsgi
+
+    server, port, calls, log = _uwsgi_metrics_app(tmp_path, UWSGI_INI, multiproc_dir=False)
+    try:
+        total = 40
+        assert _post_all(port, _signed_notifies(total, 0, first_order_id=40_000)) == [200] * total
+        assert len(set(calls.read_text().split())) >= 2
+        worker, samples = _scrape_server(port)
+        # What the issue saw (76 of 300 under mod_wsgi): the answering worker's own count.
+        received = samples[("gatepay_notifies_total", (("outcome", "received"),))]
+        assert received == calls.read_text().split().count(worker) < total
+    finally:
+        stop_uwsgi(server)
+    assert "uWSGI runs 4 processes and PROMETHEUS_MULTIPROC_DIR is not set" in log.read_text()
+
+
+# -- what a server says about its processes, without the directory --------------------------
+
+
+def _fake_server_module(monkeypatch, name: str, **attributes):
+    """``import uwsgi`` (or mod_wsgi) as inside that server, with these attributes."""
+    module = types.ModuleType(name)
+    for attribute, value in attributes.items():
+        setattr(module, attribute, value)
+    monkeypatch.setitem(sys.modules, name, module)
+
+
+@pytest.mark.parametrize(
+    ("module", "attributes", "said"),
+    [
+        ("uwsgi", {"numproc": 4}, "uWSGI runs 4 processes"),
+        ("mod_wsgi", {"maximum_processes": 3, "process_group": "shop"}, "mod_wsgi runs 3"),
+    ],
+)
+def test_a_server_of_several_processes_without_the_directory_is_warned_at_start(
+    make_metrics, monkeypatch, caplog, module, attributes, said
+):
+    _fake_server_module(monkeypatch, module, **attributes)
+    make_metrics()
+    assert said in caplog.text
+    assert "PROMETHEUS_MULTIPROC_DIR is not set" in caplog.text
+
+
+def test_a_server_of_one_process_is_not_warned(make_metrics, monkeypatch, caplog):
+    _fake_server_module(monkeypatch, "mod_wsgi", maximum_processes=1, process_group="")
+    metrics = make_metrics()
+    Client(metrics.wsgi_app()).get("/metrics", environ_overrides={"wsgi.multiprocess": False})
+    assert "PROMETHEUS_MULTIPROC_DIR" not in caplog.text
+
+
+def test_any_other_server_saying_wsgi_multiprocess_is_warned_at_the_first_scrape(
+    make_metrics, caplog
+):
+    metrics = make_metrics()
+    client = Client(metrics.wsgi_app())
+    multiprocess = {"wsgi.multiprocess": True, "SERVER_SOFTWARE": "gunicorn/23.0.0"}
+    assert "PROMETHEUS_MULTIPROC_DIR" not in caplog.text  # nothing known at start
+    for _ in range(2):
+        assert client.get("/metrics", environ_overrides=multiprocess).status_code == 200
+    warnings = [r for r in caplog.records if "PROMETHEUS_MULTIPROC_DIR" in r.getMessage()]
+    assert len(warnings) == 1  # once per process, not per scrape
+    assert "gunicorn/23.0.0 runs several processes" in warnings[0].getMessage()
+
+
+def test_the_directory_set_after_prometheus_client_was_imported_is_an_error(
+    make_metrics, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # too late: it counts in memory
+    with pytest.raises(RuntimeError, match="set after prometheus_client was imported"):
+        make_metrics()
