@@ -4,12 +4,14 @@ gunicorn with several workers (prometheus_client's multiprocess mode)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import time
 import types
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -316,8 +318,17 @@ UWSGI_INI = """\
 [uwsgi]
 master = true
 processes = 4
-module = metrics_app:app
 """
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _readme_uwsgi_ini(multiproc_dir: Path) -> str:
+    """The README's ``[uwsgi]`` block as written, its directory moved to ``multiproc_dir``
+    (the settings under test are the ones the reader copies)."""
+    block = re.search(r"^```ini\n(\[uwsgi\]\n.*?)^```", README.read_text("utf-8"), re.M | re.S)
+    assert block, "README.md has no ```ini block of [uwsgi] settings"
+    assert "/run/shop/prometheus" in block[1]
+    return block[1].replace("/run/shop/prometheus", str(multiproc_dir))
 
 
 def _signed_notifies(count: int, declined: int, first_order_id: int) -> list[bytes]:
@@ -338,7 +349,7 @@ def _scrape_server(port: int) -> tuple[str, dict[tuple[str, tuple], float]]:
         return response.headers["X-Worker"], _samples(response.read().decode())
 
 
-def _uwsgi_metrics_app(tmp_path, ini: str, multiproc_dir: bool):
+def _uwsgi_metrics_app(tmp_path, ini: str):
     """metrics_app under uWSGI with ``ini``: (server, port, the handler calls file, log)."""
     from .servers import free_port, uwsgi
 
@@ -347,12 +358,10 @@ def _uwsgi_metrics_app(tmp_path, ini: str, multiproc_dir: bool):
         "GATEPAY_TEST_CALLS": str(calls),
         "GATEPAY_TEST_INBOX": f"sqlite:///{tmp_path}/inbox.sqlite3",
     }
-    if multiproc_dir:
-        (tmp_path / "prometheus").mkdir()  # empty at start, as the README asks
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")
     port = free_port()
     log = tmp_path / "uwsgi.log"
-    return uwsgi(ini, port, env, log), port, calls, log
+    server = uwsgi(f"{ini}module = metrics_app:app\n", port, env, log)
+    return server, port, calls, log
 
 
 def _post_all(port: int, bodies: list[bytes]) -> list[int]:
@@ -367,8 +376,10 @@ def _post_all(port: int, bodies: list[bytes]) -> list[int]:
 def test_one_scrape_counts_every_notify_of_4_uwsgi_processes(tmp_path, lazy_apps):
     from .servers import stop_uwsgi
 
-    ini = UWSGI_INI + ("lazy-apps = true\n" if lazy_apps else "")
-    server, port, calls, log = _uwsgi_metrics_app(tmp_path, ini, multiproc_dir=True)
+    multiproc_dir = tmp_path / "prometheus"
+    multiproc_dir.mkdir()  # empty at start, as the README asks
+    ini = _readme_uwsgi_ini(multiproc_dir) + ("lazy-apps = true\n" if lazy_apps else "")
+    server, port, calls, log = _uwsgi_metrics_app(tmp_path, ini)
     try:
         total, declined = 40, 4
         statuses = _post_all(port, _signed_notifies(total, declined, first_order_id=30_000))
@@ -399,7 +410,7 @@ def test_one_scrape_counts_every_notify_of_4_uwsgi_processes(tmp_path, lazy_apps
 def test_4_uwsgi_processes_without_the_directory_log_why_a_scrape_counts_one(tmp_path):
     from .servers import stop_uwsgi
 
-    server, port, calls, log = _uwsgi_metrics_app(tmp_path, UWSGI_INI, multiproc_dir=False)
+    server, port, calls, log = _uwsgi_metrics_app(tmp_path, UWSGI_INI)
     try:
         total = 40
         assert _post_all(port, _signed_notifies(total, 0, first_order_id=40_000)) == [200] * total
