@@ -21,9 +21,15 @@ What it exports (``gatepay`` is the ``namespace``):
   worker reports the shared inbox's truth.
 
 The counters come from the blinker signals of ``signals.py`` (``notify.py`` knows nothing
-of this module). Under gunicorn with several workers, set ``PROMETHEUS_MULTIPROC_DIR``
-(prometheus_client's multiprocess mode) before the server starts: each worker then writes
-its counts to files there and a scrape, whichever worker answers it, adds them all up.
+of this module). Under a server with several processes (gunicorn, uWSGI, mod_wsgi), set
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode) in the server's
+environment, so that it is set before prometheus_client is imported: each process then
+writes its counts to files there and a scrape, whichever process answers it, adds them all
+up. An app loaded before the fork (uWSGI without ``lazy-apps``) counts right too:
+prometheus_client checks the pid at every write. No exit hook is needed: a dead worker's
+files still count, and the gauges are in no file. Several processes without the directory
+get a warning (uWSGI and mod_wsgi at start-up, other servers saying ``wsgi.multiprocess``
+at the first scrape); the directory set too late is an error.
 One ``GatePayMetrics`` per process: two would count every notify twice into one registry
 (give the second its own ``registry``) and, in multiprocess mode, share one file's slots.
 Needs the ``[metrics]`` extra (``prometheus_client`` and ``blinker``).
@@ -31,13 +37,14 @@ Needs the ``[metrics]`` extra (``prometheus_client`` and ``blinker``).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from typing import Any, ClassVar
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, make_wsgi_app
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, make_wsgi_app, values
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -57,8 +64,32 @@ _WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def multiprocess_mode() -> bool:
-    """Whether prometheus_client counts in files shared by processes (gunicorn workers)."""
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    """Whether prometheus_client counts in files shared by processes, as it chose when it
+    was first imported (from ``PROMETHEUS_MULTIPROC_DIR``)."""
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
+
+
+def server_processes() -> tuple[str, int] | None:
+    """``("uWSGI", 4)``: the server running this process and how many processes it runs the
+    app in, where the server says so (uWSGI's ``processes``, mod_wsgi's ``processes=`` or
+    Apache's children); ``None`` elsewhere."""
+    for module_name, server, attribute in (
+        ("uwsgi", "uWSGI", "numproc"),
+        ("mod_wsgi", "mod_wsgi", "maximum_processes"),
+    ):
+        try:  # only importable inside that server
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        return server, int(getattr(module, attribute, 1))
+    return None
+
+
+_NO_DIR = (
+    "metrics: %s runs %s processes and PROMETHEUS_MULTIPROC_DIR is not set, so a scrape "
+    "counts only the process that answers it; set it in the server's environment to an "
+    "emptied directory (README, Metrics)"
+)
 
 
 class InboxCollector:
@@ -127,6 +158,17 @@ class GatePayMetrics:
         self.registry = REGISTRY if registry is None else registry
         self.namespace = namespace
         self.multiprocess = multiprocess_mode()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and not self.multiprocess:
+            # Counting in memory while a scrape would read the (empty) files: no counts.
+            raise RuntimeError(
+                "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported; "
+                "set it in the server's environment, before the app is loaded"
+            )
+        server = None if self.multiprocess else server_processes()
+        if server is not None and server[1] > 1:
+            logger.warning(_NO_DIR, *server)
+        # A server the start-up check knows has had its say; others get it at a scrape.
+        self._warned_at_scrape = server is not None
         # A second one on the same registry (an app built twice in a process, a test
         # suite): it takes the first one's place, which stops counting and leaves the
         # registry, rather than failing on metric names already taken.
@@ -211,13 +253,21 @@ class GatePayMetrics:
     def wsgi_app(self) -> _WSGIApp:
         """A WSGI app answering ``GET`` with the metrics (Prometheus's text format)."""
         if not self.multiprocess:
-            app: _WSGIApp = make_wsgi_app(self.registry)
-            return app
+            per_process: _WSGIApp = make_wsgi_app(self.registry)
 
-        def metrics_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            def metrics_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+                if environ.get("wsgi.multiprocess") and not self._warned_at_scrape:
+                    self._warned_at_scrape = True  # gunicorn -w 4, say: once per process
+                    server = environ.get("SERVER_SOFTWARE", "the server")
+                    logger.warning(_NO_DIR, server, "several")
+                return per_process(environ, start_response)
+
+            return metrics_app
+
+        def multiprocess_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
             return make_wsgi_app(self.scrape_registry())(environ, start_response)
 
-        return metrics_app
+        return multiprocess_app
 
     def close(self) -> None:
         """Stop counting: disconnect from the signals, leave the registry (idempotent)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -132,6 +133,54 @@ def booted_gunicorn(
                     f"gunicorn neither started nor stopped: {server.communicate()[1][-500:]}"
                 ) from None
             time.sleep(0.1)
+
+
+def uwsgi_binary() -> str | None:
+    """The ``uwsgi`` of this Python's environment (``pip install uwsgi``), or on PATH."""
+    beside = Path(sys.executable).parent / "uwsgi"
+    return str(beside) if beside.exists() else shutil.which("uwsgi")
+
+
+def uwsgi(ini: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start uWSGI with the ini text ``ini`` on 127.0.0.1:port, an app from tests/, and wait
+    until a worker answers. Its log goes to the file ``log`` (a pipe left unread would
+    fill up and block it). The ini's ``[uwsgi]`` section is completed with the socket,
+    this Python's environment and tests/ on the path; stop it with ``stop_uwsgi``."""
+    binary = uwsgi_binary()
+    if binary is None:
+        pytest.skip("uwsgi is not installed (pip install uwsgi)")
+    config = log.with_suffix(".ini")
+    config.write_text(
+        f"{ini}\nhttp-socket = 127.0.0.1:{port}\nhome = {sys.prefix}\n"
+        f"pythonpath = {TESTS}\nneed-app = true\ndie-on-term = true\ndisable-logging = true\n"
+    )
+    with log.open("wb") as output:  # the child keeps its own copy of the descriptor
+        server = subprocess.Popen(
+            [binary, "--ini", str(config)],
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).close()
+            return server
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                stop_uwsgi(server)
+                raise RuntimeError(f"uWSGI did not start: {log.read_text()[-1500:]}") from None
+            time.sleep(0.1)
+
+
+def stop_uwsgi(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (``die-on-term``: shut down, not reload) and wait for it."""
+    server.terminate()
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(30)
 
 
 def http(method: str, url: str, data: dict | None = None) -> tuple[int, str, str | None]:

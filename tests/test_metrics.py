@@ -4,10 +4,14 @@ gunicorn with several workers (prometheus_client's multiprocess mode)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
+import sys
 import time
+import types
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -306,3 +310,171 @@ def test_a_second_instance_on_the_same_registry_takes_the_first_ones_place(caplo
     finally:
         second.close()
         first.close()
+
+
+# -- uWSGI, 4 processes, prometheus_client's multiprocess mode ------------------------------
+
+UWSGI_INI = """\
+[uwsgi]
+master = true
+processes = 4
+"""
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _readme_uwsgi_ini(multiproc_dir: Path) -> str:
+    """The README's ``[uwsgi]`` block as written, its directory moved to ``multiproc_dir``
+    (the settings under test are the ones the reader copies)."""
+    block = re.search(r"^```ini\n(\[uwsgi\]\n.*?)^```", README.read_text("utf-8"), re.M | re.S)
+    assert block, "README.md has no ```ini block of [uwsgi] settings"
+    assert "/run/shop/prometheus" in block[1]
+    return block[1].replace("/run/shop/prometheus", str(multiproc_dir))
+
+
+def _signed_notifies(count: int, declined: int, first_order_id: int) -> list[bytes]:
+    """``count`` signed notify bodies, the first ``declined`` of them declined by
+    metrics_app's handler (``out_order_id`` NO...)."""
+    bodies = []
+    for n in range(count):
+        out_order_id = f"NO{n}" if n < declined else f"S{n}"
+        fields = notify_fields(order_id=str(first_order_id + n), out_order_id=out_order_id)
+        bodies.append(urlencode(fields).encode())
+    return bodies
+
+
+def _scrape_server(port: int) -> tuple[str, dict[tuple[str, tuple], float]]:
+    """One ``GET /metrics``: (the pid of the worker that answered, its samples)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        assert response.status == 200
+        return response.headers["X-Worker"], _samples(response.read().decode())
+
+
+def _uwsgi_metrics_app(tmp_path, ini: str):
+    """metrics_app under uWSGI with ``ini``: (server, port, the handler calls file, log)."""
+    from .servers import free_port, uwsgi
+
+    calls = tmp_path / "calls.txt"
+    env = {
+        "GATEPAY_TEST_CALLS": str(calls),
+        "GATEPAY_TEST_INBOX": f"sqlite:///{tmp_path}/inbox.sqlite3",
+    }
+    port = free_port()
+    log = tmp_path / "uwsgi.log"
+    server = uwsgi(f"{ini}module = metrics_app:app\n", port, env, log)
+    return server, port, calls, log
+
+
+def _post_all(port: int, bodies: list[bytes]) -> list[int]:
+    """POST the bodies, 8 at a time, so that several workers take them: sorted statuses."""
+    from .servers import post
+
+    with ThreadPoolExecutor(8) as pool:
+        return sorted(status for status, _ in pool.map(lambda body: post(port, body), bodies))
+
+
+@pytest.mark.parametrize("lazy_apps", [False, True], ids=["app-loaded-in-master", "lazy-apps"])
+def test_one_scrape_counts_every_notify_of_4_uwsgi_processes(tmp_path, lazy_apps):
+    from .servers import stop_uwsgi
+
+    multiproc_dir = tmp_path / "prometheus"
+    multiproc_dir.mkdir()  # empty at start, as the README asks
+    ini = _readme_uwsgi_ini(multiproc_dir) + ("lazy-apps = true\n" if lazy_apps else "")
+    server, port, calls, log = _uwsgi_metrics_app(tmp_path, ini)
+    try:
+        total, declined = 40, 4
+        statuses = _post_all(port, _signed_notifies(total, declined, first_order_id=30_000))
+        assert statuses == [200] * (total - declined) + [500] * declined
+        handler_pids = calls.read_text().split()
+        assert len(set(handler_pids)) >= 2, "the notifies should have reached several workers"
+
+        _, samples = _scrape_server(port)
+        got = {
+            outcome: samples.get(("gatepay_notifies_total", (("outcome", outcome),)))
+            for outcome in ("received", "handled", "failed")
+        }
+        assert got == {"received": total, "handled": total - declined, "failed": declined}
+        assert samples[("gatepay_handler_seconds_count", ())] == total
+        # Read from the shared inbox once per scrape: the truth, not 4 times it.
+        assert samples[("gatepay_inbox_failed", ())] == declined
+        assert samples[("gatepay_inbox_stale", ())] == 0
+
+        # A worker killed: what it counted is still in its file, and counted once.
+        os.kill(int(handler_pids[0]), signal.SIGKILL)
+        _, samples = _scrape_server(port)
+        assert samples[("gatepay_notifies_total", (("outcome", "handled"),))] == total - declined
+    finally:
+        stop_uwsgi(server)
+    assert "Traceback" not in log.read_text(), log.read_text()[-2000:]
+
+
+def test_4_uwsgi_processes_without_the_directory_log_why_a_scrape_counts_one(tmp_path):
+    from .servers import stop_uwsgi
+
+    server, port, calls, log = _uwsgi_metrics_app(tmp_path, UWSGI_INI)
+    try:
+        total = 40
+        assert _post_all(port, _signed_notifies(total, 0, first_order_id=40_000)) == [200] * total
+        assert len(set(calls.read_text().split())) >= 2
+        worker, samples = _scrape_server(port)
+        # What the issue saw (76 of 300 under mod_wsgi): the answering worker's own count.
+        received = samples[("gatepay_notifies_total", (("outcome", "received"),))]
+        assert received == calls.read_text().split().count(worker) < total
+    finally:
+        stop_uwsgi(server)
+    assert "uWSGI runs 4 processes and PROMETHEUS_MULTIPROC_DIR is not set" in log.read_text()
+
+
+# -- what a server says about its processes, without the directory --------------------------
+
+
+def _fake_server_module(monkeypatch, name: str, **attributes):
+    """``import uwsgi`` (or mod_wsgi) as inside that server, with these attributes."""
+    module = types.ModuleType(name)
+    for attribute, value in attributes.items():
+        setattr(module, attribute, value)
+    monkeypatch.setitem(sys.modules, name, module)
+
+
+@pytest.mark.parametrize(
+    ("module", "attributes", "said"),
+    [
+        ("uwsgi", {"numproc": 4}, "uWSGI runs 4 processes"),
+        ("mod_wsgi", {"maximum_processes": 3, "process_group": "shop"}, "mod_wsgi runs 3"),
+    ],
+)
+def test_a_server_of_several_processes_without_the_directory_is_warned_at_start(
+    make_metrics, monkeypatch, caplog, module, attributes, said
+):
+    _fake_server_module(monkeypatch, module, **attributes)
+    make_metrics()
+    assert said in caplog.text
+    assert "PROMETHEUS_MULTIPROC_DIR is not set" in caplog.text
+
+
+def test_a_server_of_one_process_is_not_warned(make_metrics, monkeypatch, caplog):
+    _fake_server_module(monkeypatch, "mod_wsgi", maximum_processes=1, process_group="")
+    metrics = make_metrics()
+    Client(metrics.wsgi_app()).get("/metrics", environ_overrides={"wsgi.multiprocess": False})
+    assert "PROMETHEUS_MULTIPROC_DIR" not in caplog.text
+
+
+def test_any_other_server_saying_wsgi_multiprocess_is_warned_at_the_first_scrape(
+    make_metrics, caplog
+):
+    metrics = make_metrics()
+    client = Client(metrics.wsgi_app())
+    multiprocess = {"wsgi.multiprocess": True, "SERVER_SOFTWARE": "gunicorn/23.0.0"}
+    assert "PROMETHEUS_MULTIPROC_DIR" not in caplog.text  # nothing known at start
+    for _ in range(2):
+        assert client.get("/metrics", environ_overrides=multiprocess).status_code == 200
+    warnings = [r for r in caplog.records if "PROMETHEUS_MULTIPROC_DIR" in r.getMessage()]
+    assert len(warnings) == 1  # once per process, not per scrape
+    assert "gunicorn/23.0.0 runs several processes" in warnings[0].getMessage()
+
+
+def test_the_directory_set_after_prometheus_client_was_imported_is_an_error(
+    make_metrics, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # too late: it counts in memory
+    with pytest.raises(RuntimeError, match="set after prometheus_client was imported"):
+        make_metrics()

@@ -304,6 +304,19 @@ def check_gunicorn_hook(ns: dict[str, Any], reader: Reader) -> None:
     assert not (folder / "gauge_livesum_4242.db").exists()
 
 
+def _environ_copy(reader: Reader) -> dict[str, Any]:
+    """The block sets PROMETHEUS_MULTIPROC_DIR: it sets it in a copy of the environment, or
+    every later GatePayMetrics of this process would be in a multiprocess mode it is not."""
+    monkeypatch = reader.request.getfixturevalue("monkeypatch")
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    return {}
+
+
+def check_mod_wsgi_multiproc_dir(ns: dict[str, Any], reader: Reader) -> None:
+    """The WSGI script's first lines set the directory in ``os.environ`` (not a request's)."""
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == f"{reader.tmp_path}/prometheus"
+
+
 def check_pytest_plugin(ns: dict[str, Any], reader: Reader) -> None:
     """The block is a test module: run it with pytest, the reader's ``app`` in conftest."""
     pytester = reader.request.getfixturevalue("pytester")
@@ -512,6 +525,12 @@ PRELUDES: dict[str, Prelude] = {
     ),
     "from prometheus_client import multiprocess": Prelude(
         "gunicorn-metrics", _no_names, check_gunicorn_hook, needs=("prometheus_client",)
+    ),
+    "# The WSGI script's first lines, before anything imports prometheus_client": Prelude(
+        "mod-wsgi-metrics",
+        _environ_copy,
+        check_mod_wsgi_multiproc_dir,
+        rewrites={'"/run/shop/prometheus"': '"{tmp}/prometheus"'},
     ),
     "from gatepay_wsgi.signing import notify_sign, return_sign, create_sign, verify_notify": (
         Prelude("signing", _no_names)
