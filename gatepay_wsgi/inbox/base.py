@@ -224,10 +224,13 @@ class Inbox(ABC):
         """``finish`` the claim: ``RECORDED``, ``LOST``, or ``PENDING`` when the inbox refused
         the write (it is then retried in the background, the claim held, until it lands: an
         outcome not written would leave the notify looking unfinished, to be run again)."""
+        returned = time.time()  # the write below may wait for a lock up to busy_timeout
         try:
             return RECORDED if self.finish(claim, ok=ok, error=error) else LOST
         except InboxUnavailable as failure:
-            OutcomeWriter.for_this_process().defer(self, claim, ok=ok, error=error, failure=failure)
+            OutcomeWriter.for_this_process().defer(
+                self, claim, ok=ok, error=error, failure=failure, handled_at=returned
+            )
             return PENDING
 
     def holding(self, claim: Claim) -> AbstractContextManager[None]:

@@ -55,12 +55,15 @@ class Pending:
     due: float = 0.0  # monotonic time of the next try
 
     def note(self) -> str:
+        """What the record's note says, made once per try: the same words are stored and
+        logged. Counted up to the start of the try (a write that then waits for a lock
+        lands that much later still)."""
         late = time.time() - self.handled_at
         at = datetime.fromtimestamp(self.handled_at, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         return (
-            f"outcome written {late:.1f} s late, at try {self.tries}: the handler "
-            f"{'succeeded' if self.ok else 'failed'} at {at} UTC, when the inbox "
-            f"refused the write ({self.first_failure[:300]})"
+            f"outcome written late, at try {self.tries}, {late:.1f} s after the handler returned "
+            f"at {at} UTC ({'succeeded' if self.ok else 'failed'}): the inbox had refused "
+            f"the write ({self.first_failure[:300]})"
         )
 
 
@@ -102,12 +105,24 @@ class OutcomeWriter:
         atexit.register(self.at_exit)
 
     def defer(
-        self, inbox: Inbox, claim: Claim, *, ok: bool, error: str | None, failure: Exception
+        self,
+        inbox: Inbox,
+        claim: Claim,
+        *,
+        ok: bool,
+        error: str | None,
+        failure: Exception,
+        handled_at: float | None = None,
     ) -> None:
-        """Keep an outcome that could not be written, hold its claim, write it later."""
+        """Keep an outcome that could not be written, hold its claim, write it later.
+
+        ``handled_at``: when the handler returned (``time.time()``; default now). The
+        failed write may have waited for a lock since, as long as ``busy_timeout``.
+        """
         LeaseKeeper.for_this_process().hold(inbox, claim)
         OutcomeWriter.ever_kept = True
-        entry = Pending(inbox, claim, ok, error, time.time(), str(failure))
+        returned = time.time() if handled_at is None else handled_at
+        entry = Pending(inbox, claim, ok, error, returned, str(failure))
         entry.due = time.monotonic() + FIRST_BACKOFF
         logger.error(
             "notify outcome could not be recorded (handler %s) order_id=%s: %s; the claim is "
@@ -155,10 +170,9 @@ class OutcomeWriter:
 
     def _write(self, entry: Pending, key: Key) -> bool:
         entry.tries += 1
+        note = entry.note()
         try:
-            kept = entry.inbox.finish(
-                entry.claim, ok=entry.ok, error=entry.error, note=entry.note()
-            )
+            kept = entry.inbox.finish(entry.claim, ok=entry.ok, error=entry.error, note=note)
         except Exception as error:  # InboxUnavailable, or anything: this thread must live on
             if not isinstance(error, InboxUnavailable):
                 logger.error("writing a kept notify outcome raised: %r", error)
@@ -170,7 +184,7 @@ class OutcomeWriter:
             return False
         if kept:
             logger.warning(
-                "notify outcome recorded late order_id=%s: %s", entry.claim.order_id, entry.note()
+                "notify outcome recorded late order_id=%s: %s", entry.claim.order_id, note
             )
         else:
             logger.error(
