@@ -143,6 +143,17 @@ def test_an_undocumented_code_says_so():
     assert "not documented" in refused.value.explanation
 
 
+@pytest.mark.parametrize("code", [99, 1, 0, -1, -100, "100.5", None])
+def test_a_code_other_than_100_is_never_a_payment_even_with_a_pay_link(code):
+    """Only 100 is success: a code below it (or negative, or not a number) that still
+    carries ``data.pay_url`` is an error, never a ``Payment`` the shop sends a buyer to."""
+    body = {"code": code, "msg": "?", "data": {"pay_url": "https://gatepay.io/pay/x"}}
+    stub = Stub(json.dumps(body).encode())
+    with serving(stub) as url, pytest.raises(GatewayError) as refused:
+        GatePayClient(url, KEY, SECRET).create(price="1.00", type="alipay")
+    assert refused.value.code != 100
+
+
 def test_a_proxys_html_error_page_is_a_clear_gateway_error():
     page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
     stub = Stub(page, "502 Bad Gateway", "text/html")

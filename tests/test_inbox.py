@@ -179,6 +179,81 @@ def test_concurrent_delivery_waits_for_the_first_outcome(make_inbox):
     assert calls == [100001]
 
 
+@pytest.mark.parametrize("ok", [True, False])
+def test_a_delivery_waiting_for_another_workers_run_answers_as_that_run_ended(make_inbox, ok):
+    """The waited-for run's outcome is the answer: ``success`` only if it succeeded."""
+    first_worker = make_inbox(busy_wait=10)
+    # Another worker of the same shop: its own inbox object over the same store.
+    second_worker = first_worker if make_inbox.kind == "memory" else make_inbox(busy_wait=10)
+    started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def slow(notification):
+        calls.append(notification.order_id)
+        started.set()
+        release.wait(10)
+        if not ok:
+            raise RuntimeError("db down")
+
+    answers = {}
+    first = threading.Thread(
+        target=lambda: answers.update(
+            first=deliver(client_for(slow, first_worker), notify_fields())
+        )
+    )
+    first.start()
+    assert started.wait(5)
+    second = threading.Thread(
+        target=lambda: answers.update(
+            second=deliver(client_for(slow, second_worker), notify_fields())
+        )
+    )
+    second.start()
+    time.sleep(0.2)
+    assert second.is_alive()  # waiting for the first run, not running a second handler
+    release.set()
+    first.join(10)
+    second.join(15)
+    if ok:
+        assert answers == {"first": (200, b"success"), "second": (200, b"success")}
+    else:
+        assert answers == {"first": (500, b"fail"), "second": (503, b"fail")}
+    assert calls == [100001]
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_a_delivery_answered_from_an_outcome_still_to_be_written(make_inbox, ok):
+    """The handler returned, the inbox refused its outcome (kept in the process, written
+    later): a delivery meanwhile gets ``success`` only if that outcome is a success, and
+    never runs the handler beside it."""
+    if make_inbox.kind == "memory":
+        pytest.skip("a memory inbox never refuses a write")
+    from gatepay_wsgi.inbox.outcomes import OutcomeWriter
+
+    inbox = make_inbox(busy_wait=0.3)
+    refuse = threading.Event()
+    refuse.set()
+    really_finish = inbox.finish
+
+    def finish(claim, **outcome):
+        if refuse.is_set():
+            raise InboxUnavailable("database is locked")
+        return really_finish(claim, **outcome)
+
+    inbox.finish = finish
+    handler = Recorder(answer=None if ok else False)
+    client = client_for(handler, inbox)
+    answer = (200, b"success") if ok else (500, b"fail")
+    assert deliver(client, notify_fields()) == answer
+    assert OutcomeWriter.outcome(inbox, APPKEY, 100001) is ok  # kept, not written yet
+    again = deliver(client, notify_fields())
+    assert again == ((200, b"success") if ok else (503, b"fail"))
+    assert len(handler.calls) == 1
+    refuse.clear()
+    assert OutcomeWriter.for_this_process().wait(inbox, APPKEY, 100001, 10)
+    assert inbox.status(APPKEY, 100001) == (DONE if ok else FAILED)
+
+
 def test_concurrent_delivery_gives_up_after_busy_wait(make_inbox):
     inbox = make_inbox(busy_wait=0.2)
     started, release = threading.Event(), threading.Event()
@@ -872,6 +947,23 @@ def test_a_claim_held_by_its_running_handler_is_not_replayable_and_shows_a_live_
     client = client_for(slow, inbox)
     assert deliver(client, notify_fields()) == (200, b"success")
     assert seen == {"lease_ahead": True, "replayable": [], "replayed": []}
+
+
+def test_a_full_memory_inbox_never_forgets_a_failed_record():
+    """Failed records wait for a person or a retry: only done ones make room."""
+    inbox = MemoryInbox(max_records=10)
+    failing = client_for(Recorder(answer=False), inbox)
+    for order_id in range(1, 6):
+        assert deliver(failing, notify_fields(order_id=str(order_id)))[1] == b"fail"
+    accepting = client_for(Recorder(), inbox)
+    for order_id in range(100, 130):
+        assert deliver(accepting, notify_fields(order_id=str(order_id)))[1] == b"success"
+    failed = sorted(r.order_id for r in inbox.records(FAILED, limit=1000))
+    assert failed == [1, 2, 3, 4, 5]
+    assert len(inbox.records(limit=1000)) == 10
+    again = Recorder()
+    assert deliver(client_for(again, inbox), notify_fields(order_id="3"))[1] == b"success"
+    assert [n.order_id for n in again.calls] == [3]
 
 
 def test_a_full_memory_inbox_forgets_one_done_record_for_each_new_one():

@@ -144,6 +144,32 @@ def test_read_only_file_refuses_to_start(shared):
     assert '"gatepay-wsgi inbox migrate" as nobody' in message
 
 
+@as_root
+@pytest.mark.parametrize("suffix", ["-wal", "-shm"])
+def test_a_wal_or_shm_file_another_user_left_refuses_to_start(shared, suffix):
+    """The database is nobody's, but root's process left its -wal or -shm beside it
+    (root holds a connection open): nobody could not write it, so it must not start."""
+    db = make_inbox(shared / "gatepay.sqlite3")
+    os.chown(db, NOBODY, NOBODY)
+    roots = sqlite3.connect(db)
+    roots.execute("PRAGMA journal_mode = WAL")
+    roots.execute("SELECT * FROM gatepay_notifies").fetchall()  # makes -wal and -shm
+    try:
+        left = Path(str(db) + suffix)
+        assert left.exists()
+        # SQLite run by root gives them the database's owner; another user's would not.
+        os.chown(left, 0, 0)
+        os.chmod(left, 0o644)
+        result = as_nobody("start", f"sqlite:///{db}")
+    finally:
+        roots.close()
+    assert "answer" not in result, f"it started and answered {result.get('answer')}"
+    assert result["error"] == "InboxNotWritable", result
+    message = result["message"]
+    assert f"the file {left} is read-only for user nobody (uid 65534)" in message
+    assert f"another user's process left it: chown nobody {left}" in message
+
+
 def test_a_file_that_is_not_a_database(tmp_path):
     db = tmp_path / "gatepay.sqlite3"
     db.write_text("shop settings, not a database\n" * 100)
