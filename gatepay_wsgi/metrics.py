@@ -49,6 +49,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import signals
+from .errors import ConfigError
 from .inbox import FAILED, Inbox
 
 __all__ = ["HANDLER_BUCKETS", "OUTCOMES", "GatePayMetrics", "InboxCollector"]
@@ -160,7 +161,7 @@ class GatePayMetrics:
         self.multiprocess = multiprocess_mode()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and not self.multiprocess:
             # Counting in memory while a scrape would read the (empty) files: no counts.
-            raise RuntimeError(
+            raise ConfigError(
                 "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported; "
                 "set it in the server's environment, before the app is loaded"
             )

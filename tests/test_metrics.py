@@ -29,6 +29,7 @@ pytest.importorskip("blinker", reason="metrics need blinker's signals")
 from prometheus_client import CollectorRegistry  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
+from gatepay_wsgi.errors import ConfigError  # noqa: E402
 from gatepay_wsgi.metrics import GatePayMetrics  # noqa: E402
 
 
@@ -476,5 +477,5 @@ def test_the_directory_set_after_prometheus_client_was_imported_is_an_error(
     make_metrics, monkeypatch, tmp_path
 ):
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # too late: it counts in memory
-    with pytest.raises(RuntimeError, match="set after prometheus_client was imported"):
+    with pytest.raises(ConfigError, match="set after prometheus_client was imported"):
         make_metrics()
