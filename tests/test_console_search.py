@@ -145,3 +145,30 @@ def test_the_base_class_default_answers_the_same(stored):
         {"order_id": 3},
     ):
         assert ids(Inbox.search(stored, **query)) == ids(stored.search(**query)), query
+
+
+def test_the_consoles_search_box_finds_the_largest_order_id_and_none_beyond(inbox):
+    """A 19-digit gateway order id is a real one (up to 2**63 - 1): the search box finds
+    it; a larger number finds nothing, and neither is called a typing mistake."""
+    from werkzeug.security import generate_password_hash
+
+    from gatepay_wsgi.console import Console
+
+    largest = 2**63 - 1
+    deliver(inbox, largest, "BIG-1")
+    deliver(inbox, 7, "SMALL-7")
+    console = Console(
+        inbox,
+        users={"alice": generate_password_hash("pw", "pbkdf2:sha256:1000")},
+        secret_key="s" * 40,
+    )
+    client = Client(console)
+    page = client.get("/login").get_data(as_text=True)
+    csrf = page.split("name=csrf value='")[1].split("'")[0]
+    assert client.post("/login", data={"csrf": csrf, "user": "alice", "password": "pw"})
+    found = client.get(f"/notifies?order_id={largest}").get_data(as_text=True)
+    assert f"id=row-{largest} " in found
+    assert "id=row-7 " not in found
+    beyond = client.get(f"/notifies?order_id={largest + 1}").get_data(as_text=True)
+    assert "id=row-" not in beyond
+    assert "was not understood" not in found + beyond
