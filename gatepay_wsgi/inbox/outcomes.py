@@ -55,15 +55,15 @@ class Pending:
     due: float = 0.0  # monotonic time of the next try
 
     def note(self) -> str:
-        """What the record's note says, made once per try: the same words are stored and
-        logged. Counted up to the start of the try (a write that then waits for a lock
-        lands that much later still)."""
-        late = time.time() - self.handled_at
+        """What the record's note says, made as a try begins (it is written by that try):
+        counted from the handler's return to then. The try itself may still wait for a
+        lock, up to ``busy_timeout``: the log line of its landing says when it landed."""
+        began = time.time() - self.handled_at
         at = datetime.fromtimestamp(self.handled_at, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         return (
-            f"outcome written late, at try {self.tries}, {late:.1f} s after the handler returned "
-            f"at {at} UTC ({'succeeded' if self.ok else 'failed'}): the inbox had refused "
-            f"the write ({self.first_failure[:300]})"
+            f"outcome written late, by try {self.tries}, begun {began:.1f} s after the "
+            f"handler returned at {at} UTC ({'succeeded' if self.ok else 'failed'}): the "
+            f"inbox had refused the write ({self.first_failure[:300]})"
         )
 
 
@@ -184,7 +184,10 @@ class OutcomeWriter:
             return False
         if kept:
             logger.warning(
-                "notify outcome recorded late order_id=%s: %s", entry.claim.order_id, note
+                "notify outcome recorded late order_id=%s, %.1f s after the handler returned: %s",
+                entry.claim.order_id,
+                time.time() - entry.handled_at,
+                note,
             )
         else:
             logger.error(
