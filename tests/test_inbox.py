@@ -182,9 +182,10 @@ def test_concurrent_delivery_waits_for_the_first_outcome(make_inbox):
 @pytest.mark.parametrize("ok", [True, False])
 def test_a_delivery_waiting_for_another_workers_run_answers_as_that_run_ended(make_inbox, ok):
     """The waited-for run's outcome is the answer: ``success`` only if it succeeded."""
-    first_worker = make_inbox(busy_wait=10)
+    # A wait far longer than the test: the waiting delivery answers once the run ends.
+    first_worker = make_inbox(busy_wait=120)
     # Another worker of the same shop: its own inbox object over the same store.
-    second_worker = first_worker if make_inbox.kind == "memory" else make_inbox(busy_wait=10)
+    second_worker = first_worker if make_inbox.kind == "memory" else make_inbox(busy_wait=120)
     started, release = threading.Event(), threading.Event()
     calls = []
 
@@ -213,12 +214,44 @@ def test_a_delivery_waiting_for_another_workers_run_answers_as_that_run_ended(ma
     assert second.is_alive()  # waiting for the first run, not running a second handler
     release.set()
     first.join(10)
-    second.join(15)
+    second.join(30)
+    assert not second.is_alive()  # answered when the run ended, not at busy_wait's end
     if ok:
         assert answers == {"first": (200, b"success"), "second": (200, b"success")}
     else:
         assert answers == {"first": (500, b"fail"), "second": (503, b"fail")}
     assert calls == [100001]
+
+
+def test_a_delivery_waiting_for_another_worker_answers_fail_when_the_inbox_goes(make_inbox):
+    """While it waits for the other worker's outcome the inbox becomes unreadable: it
+    cannot know that outcome, so ``fail`` (503) and the gateway retries."""
+    if make_inbox.kind == "memory":
+        pytest.skip("a memory inbox is never unreadable")
+    first_worker, second_worker = make_inbox(busy_wait=120), make_inbox(busy_wait=120)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(notification):
+        started.set()
+        release.wait(10)
+
+    first = threading.Thread(target=deliver, args=(client_for(slow, first_worker), notify_fields()))
+    first.start()
+    assert started.wait(5)
+    reads = []
+
+    def status(appkey, order_id):
+        reads.append(order_id)
+        raise InboxUnavailable("database is locked")
+
+    second_worker.status = status
+    try:
+        assert deliver(client_for(Recorder(), second_worker), notify_fields()) == (503, b"fail")
+    finally:
+        release.set()
+        first.join(10)
+    assert reads  # it was the wait that found the inbox gone
+    assert first_worker.status(APPKEY, 100001) == DONE
 
 
 @pytest.mark.parametrize("ok", [True, False])
