@@ -16,7 +16,7 @@ def notification(**overrides: str):
     return parse_notification(notify_fields(**overrides), appkey=APPKEY)
 
 
-@pytest.mark.parametrize("answer", [None, True, "ok", 1])
+@pytest.mark.parametrize("answer", [None, True, "ok", 1, 0, "", []])  # only False declines
 def test_any_answer_but_false_is_success_and_logs_nothing(answer, caplog):
     handler = Recorder(answer=answer)
     with caplog.at_level(logging.DEBUG, logger="gatepay_wsgi"):
