@@ -301,7 +301,8 @@ def test_flask_settings_and_errors_name_the_config_key(monkeypatch):
         GatePay(app)
 
 
-def test_flask_replay_command(tmp_path):
+def flask_app_with_inbox(tmp_path, handler):
+    """A Flask app whose one notify handler is ``handler``, over a SQLite inbox."""
     flask = pytest.importorskip("flask")
     from gatepay_wsgi.contrib.flask import GatePay
 
@@ -311,10 +312,15 @@ def test_flask_replay_command(tmp_path):
         GATEPAY_APPSECRET=APPSECRET,
         GATEPAY_INBOX=f"sqlite:///{tmp_path}/inbox.sqlite3",
     )
-    handler = Recorder(answer=False)
     gatepay = GatePay()
     gatepay.notify()(lambda n: handler(n))
     gatepay.init_app(app)
+    return app
+
+
+def test_flask_replay_command(tmp_path):
+    handler = Recorder(answer=False)
+    app = flask_app_with_inbox(tmp_path, handler)
     assert post_form(Client(app)).get_data() == b"fail"
     handler.answer = None
     runner = app.test_cli_runner()
@@ -332,19 +338,8 @@ def test_flask_replay_command(tmp_path):
 
 
 def test_flask_replay_prints_a_handlers_error_with_escapes(tmp_path):
-    flask = pytest.importorskip("flask")
-    from gatepay_wsgi.contrib.flask import GatePay
-
-    app = flask.Flask(__name__)
-    app.config.update(
-        GATEPAY_APPKEY=APPKEY,
-        GATEPAY_APPSECRET=APPSECRET,
-        GATEPAY_INBOX=f"sqlite:///{tmp_path}/inbox.sqlite3",
-    )
     handler = Recorder(error=RuntimeError("\x1b[2Jno order \u202e00.01"))
-    gatepay = GatePay()
-    gatepay.notify()(lambda n: handler(n))
-    gatepay.init_app(app)
+    app = flask_app_with_inbox(tmp_path, handler)
     post_form(Client(app))
     result = app.test_cli_runner().invoke(args=["gatepay", "replay", "--failed"])
     assert result.exit_code == 1, result.output
