@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..messages import Notification
-from .base import Inbox, SearchFilter
+from .base import Inbox
 from .handlers import notification_ids, run_handler
 from .records import (
     Claim,
@@ -32,6 +32,7 @@ from .records import (
     signed_values,
     stored_fields,
 )
+from .search import SearchFilter
 from .states import (
     DEFAULT_BUSY_WAIT,
     DEFAULT_KEEP_REJECTIONS,

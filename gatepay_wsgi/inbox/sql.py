@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from ..errors import InboxUnavailable
 from ..messages import Notification, is_order_id
-from .base import Inbox, SearchFilter
+from .base import Inbox
 from .records import (
     Claim,
     InboxRecord,
@@ -45,6 +45,7 @@ from .records import (
     dump_signed,
 )
 from .refusals import RefusalBuffer
+from .search import SearchFilter
 from .states import (
     ALREADY_DONE,
     DONE,
