@@ -1,26 +1,25 @@
 """``Notify(mark_paid)``: the async notify, answered exactly ``success`` or ``fail``.
 
-The flow of one delivery: read the fields (POST body or GET query, never both), verify
-and type them, ``claim`` the notify in the inbox (committed before anything else
-happens), run the handler once, ``finish`` the record, answer. A notify that cannot be
-put on record is answered ``fail`` and never reaches the handler.
+HTTP only: read the fields (POST body or GET query, never both), verify and type them,
+hand the notification to the inbox's one step (``Inbox.deliver``: put on record before
+anything else happens, the handler run at most once at a time and never again once it
+succeeded), write what that step came to. A notify that cannot be put on record is
+answered ``fail`` and never reaches the handler.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from . import signals
-from .endpoints import Endpoint, clip, log_refused, status_for
-from .errors import ConfigError, GatePayError, InboxUnavailable, MethodNotAllowed
-from .inbox import Claim, Inbox, MemoryInbox, open_inbox
-from .inbox.outcomes import OutcomeWriter
-from .inbox.states import ALREADY_DONE, BUSY, DONE, LOST, PROCESSING, REUSED_SIGN, RUN
+from .endpoints import Endpoint, log_refused, status_for
+from .errors import ConfigError, GatePayError, MethodNotAllowed
+from .inbox import Inbox, MemoryInbox, open_inbox
+from .inbox.states import Delivered
 from .messages import DEFAULT_CLOCK_SKEW, Notification, read_gateway_notify, read_notification
 from .pages import send, status_line
 from .request_fields import body_fields, gateway_body, parse_urlencoded, query_fields
@@ -45,6 +44,15 @@ _GET_SUCCESS_HEADERS = (*_POST_SUCCESS_HEADERS, ("Cache-Control", "no-store"))
 _HANDLER_FAILED = HTTPStatus.INTERNAL_SERVER_ERROR
 _FORBIDDEN = HTTPStatus.FORBIDDEN
 _UNAVAILABLE = HTTPStatus.SERVICE_UNAVAILABLE
+#: What the gateway is answered for what a delivery came to (only 200 writes ``success``).
+_ANSWERS = {
+    Delivered.HANDLED: _OK,
+    Delivered.DONE_BEFORE: _OK,
+    Delivered.FAILED: _HANDLER_FAILED,
+    Delivered.BUSY: _UNAVAILABLE,
+    Delivered.UNAVAILABLE: _UNAVAILABLE,
+    Delivered.REUSED_SIGN: _FORBIDDEN,
+}
 _FALLBACK_LOCK = threading.Lock()
 NOT_DURABLE = (
     "gatepay_wsgi: no inbox= given, so notifies are kept in memory only and a restart "
@@ -170,143 +178,10 @@ class Notify(Endpoint):
         fields: dict[str, str],
         environ: WSGIEnvironment,
     ) -> HTTPStatus:
-        """Record, claim and handle a verified notify; the status line to answer with."""
+        """Hand a verified notify to the inbox's step; the status line to answer with."""
         remote_addr = environ.get("REMOTE_ADDR")
-        if signals.notify_received.receivers:  # an attribute read when nobody listens
-            signals.send(
-                signals.notify_received, self, notification=notification, remote_addr=remote_addr
-            )
-
-        if OutcomeWriter.ever_kept and OutcomeWriter.outcome(
-            inbox, notification.appkey, notification.order_id
-        ):  # handled here, its outcome not written yet: never run it again
-            return _OK
-        told = (
-            signals.notify_handled.receivers
-            or signals.notify_failed.receivers
-            or signals.notify_failed_for_good.receivers
-        )
-        if not told:  # a new order, in an inbox that does it all in one step (memory)
-            ran = inbox.run_if_new(notification, self.handler, remote_addr)
-            if ran is not None:
-                return _OK if ran[0] else _HANDLER_FAILED
-        try:
-            claim = inbox.claim(notification, remote_addr=remote_addr)
-            # The same sign, other signed fields, being handled: wait for them, then decide.
-            if (
-                claim.outcome == BUSY
-                and claim.other is not None
-                and inbox.wait(*claim.other[:2]) != PROCESSING
-            ):
-                claim = inbox.claim(notification, remote_addr=remote_addr)
-        except InboxUnavailable as error:
-            where = _where(notification, remote_addr)
-            logger.error("notify failed reason=inbox_unavailable %s: %s", where, error)
-            return _UNAVAILABLE
-        if claim.outcome is not RUN or claim.new_delivery or claim.took_over:  # not the usual
-            answer = self.unusual_claim(inbox, claim, notification, environ)
-            if answer is not None:
-                return answer
-        # A slow handler keeps its claim (the lease is renewed); a dead worker's expires.
-        started = time.perf_counter() if told else 0.0
-        ok, error_text = inbox.run_handler(
-            claim, self.handler, notification, f" remote={remote_addr or '-'}"
-        )
-        if told:
-            self.tell_outcome(notification, ok, error_text, time.perf_counter() - started)
-        # If the inbox refuses this write, the outcome is kept and written in the
-        # background, the claim held meanwhile: the handler never runs again either way.
-        if inbox.record_outcome(claim, ok=ok, error=error_text) == LOST:
-            logger.error(
-                "notify claim was lost before the handler finished: %s",
-                _where(notification, remote_addr),
-            )
-        return _OK if ok else _HANDLER_FAILED
-
-    def unusual_claim(
-        self, inbox: Inbox, claim: Claim, notification: Notification, environ: WSGIEnvironment
-    ) -> HTTPStatus | None:
-        """Log a claim that is not simply this worker's to run; the answer, or ``None`` when
-        the handler is to run all the same (a new field set, a dead worker's claim)."""
-        remote_addr = environ.get("REMOTE_ADDR")
-        if claim.new_delivery:
-            logger.warning(
-                "notify delivered again with other signed fields, kept: %s",
-                _where(notification, remote_addr),
-            )
-        if claim.took_over:
-            logger.warning(
-                "notify stale claim taken over (a worker died mid-handler): %s",
-                _where(notification, remote_addr),
-            )
-        if claim.outcome == REUSED_SIGN:
-            return self.refuse_forgery(inbox, claim, notification, environ)
-        if claim.outcome == ALREADY_DONE:
-            return _OK
-        if claim.outcome == BUSY:
-            return self.wait_for_other_worker(
-                inbox, claim, lambda: _where(notification, remote_addr)
-            )
-        return None
-
-    def tell_outcome(
-        self, notification: Notification, ok: bool, error: str | None, duration: float
-    ) -> None:
-        """The handler's outcome to whoever listens (``signals``)."""
-        if ok:
-            signals.send(signals.notify_handled, self, notification=notification, duration=duration)
-            return
         signals.send(
-            signals.notify_failed, self, notification=notification, error=error, duration=duration
+            signals.notify_received, self, notification=notification, remote_addr=remote_addr
         )
-        if time.time() - notification.paytime > signals.RETRIES_OVER_AFTER:
-            signals.send(
-                signals.notify_failed_for_good, self, notification=notification, error=error
-            )
-
-    def wait_for_other_worker(
-        self, inbox: Inbox, claim: Claim, where: Callable[[], str]
-    ) -> HTTPStatus:
-        """Another worker runs this order's handler: its outcome is the answer."""
-        if claim.other is None:
-            try:
-                if inbox.wait(claim.appkey, claim.order_id) == DONE:
-                    return _OK
-            except InboxUnavailable as error:
-                logger.error("notify failed reason=inbox_unavailable %s: %s", where(), error)
-                return _UNAVAILABLE
-        logger.warning("notify failed reason=busy %s (another worker has it)", where())
-        return _UNAVAILABLE
-
-    def refuse_forgery(
-        self, inbox: Inbox, claim: Claim, notification: Notification, environ: WSGIEnvironment
-    ) -> HTTPStatus:
-        """A sign already handled with other signed fields: a field boundary was moved."""
-        _appkey, order_id, out_order_id = claim.other or ("-", 0, "-")
-        remote_addr = environ.get("REMOTE_ADDR")
-        logger.error(
-            "notify refused reason=reused_sign: attempted forgery: this sign was handled for "
-            "order_id=%s out_order_id=%s; refused order_id=%s out_order_id=%s remote=%s",
-            order_id,
-            clip(out_order_id),
-            notification.order_id,
-            clip(notification.out_order_id),
-            remote_addr or "-",
-        )
-        refusal = {
-            "field": None,
-            "remote_addr": remote_addr,
-            "order_id": str(notification.order_id),
-            "out_order_id": notification.out_order_id[:40],
-        }
-        inbox.record_rejection(REUSED_SIGN, **refusal)
-        signals.send(signals.notify_refused, self, reason=REUSED_SIGN.value, **refusal)
-        return _FORBIDDEN
-
-
-def _where(notification: Notification, remote_addr: str | None) -> str:
-    """A notify's ids for a log line (built only when a line is logged)."""
-    return (
-        f"order_id={notification.order_id} "
-        f"out_order_id={clip(notification.out_order_id)} remote={remote_addr or '-'}"
-    )
+        delivered = inbox.deliver(notification, self.handler, remote_addr=remote_addr, sender=self)
+        return _ANSWERS[delivered]

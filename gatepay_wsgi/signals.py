@@ -33,8 +33,12 @@ not change the answer). Signals need ``blinker`` (installed with Flask, or the
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .messages import Notification
 
 logger = logging.getLogger("gatepay_wsgi")
 
@@ -51,6 +55,7 @@ __all__ = [
     "notify_refused",
     "notify_replayed",
     "send",
+    "send_outcome",
 ]
 
 
@@ -96,3 +101,16 @@ def send(signal: Any, sender: Any, **data: Any) -> None:
         signal.send(sender, **data)
     except Exception:
         logger.exception("a receiver of the %s signal raised", signal.name)
+
+
+def send_outcome(
+    sender: Any, notification: Notification, ok: bool, error: str | None, duration: float
+) -> None:
+    """A handler's outcome to whoever listens: ``notify_handled``, or ``notify_failed``
+    and, once the gateway's own retries are over, ``notify_failed_for_good``."""
+    if ok:
+        send(notify_handled, sender, notification=notification, duration=duration)
+        return
+    send(notify_failed, sender, notification=notification, error=error, duration=duration)
+    if time.time() - notification.paytime > RETRIES_OVER_AFTER:
+        send(notify_failed_for_good, sender, notification=notification, error=error)

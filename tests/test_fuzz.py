@@ -503,49 +503,61 @@ class _Scripted:
     ),
     data=st.data(),
 )
-def test_the_memory_inbox_one_step_way_answers_and_keeps_what_the_usual_way_does(
-    values, steps, data
-):
-    """``run_if_new`` (a new order in one step) against ``claim``/``run``/``finish``: the
-    same answers, the same handler calls and the same records, whatever comes in."""
-    from gatepay_wsgi.inbox import MemoryInbox
+def test_the_memory_and_the_sqlite_inbox_answer_and_keep_the_same(values, steps, data):
+    """One step over two backends: the same answers, the same handler calls and the same
+    records, whatever comes in (duplicates, re-sends, re-split forgeries, the gateway's own
+    form, handlers that accept, decline or raise)."""
+    import tempfile
 
-    class UsualWay(MemoryInbox):  # a subclass replacing finish never takes the one step
-        def finish(self, claim, **outcome):
-            return super().finish(claim, **outcome)
+    from gatepay_wsgi.inbox import MemoryInbox, SQLiteInbox
 
-    apps = []
-    for inbox in (MemoryInbox(), UsualWay()):
-        handler = _Scripted()
-        app = GatePayMiddleware(
-            lambda e, s: [], appkey=APPKEY, appsecret=APPSECRET, paths={"/n": Notify(handler)}
-        )
-        app.table.routes["/n"].inbox = inbox
-        apps.append((app, handler, inbox))
-    genuine = [notify_fields(**v) for v in values]
-    for index, kind, answer in steps:
-        fields = genuine[index % len(genuine)]
-        if kind == "resend":  # the gateway's console re-sends later, signed anew
-            fields = notify_fields(**{**values[index % len(values)], "paytime": "1700000001"})
-        elif kind == "forge":
-            fields, _ = re_split(fields, NOTIFY_ORDER, data)
-        if kind == "gateway_form":  # the eight fields in the page's order, nothing escaped
-            body = "&".join(f"{name}={fields[name]}" for name in (*NOTIFY_ORDER, "sign"))
-            sent = (body.encode(), "application/x-www-form-urlencoded")
-        else:
-            sent = (urlencode(fields).encode(), "application/x-www-form-urlencoded")
-        answers = []
-        for app, handler, _ in apps:
-            handler.answer = answer
-            answers.append(call(app, "POST", *sent))
-        assert answers[0] == answers[1], (kind, answer, fields)
-    (_, one_handler, one_inbox), (_, usual_handler, usual_inbox) = apps
-    assert one_handler.calls == usual_handler.calls
+    folder = tempfile.TemporaryDirectory()
+    sqlite = SQLiteInbox(f"{folder.name}/gatepay.sqlite3", synchronous="normal")
+    try:
+        apps = []
+        for inbox in (MemoryInbox(), sqlite):
+            handler = _Scripted()
+            app = GatePayMiddleware(
+                lambda e, s: [], appkey=APPKEY, appsecret=APPSECRET, paths={"/n": Notify(handler)}
+            )
+            app.table.routes["/n"].inbox = inbox
+            apps.append((app, handler, inbox))
+        genuine = [notify_fields(**v) for v in values]
+        for index, kind, answer in steps:
+            fields = genuine[index % len(genuine)]
+            if kind == "resend":  # the gateway's console re-sends later, signed anew
+                fields = notify_fields(**{**values[index % len(values)], "paytime": "1700000001"})
+            elif kind == "forge":
+                fields, _ = re_split(fields, NOTIFY_ORDER, data)
+            if kind == "gateway_form":  # the eight fields in the page's order, nothing escaped
+                body = "&".join(f"{name}={fields[name]}" for name in (*NOTIFY_ORDER, "sign"))
+                sent = (body.encode(), "application/x-www-form-urlencoded")
+            else:
+                sent = (urlencode(fields).encode(), "application/x-www-form-urlencoded")
+            answers = []
+            for app, handler, _ in apps:
+                handler.answer = answer
+                answers.append(call(app, "POST", *sent))
+            assert answers[0] == answers[1], (kind, answer, fields)
+        (_, one_handler, one_inbox), (_, usual_handler, usual_inbox) = apps
+        assert one_handler.calls == usual_handler.calls
 
-    def kept(inbox):
-        return sorted(
-            (r.order_id, r.status, r.attempts, r.received, r.deliveries, dict(r.raw), r.last_error)
-            for r in inbox.records(limit=100)
-        )
+        def kept(inbox):
+            return sorted(
+                (
+                    r.order_id,
+                    r.status,
+                    r.attempts,
+                    r.received,
+                    r.deliveries,
+                    dict(r.raw),
+                    r.last_error,
+                )
+                for listed in inbox.records(limit=100)
+                for r in inbox.get(listed.order_id)  # whole, with its later deliveries
+            )
 
-    assert kept(one_inbox) == kept(usual_inbox)
+        assert kept(one_inbox) == kept(usual_inbox)
+    finally:
+        sqlite.close()
+        folder.cleanup()

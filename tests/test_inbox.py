@@ -18,6 +18,7 @@ from gatepay_wsgi.inbox import (
     FAILED,
     PROCESSING,
     RUN,
+    Delivered,
     InboxUnavailable,
     MemoryInbox,
     SQLiteInbox,
@@ -747,9 +748,6 @@ def test_an_outcome_that_cannot_be_written_yet_lands_later_and_is_never_run_twic
         return real_finish(claim, ok=ok, error=error, **more)
 
     monkeypatch.setattr(inbox, "finish", flaky_finish)
-    # The memory inbox writes a new notify's outcome itself (run_if_new), in memory, where
-    # nothing can refuse it: the fault injected in finish needs the usual way.
-    monkeypatch.setattr(inbox, "run_if_new", lambda *args: None)
     with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
         assert deliver(client, notify_fields()) == (200, b"success")  # the handler did succeed
         # A re-send meanwhile: answered from that outcome, never a second run.
@@ -885,69 +883,68 @@ def test_an_inbox_of_schema_2_is_upgraded_and_counts_what_it_kept(tmp_path):
     inbox.close()
 
 
-# -- run_if_new: a new order claimed, handled and finished in one step -------------------
+# -- the step: inbox.deliver, what Notify answers from -----------------------------------
 
 
 def _notification(**overrides):
     return parse_notification(notify_fields(**overrides), appkey=APPKEY)
 
 
-def test_run_if_new_handles_a_new_order_once_and_leaves_the_rest_to_claim(make_inbox):
+def test_deliver_handles_a_new_order_once(make_inbox):
     inbox, handler = make_inbox(), Recorder()
-    first = inbox.run_if_new(_notification(), handler, "10.0.0.1")
-    if first is None:  # a backend without the shortcut: it did nothing at all
-        assert inbox.get(100001) == []
-        assert handler.calls == []
-        return
-    assert first == (True, None)
+    assert inbox.deliver(_notification(), handler, remote_addr="10.0.0.1") == Delivered.HANDLED
     (record,) = inbox.get(100001)
     assert (record.status, record.attempts, record.received) == (DONE, 1, 1)
     assert (record.remote_addr, record.lease_until) == ("10.0.0.1", None)
-    assert dict(record.raw) == {k: v for k, v in notify_fields().items()}
-    # Seen before (order, or sign): nothing done, and claim answers as it always did.
-    assert inbox.run_if_new(_notification(), handler) is None
-    assert inbox.run_if_new(_notification(paytime="1700000001"), handler) is None
-    assert inbox.claim(_notification()).outcome == "already_done"
+    assert dict(record.raw) == notify_fields()
+    assert inbox.deliver(_notification(), handler) == Delivered.DONE_BEFORE
+    resent = _notification(paytime="1700000001")  # the gateway's console, signed anew
+    assert inbox.deliver(resent, handler) == Delivered.DONE_BEFORE
     assert len(handler.calls) == 1
 
 
-def test_run_if_new_keeps_a_failed_handler_failed_and_retryable():
-    inbox = MemoryInbox()
-    assert inbox.run_if_new(_notification(), Recorder(answer=False)) == (
-        False,
-        "handler returned False",
+def test_deliver_keeps_a_failed_handler_failed_and_runs_it_on_the_next_delivery(make_inbox):
+    inbox = make_inbox()
+    assert inbox.deliver(_notification(), Recorder(answer=False)) == Delivered.FAILED
+    assert inbox.deliver(_notification(order_id="7"), Recorder(error=KeyError("x"))) == (
+        Delivered.FAILED
     )
-    ok, error = inbox.run_if_new(_notification(order_id="7"), Recorder(error=KeyError("x")))
-    assert (ok, error) == (False, "KeyError: 'x'")
-    assert [r.status for r in inbox.get(100001) + inbox.get(7)] == [FAILED, FAILED]
-    assert inbox.claim(_notification()).outcome == RUN  # the gateway's retry runs it again
+    records = inbox.get(100001) + inbox.get(7)
+    assert [(r.status, r.last_error) for r in records] == [
+        (FAILED, "handler returned False"),
+        (FAILED, "KeyError: 'x'"),
+    ]
+    again = Recorder()
+    assert inbox.deliver(_notification(), again) == Delivered.HANDLED  # the gateway's retry
+    assert len(again.calls) == 1
 
 
-def test_run_if_new_holds_its_claim_while_the_handler_runs():
-    inbox = MemoryInbox(lease=0.1, busy_wait=0.05)
+def test_deliver_holds_its_claim_while_the_handler_runs(make_inbox):
+    inbox = make_inbox(lease=0.3, busy_wait=0.05)
     seen = []
 
     def slow(notification):
-        time.sleep(0.2)  # past the lease
+        time.sleep(0.5)  # past the lease, alive: renewed (or, in memory, never stale)
         seen.append(inbox.claim(_notification()).outcome)
         seen.append(inbox.stats().stale)
 
-    assert inbox.run_if_new(_notification(), slow) == (True, None)
+    assert inbox.deliver(_notification(), slow) == Delivered.HANDLED
     assert seen == ["busy", 0]
     assert inbox.status(APPKEY, 100001) == DONE
 
 
-def test_run_if_new_refuses_a_sign_already_claimed_with_other_fields():
-    inbox = MemoryInbox()
+def test_deliver_refuses_a_sign_already_handled_with_other_fields(make_inbox):
+    inbox, handler = make_inbox(), Recorder()
     genuine = notify_fields(order_id="12", out_order_id="345")
-    inbox.run_if_new(parse_notification(genuine, appkey=APPKEY), Recorder())
+    assert inbox.deliver(parse_notification(genuine, appkey=APPKEY), handler) == "handled"
     moved = {**genuine, "order_id": "123", "out_order_id": "45"}  # same sign input
-    assert inbox.run_if_new(parse_notification(moved, appkey=APPKEY), Recorder()) is None
-    assert inbox.claim(parse_notification(moved, appkey=APPKEY)).outcome == "reused_sign"
+    assert inbox.deliver(parse_notification(moved, appkey=APPKEY), handler) == "reused_sign"
+    assert len(handler.calls) == 1
 
 
 @pytest.mark.parametrize("step", ["claim", "run_handler", "record_outcome", "finish"])
-def test_a_memory_inbox_whose_steps_are_replaced_goes_the_usual_way(step):
+def test_the_step_goes_through_the_backends_methods(step):
+    """A subclass that replaces one (a transaction around the handler, say) is called."""
     called = []
 
     def replaced(self, *args, **kwargs):
@@ -955,7 +952,6 @@ def test_a_memory_inbox_whose_steps_are_replaced_goes_the_usual_way(step):
         return getattr(MemoryInbox, step)(self, *args, **kwargs)
 
     inbox = type("Mirrored", (MemoryInbox,), {step: replaced})()
-    assert inbox.run_if_new(_notification(), Recorder()) is None
     client = client_for(Recorder(), inbox)
     assert deliver(client, notify_fields()) == (200, b"success")
     assert called == [step]
@@ -1004,6 +1000,6 @@ def test_a_full_memory_inbox_forgets_one_done_record_for_each_new_one():
     time (in batches, whole arenas of memory went back to the system and came again)."""
     inbox, handler = MemoryInbox(max_records=100), Recorder()
     for order_id in range(1, 146):
-        assert inbox.run_if_new(_notification(order_id=str(order_id)), handler) == (True, None)
+        assert inbox.deliver(_notification(order_id=str(order_id)), handler) == "handled"
     kept = sorted(record.order_id for record in inbox.records(limit=1000))
     assert kept == list(range(46, 146))

@@ -45,7 +45,6 @@ class Refusing:
 @pytest.fixture
 def writer(monkeypatch):
     """A writer of its own, standing for this process's while the test runs."""
-    monkeypatch.setattr(OutcomeWriter, "ever_kept", False)
     own = OutcomeWriter()
     monkeypatch.setattr(OutcomeWriter, "_process", own)
     return own
@@ -60,7 +59,6 @@ def test_a_deferred_outcome_is_answered_from_memory_until_it_lands(writer, caplo
     claim = Claim.run(APPKEY, 7, "token-7")
     with caplog.at_level(logging.WARNING, logger="gatepay_wsgi"):
         writer.defer(inbox, claim, ok=False, error="ValueError: no stock", failure=locked())
-        assert OutcomeWriter.ever_kept is True
         assert OutcomeWriter.outcome(inbox, APPKEY, 7) is False  # the handler's result
         assert OutcomeWriter.outcome(inbox, APPKEY, 8) is None
         assert (id(inbox), "token-7") in LeaseKeeper.for_this_process().held

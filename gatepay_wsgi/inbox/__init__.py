@@ -18,7 +18,6 @@ import re
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import ConfigError, InboxUnavailable
-from .base import Inbox
 from .memory import MemoryInbox
 from .records import Claim, InboxRecord, InboxStats, Rejection, ReplayResult, SignInFailures
 from .sqlite import SQLiteInbox
@@ -34,10 +33,12 @@ from .states import (
     RUN,
     STATUSES,
     ClaimOutcome,
+    Delivered,
     ReplayOutcome,
     Status,
     Written,
 )
+from .step import Inbox
 
 __all__ = [
     "ALREADY_DONE",
@@ -51,6 +52,7 @@ __all__ = [
     "STATUSES",
     "Claim",
     "ClaimOutcome",
+    "Delivered",
     "Inbox",
     "InboxRecord",
     "InboxStats",

@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .base import Inbox
+    from .base import InboxStore
     from .records import Claim
 
 logger = logging.getLogger("gatepay_wsgi")
@@ -46,7 +46,7 @@ class LeaseKeeper:
         self.thread = threading.Thread(target=self._run, name="gatepay-lease", daemon=True)
         self.thread.start()
 
-    def hold(self, inbox: Inbox, claim: Claim) -> None:
+    def hold(self, inbox: InboxStore, claim: Claim) -> None:
         due = time.monotonic() + inbox.lease / 3
         with self.changed:
             soonest = min((entry[2] for entry in self.held.values()), default=None)
@@ -54,11 +54,11 @@ class LeaseKeeper:
             if soonest is None or due < soonest:
                 self.changed.notify()  # the thread sleeps until the soonest renewal
 
-    def release(self, inbox: Inbox, claim: Claim) -> None:
+    def release(self, inbox: InboxStore, claim: Claim) -> None:
         with self.changed:
             self.held.pop((id(inbox), claim.token or ""), None)
 
-    def _due(self) -> dict[int, tuple[Inbox, list[Claim]]]:
+    def _due(self) -> dict[int, tuple[InboxStore, list[Claim]]]:
         """Wait for the soonest renewal; the claims due by then, by inbox."""
         with self.changed:
             while True:
@@ -67,7 +67,7 @@ class LeaseKeeper:
                 if soonest is not None and soonest <= now:
                     break
                 self.changed.wait(None if soonest is None else soonest - now)
-            due: dict[int, tuple[Inbox, list[Claim]]] = {}
+            due: dict[int, tuple[InboxStore, list[Claim]]] = {}
             for entry in self.held.values():
                 inbox, claim, when = entry
                 if when <= now:
@@ -84,7 +84,7 @@ class LeaseKeeper:
                     logger.error("could not renew %d claim(s): %s", len(claims), error)
                     self._retry_soon(inbox, claims)
 
-    def _retry_soon(self, inbox: Inbox, claims: list[Claim]) -> None:
+    def _retry_soon(self, inbox: InboxStore, claims: list[Claim]) -> None:
         """A failed renewal is tried again within a tenth of the lease, not a third."""
         retry = time.monotonic() + inbox.lease / 10
         with self.changed:
@@ -99,7 +99,7 @@ class Holding:
 
     __slots__ = ("claim", "inbox", "keeper")
 
-    def __init__(self, inbox: Inbox, claim: Claim) -> None:
+    def __init__(self, inbox: InboxStore, claim: Claim) -> None:
         self.inbox, self.claim = inbox, claim
         self.keeper = LeaseKeeper.for_this_process()
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..messages import Notification
-from .base import Inbox
-from .handlers import notification_ids, run_handler
+from .handlers import run_handler
 from .records import (
     Claim,
     InboxRecord,
@@ -46,10 +45,9 @@ from .states import (
     settle,
     sign_conflict,
 )
+from .step import Inbox
 
 Key = tuple[str, int]
-#: What ``run_if_new`` does in one: a subclass replacing any of these has it called instead.
-_STEPS = ("claim", "run_handler", "record_outcome", "finish")
 logger = logging.getLogger("gatepay_wsgi")
 #: Console sign-in keys (user names, addresses) kept at most.
 _MAX_SIGN_IN_KEYS = 10_000
@@ -123,13 +121,6 @@ class MemoryInbox(Inbox):
     """``MemoryInbox()``: an in-process inbox with the same states as the durable ones."""
 
     durable = False
-    #: Whether ``run_if_new`` may do a new notify's steps itself: not in a subclass that
-    #: replaces one of them (its own must be called).
-    _one_step = True
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._one_step = all(getattr(cls, step) is getattr(MemoryInbox, step) for step in _STEPS)
 
     def __init__(
         self,
@@ -298,38 +289,6 @@ class MemoryInbox(Inbox):
         context: str = "",
     ) -> tuple[bool, str | None]:
         return self._run_held(claim.token or "", handler, notification, context)
-
-    def run_if_new(
-        self,
-        notification: Notification,
-        handler: Callable[[Notification], object],
-        remote_addr: str | None = None,
-    ) -> tuple[bool, str | None] | None:
-        # What claim, run_handler and record_outcome do for a new order, without a Claim
-        # between them or a second look-up: the usual notify, in half the time (in process).
-        if not self._one_step:
-            return None
-        raw = stored_fields(notification.raw)
-        now = time.time()
-        with self._lock:
-            seen = self._entry(notification.appkey, notification.order_id)
-            if seen is not None or raw["sign"] in self._runs:  # order or sign: claim decides
-                return None
-            entry = self._add(notification, raw, now, remote_addr)
-        token = entry.token or ""
-        ok, error = self._run_held(token, handler, notification, f" remote={remote_addr or '-'}")
-        with self._lock:
-            # Held claims are never taken over here (their lease is endless): still, an
-            # outcome is never written over another claim's.
-            if entry.token is token:
-                self._finished(entry, ok, error, None)
-                return ok, error
-        logger.error(
-            "notify claim was lost before the handler finished: %s remote=%s",
-            notification_ids(notification),
-            remote_addr or "-",
-        )
-        return ok, error
 
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
         appkey, order_id = notification.appkey, notification.order_id

@@ -26,7 +26,7 @@ from ..errors import InboxUnavailable
 from .leases import LeaseKeeper
 
 if TYPE_CHECKING:
-    from .base import Inbox
+    from .base import InboxStore
     from .records import Claim
 
 logger = logging.getLogger("gatepay_wsgi")
@@ -45,7 +45,7 @@ Key = tuple[int, str, int]  # (id of the inbox, appkey, order_id)
 class Pending:
     """One outcome waiting to be written."""
 
-    inbox: Inbox
+    inbox: InboxStore
     claim: Claim
     ok: bool
     error: str | None
@@ -72,9 +72,6 @@ class OutcomeWriter:
 
     _process: OutcomeWriter | None = None
     _process_lock = threading.Lock()
-    #: Whether this process ever kept an outcome: the notify asks ``outcome()`` only then
-    #: (an attribute read instead of a call on every notify).
-    ever_kept = False
 
     @classmethod
     def for_this_process(cls) -> OutcomeWriter:
@@ -87,7 +84,7 @@ class OutcomeWriter:
             return writer
 
     @classmethod
-    def outcome(cls, inbox: Inbox, appkey: str, order_id: int) -> bool | None:
+    def outcome(cls, inbox: InboxStore, appkey: str, order_id: int) -> bool | None:
         """The handler's result for an order whose outcome waits here, else ``None``."""
         writer = cls._process
         if writer is None or not writer.pending or writer.pid != os.getpid():
@@ -106,7 +103,7 @@ class OutcomeWriter:
 
     def defer(
         self,
-        inbox: Inbox,
+        inbox: InboxStore,
         claim: Claim,
         *,
         ok: bool,
@@ -120,7 +117,6 @@ class OutcomeWriter:
         failed write may have waited for a lock since, as long as ``busy_timeout``.
         """
         LeaseKeeper.for_this_process().hold(inbox, claim)
-        OutcomeWriter.ever_kept = True
         returned = time.time() if handled_at is None else handled_at
         entry = Pending(inbox, claim, ok, error, returned, str(failure))
         entry.due = time.monotonic() + FIRST_BACKOFF
@@ -135,7 +131,7 @@ class OutcomeWriter:
             self.pending[(id(inbox), claim.appkey, claim.order_id)] = entry
             self.changed.notify_all()
 
-    def wait(self, inbox: Inbox, appkey: str, order_id: int, timeout: float) -> bool:
+    def wait(self, inbox: InboxStore, appkey: str, order_id: int, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for an outcome to land; whether it did."""
         deadline = time.monotonic() + timeout
         with self.changed:

@@ -33,7 +33,6 @@ from typing import Any, Protocol
 
 from ..errors import InboxUnavailable
 from ..messages import Notification, is_order_id
-from .base import Inbox
 from .records import (
     Claim,
     InboxRecord,
@@ -57,6 +56,7 @@ from .states import (
     settle,
     sign_conflict,
 )
+from .step import Inbox
 
 logger = logging.getLogger("gatepay_wsgi")
 

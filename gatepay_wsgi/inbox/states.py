@@ -46,6 +46,17 @@ class Written(_Word):
     PENDING = "pending"  # the inbox refused the write: retried in the background
 
 
+class Delivered(_Word):
+    """What one live delivery came to (``Inbox.deliver``): the gateway's answer follows."""
+
+    HANDLED = "handled"  # the handler ran now and accepted it: success
+    FAILED = "failed"  # the handler ran now and declined or raised: fail
+    DONE_BEFORE = "done_before"  # handled before, here or by the worker waited for: success
+    BUSY = "busy"  # another worker holds it and did not succeed in the wait: fail
+    UNAVAILABLE = "unavailable"  # the inbox could not keep or read it; nothing ran: fail
+    REUSED_SIGN = "reused_sign"  # its sign was handled with other signed fields: refused
+
+
 class ReplayOutcome(_Word):
     """What ``Inbox.replay`` did with one order."""
 
