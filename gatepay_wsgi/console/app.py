@@ -332,7 +332,7 @@ class Console:
             message = pages.say(lang, key, **values) if key else None
             return pages.login_body(lang, links, csrf, message, name, next_path)
 
-        anonymous = Session(None, session.csrf, session.expires)
+        anonymous = Session(None, session.csrf)
         return self._page(request, anonymous, "title_login", body, status=status)
 
     def on_logout(self, request: Request, session: Session) -> Response:
