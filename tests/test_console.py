@@ -564,7 +564,7 @@ def test_the_overview_charts_notifies_per_hour_by_outcome(signed_in):
 
 
 def test_the_chart_buckets_by_hour_over_the_week():
-    from gatepay_wsgi.console.app import hourly
+    from gatepay_wsgi.console.overview_data import hourly
 
     now = time.time()
     start = now // 3600 * 3600 - 167 * 3600
@@ -593,7 +593,7 @@ def test_the_overview_lists_refusals_by_reason_with_their_latest_sources(signed_
 
 
 def test_refusal_rows_are_sorted_and_their_text_escaped():
-    from gatepay_wsgi.console.app import refusal_rows
+    from gatepay_wsgi.console.overview_data import refusal_rows
     from gatepay_wsgi.inbox import Rejection
 
     latest = [

@@ -38,8 +38,6 @@ from ..inbox import Inbox, SignInFailures
 SESSION_SECONDS = 8 * 3600
 #: The shortest server secret the console takes.
 MIN_SECRET = 32
-#: The session cookie's name.
-SESSION_COOKIE = "gatepay_console"
 
 # werkzeug's form: method$salt$hash, the method "scrypt:n:r:p" or "pbkdf2:sha256:iterations".
 _HASH = re.compile(r"(scrypt|pbkdf2)(:[0-9A-Za-z_-]+)*\$[^$\s]+\$[0-9a-f]+")
