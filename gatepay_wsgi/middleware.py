@@ -84,6 +84,11 @@ class RoutingTable:
     def mounted(self, environ: WSGIEnvironment) -> WSGIApplication | None:
         """The app mounted where this request goes, its prefix already moved from
         ``PATH_INFO`` to ``SCRIPT_NAME`` in ``environ``; ``None`` for any other path."""
+        # The shift werkzeug's DispatcherMiddleware makes, kept here because that one is
+        # only a WSGI app: it calls the app it finds, where the Pyramid tween needs it
+        # back (or None) to hand to Pyramid, and it sets SCRIPT_NAME and PATH_INFO on
+        # every request it passes on (``OPTIONS *`` reaches the app with ``*`` moved into
+        # SCRIPT_NAME), where every other request must reach the app untouched.
         path = environ.get("PATH_INFO", "")
         for prefix, app in self.mounts.items():
             if path == prefix or path.startswith(prefix + "/"):

@@ -359,6 +359,50 @@ def test_a_session_ends_after_eight_hours(signed_in, monkeypatch):
     assert "Your session ended" in signed_in.get(response.headers["Location"]).text
 
 
+def test_a_session_lasts_until_its_eighth_hour(signed_in, monkeypatch):
+    later = time.time() + 8 * 3600 - 60
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert signed_in.get("/notifies").status_code == 200
+
+
+def test_the_secret_signs_only_sessions(signed_in, console):
+    """The genuine session, signed again with the console's secret for another purpose
+    (itsdangerous' default salt, another salt), is no session; signed again for sessions,
+    it is."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    session = console.sessions.serializer.loads(session_cookie(signed_in))
+    assert session["u"] == "alice"
+    for salt in ("itsdangerous", "gatepay_wsgi.console other"):
+        forged = URLSafeTimedSerializer(SECRET, salt).dumps(session)
+        signed_in.set_cookie("gatepay_console", forged)
+        assert signed_in.get("/").status_code == 303
+    signed_in.set_cookie("gatepay_console", console.sessions.serializer.dumps(session))
+    assert signed_in.get("/").status_code == 200
+
+
+def test_a_cookie_of_the_former_format_reads_as_signed_out(signed_in, console):
+    """Before itsdangerous: base64url(JSON).base64url(HMAC-SHA256) over a derived key,
+    the expiry in the JSON. Such a session, genuine then, now reads as signed out."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+    session = console.sessions.serializer.loads(session_cookie(signed_in))
+    data = {**session, "e": time.time() + 3600}
+    key = hmac.new(SECRET.encode(), b"gatepay_wsgi.console session", hashlib.sha256).digest()
+    body = b64(json.dumps(data, separators=(",", ":"), sort_keys=True).encode())
+    mac = b64(hmac.new(key, body.encode("ascii"), hashlib.sha256).digest())
+    signed_in.set_cookie("gatepay_console", f"{body}.{mac}")
+    response = signed_in.get("/notifies")
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/login")
+
+
 def test_a_changed_password_ends_the_sessions(signed_in, inbox):
     changed = Console(
         inbox,
@@ -520,7 +564,7 @@ def test_the_overview_charts_notifies_per_hour_by_outcome(signed_in):
 
 
 def test_the_chart_buckets_by_hour_over_the_week():
-    from gatepay_wsgi.console.app import hourly
+    from gatepay_wsgi.console.overview_data import hourly
 
     now = time.time()
     start = now // 3600 * 3600 - 167 * 3600
@@ -549,7 +593,7 @@ def test_the_overview_lists_refusals_by_reason_with_their_latest_sources(signed_
 
 
 def test_refusal_rows_are_sorted_and_their_text_escaped():
-    from gatepay_wsgi.console.app import refusal_rows
+    from gatepay_wsgi.console.overview_data import refusal_rows
     from gatepay_wsgi.inbox import Rejection
 
     latest = [

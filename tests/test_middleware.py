@@ -352,3 +352,37 @@ def test_mounted_apps_answer_under_their_prefix_and_nothing_else_changes():
             paths={"/n": Notify(Recorder())},
             mounts={"console/": console},
         )
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"PATH_INFO": "*", "SCRIPT_NAME": ""},  # OPTIONS *, as a server may pass it
+        {"PATH_INFO": "shop"},  # no leading slash, no SCRIPT_NAME
+        {},  # no PATH_INFO at all
+        {"PATH_INFO": "/gatepay/consoles", "SCRIPT_NAME": "/site"},
+        {"PATH_INFO": "/gatepay", "SCRIPT_NAME": ""},
+    ],
+)
+def test_with_mounts_every_other_request_reaches_the_app_as_the_server_gave_it(environ):
+    """One reason the mounts are not werkzeug's DispatcherMiddleware: it sets SCRIPT_NAME
+    and PATH_INFO on every request it passes on, moving ``*`` or ``shop`` into SCRIPT_NAME
+    (and the Pyramid tween needs the mounted app back, not called)."""
+    given = {**EnvironBuilder().get_environ(), **environ}
+    for key in ("PATH_INFO", "SCRIPT_NAME"):
+        if key not in environ:
+            given.pop(key)
+    received = []
+
+    def app(env, start_response):
+        received.append(dict(env))
+        start_response("200 OK", [])
+        return [b"app"]
+
+    def console(env, start_response):
+        raise AssertionError("not under the console's prefix")
+
+    wrapped = middleware(app, mounts={"/gatepay/console": console})
+    sent = dict(given)
+    assert b"".join(wrapped(sent, lambda *a: None)) == b"app"
+    assert received == [given]

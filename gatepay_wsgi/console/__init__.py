@@ -19,9 +19,13 @@ over HTTPS), a CSRF token on every POST, throttled failed sign-ins, and on every
 ``Content-Security-Policy`` (no script at all), ``X-Frame-Options: DENY`` and
 ``Cache-Control: no-store``.
 
-The package: ``app.py`` (routes), ``auth.py`` (users, sessions, the sign-in throttle),
-``pages.py`` (the page and its shared pieces), ``overview.py`` and ``notifies.py`` (the
-bodies of those pages; all HTML escaped by construction), ``texts.py`` (its words).
+The package, each module importing only those after it: ``app.py`` (``Console``: the
+request pipeline), the routes ``sign_in.py``, ``browse.py`` (overview, list, one notify)
+and ``replays.py``, ``visits.py`` (what a route gets and how it answers),
+``cookies.py`` (the cookies on the wire), ``auth.py`` (users, sessions signed by
+itsdangerous, the sign-in throttle), ``overview_data.py`` (what the overview counts),
+``overview.py`` and ``notifies.py`` (the bodies of those pages), ``pages.py`` (the page and
+its shared pieces; all HTML escaped by construction), ``texts.py`` (its words).
 """
 
 from __future__ import annotations

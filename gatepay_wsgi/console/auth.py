@@ -1,15 +1,16 @@
 """Who may use the console: ``Users`` (password hashes), ``Sessions`` (signed cookies with
-a CSRF token) and ``LoginThrottle`` (failed sign-ins, in memory).
+a CSRF token) and ``LoginThrottle`` (failed sign-ins, counted in the inbox).
 
 - A password is only ever kept as werkzeug's hash (``generate_password_hash``, or
   ``gatepay-wsgi console hash-password``) and checked with ``check_password_hash``
   (constant time). A name that is not a user is checked against a hash of the same kind,
   so that the answer's timing does not say which names exist.
-- The session is a cookie: ``base64url(json).base64url(HMAC-SHA256)`` over a key derived
-  from the server's secret (at least 32 characters). It carries the user, a random CSRF
-  token, its expiry (8 hours after sign-in) and a stamp of the user's password hash, so
-  changing a password ends that user's sessions. A visitor who is not signed in gets one
-  too, without a user, so that the sign-in form has its CSRF token.
+- The session is a cookie signed by itsdangerous (``URLSafeTimedSerializer``, HMAC-SHA256
+  over the server's secret, at least 32 characters). It carries the user, a random CSRF
+  token, when it was signed (it ends 8 hours after sign-in) and a stamp of the user's
+  password hash, so changing a password ends that user's sessions. A visitor who is not
+  signed in gets one too, without a user, so that the sign-in form has its CSRF token. A
+  cookie of any other secret, purpose or format reads as signed out.
 - After 5 failed sign-ins for one user name or from one address, further attempts are
   refused for a minute, doubling with each failure after that (at most an hour); a user's
   count ends when they sign in, an address's an hour after its last failure. They are
@@ -19,17 +20,15 @@ a CSRF token) and ``LoginThrottle`` (failed sign-ins, in memory).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
+from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import ConfigError
@@ -39,8 +38,6 @@ from ..inbox import Inbox, SignInFailures
 SESSION_SECONDS = 8 * 3600
 #: The shortest server secret the console takes.
 MIN_SECRET = 32
-#: The session cookie's name.
-SESSION_COOKIE = "gatepay_console"
 
 # werkzeug's form: method$salt$hash, the method "scrypt:n:r:p" or "pbkdf2:sha256:iterations".
 _HASH = re.compile(r"(scrypt|pbkdf2)(:[0-9A-Za-z_-]+)*\$[^$\s]+\$[0-9a-f]+")
@@ -104,50 +101,13 @@ class Users:
         return hmac.new(key, hashed.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-class Signer:
-    """``Signer(secret, "session").sign({...})``: a value only this secret could have made."""
-
-    def __init__(self, secret: bytes, purpose: str) -> None:
-        label = f"gatepay_wsgi.console {purpose}".encode()
-        self.key = hmac.new(secret, label, hashlib.sha256).digest()
-
-    def _mac(self, body: str) -> str:
-        return _b64(hmac.new(self.key, body.encode("ascii"), hashlib.sha256).digest())
-
-    def sign(self, data: Mapping[str, object]) -> str:
-        text = json.dumps(dict(data), separators=(",", ":"), sort_keys=True)
-        body = _b64(text.encode("utf-8"))
-        return f"{body}.{self._mac(body)}"
-
-    def unsign(self, token: str) -> dict[str, object] | None:
-        """The signed data, or ``None`` if the token was not made with this key."""
-        body, dot, mac = token.rpartition(".")
-        if not dot or not body.isascii() or not mac.isascii():
-            return None
-        if not hmac.compare_digest(self._mac(body).encode(), mac.encode()):
-            return None
-        try:
-            data = json.loads(_unb64(body))
-        except (ValueError, binascii.Error):
-            return None
-        return data if isinstance(data, dict) else None
-
-
 @dataclass(frozen=True)
 class Session:
-    """What the session cookie says: who (``None`` before sign-in), the CSRF token, until when."""
+    """What the session cookie says: who (``None`` before sign-in), the CSRF token, and
+    the stamp of the user's password hash."""
 
     user: str | None
     csrf: str
-    expires: float
     stamp: str | None = None
 
     def csrf_ok(self, token: str | None) -> bool:
@@ -155,41 +115,56 @@ class Session:
 
 
 class Sessions:
-    """Signed session cookies over a server secret."""
+    """``sessions.dump(sessions.new("alice"))``: session cookies signed by itsdangerous.
 
-    def __init__(self, secret: bytes, users: Users, seconds: float = SESSION_SECONDS) -> None:
-        self.signer = Signer(secret, "session")
+    The cookie is itsdangerous' ``URLSafeTimedSerializer`` over the server's secret: the
+    session as JSON, the time it was signed, and an HMAC-SHA256 of both. Its age is
+    checked on every read, so a session ends ``seconds`` after it was signed, and a
+    session is signed once, when it begins (sign-in, or a visitor's first page).
+    """
+
+    def __init__(self, secret: bytes, users: Users, seconds: int = SESSION_SECONDS) -> None:
+        self.serializer = URLSafeTimedSerializer(
+            secret,
+            salt="gatepay_wsgi.console session",
+            signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
+        )
+        # Its own key, so that the stamp in a (readable) cookie says nothing of the hash.
+        label = b"gatepay_wsgi.console password stamp"
+        self.stamp_key = hmac.new(secret, label, hashlib.sha256).digest()
         self.users = users
         self.seconds = seconds
 
     def new(self, user: str | None = None) -> Session:
         """A fresh session (a new CSRF token), signed in as ``user`` or not."""
-        stamp = None if user is None else self.users.stamp(user, self.signer.key)
-        return Session(user, secrets.token_urlsafe(24), time.time() + self.seconds, stamp)
+        stamp = None if user is None else self.users.stamp(user, self.stamp_key)
+        return Session(user, secrets.token_urlsafe(24), stamp)
 
     def dump(self, session: Session) -> str:
-        return self.signer.sign(
-            {"u": session.user, "c": session.csrf, "e": session.expires, "s": session.stamp}
-        )
+        """The cookie's value, signed now: the session lasts ``seconds`` from now."""
+        return self.serializer.dumps({"u": session.user, "c": session.csrf, "s": session.stamp})
 
     def load(self, cookie: str | None) -> Session | None:
         """The cookie's session if it is genuine, unexpired, and its user's password is
-        unchanged; else ``None``."""
-        data = self.signer.unsign(cookie) if cookie else None
-        if data is None:
+        unchanged; else ``None`` (a cookie of another secret or format too)."""
+        if not cookie:
             return None
-        user, csrf, expires, stamp = (data.get(k) for k in ("u", "c", "e", "s"))
-        if not isinstance(csrf, str) or not isinstance(expires, (int, float)):
+        try:
+            data = self.serializer.loads(cookie, max_age=self.seconds)
+        except BadData:  # tampered, expired, another secret, or not a session at all
             return None
-        if expires <= time.time():
+        if not isinstance(data, dict):
+            return None
+        user, csrf, stamp = (data.get(k) for k in ("u", "c", "s"))
+        if not isinstance(csrf, str):
             return None
         if user is not None:
             if not isinstance(user, str) or user not in self.users:
                 return None
-            expected = self.users.stamp(user, self.signer.key) or ""
+            expected = self.users.stamp(user, self.stamp_key) or ""
             if not isinstance(stamp, str) or not hmac.compare_digest(stamp, expected):
                 return None
-        return Session(user, csrf, float(expires), stamp if isinstance(stamp, str) else None)
+        return Session(user, csrf, stamp if isinstance(stamp, str) else None)
 
 
 #: A key's failures after a change (``None``: forgotten).
