@@ -22,7 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..config import hide_password, load_handler
+from ..config import hide_password
+from ..dotted_names import load_handler
 from ..errors import CommandError
 from ..inbox import STATUSES, Inbox, InboxRecord, ReplayOutcome, open_inbox
 from ..messages import printable

@@ -23,7 +23,7 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from .. import languages
-from ..config import load_handler
+from ..dotted_names import load_handler
 from ..errors import ConfigError, InboxUnavailable
 from ..inbox import (
     FAILED,
