@@ -24,10 +24,9 @@ from typing import Any
 
 from ..config import hide_password
 from ..dotted_names import load_handler
-from ..errors import CommandError
 from ..inbox import STATUSES, Inbox, InboxRecord, ReplayOutcome, open_inbox
 from ..messages import printable
-from .common import print_json, table, when
+from .common import CommandError, print_json, table, when
 
 
 def _record_row(record: InboxRecord) -> list[object]:
