@@ -40,11 +40,10 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from .errors import ConfigError, Unreachable
-from .errors import GatewayError as GatewayError  # its older home: still importable here
+from .errors import ConfigError, GatePayException
 from .gateway_codes import SUCCESS, explain
+from .outbound import Unreachable, send
 from .outbound import check_http_url as check_http_url  # its older home
-from .outbound import send
 from .signing import create_sign
 
 #: create API name -> its path at the gateway.
@@ -65,6 +64,17 @@ _ID_END = string.ascii_uppercase
 OUT_ORDER_ID_LENGTH = len(_ID_PREFIX) + _ID_BODY_LENGTH + 1
 _GROUP_FIELDS = re.compile(r"[0-9]+:[1-9][0-9]*(?:,[0-9]+:[1-9][0-9]*)*")  # "8:1,7:1"
 _MAX_PRICE = Decimal(10) ** 12  # what the callbacks' money format holds (12 integer digits)
+
+
+class GatewayError(GatePayException):
+    """The gateway refused the payment (its ``code`` and ``message``), or could not be
+    reached or understood (``code`` 0); ``explanation`` says it in plain English."""
+
+    def __init__(self, code: int, message: str, explanation: str = "") -> None:
+        super().__init__(f"{message} (code {code}: {explanation})" if explanation else message)
+        self.code = code
+        self.message = message
+        self.explanation = explanation
 
 
 @dataclass(frozen=True)

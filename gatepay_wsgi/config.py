@@ -13,11 +13,11 @@ Two kinds of start-up failure stay apart: a setting written wrong is a ``ConfigE
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from .dotted_names import load_object
 from .endpoints import Endpoint, Return, Timeout
 from .errors import ConfigError as ConfigError  # its older home: still importable here
 from .inbox import Inbox, open_inbox
@@ -34,43 +34,6 @@ _NOTIFY_INTS = ("max_body_size", "clock_skew")
 MOUNT_SETTINGS = ("console_path", "console_users", "console_secret", "metrics_path")
 #: Every setting ``middleware_options`` reads, in the order the README lists them.
 SETTINGS = ("appkey", "appsecret", "inbox", *ENDPOINT_SETTINGS, *_NOTIFY_INTS, *MOUNT_SETTINGS)
-
-
-def load_object(spec: str, setting: str) -> Any:
-    """``load_object("shop.payments:mark_paid", "gatepay.notify")`` -> the object.
-
-    ``package.module.attribute`` is accepted too, as Pyramid writes dotted names. A
-    relative name (``.payments:mark_paid``) has no package to be relative to here: the
-    Pyramid include resolves those itself.
-    """
-    if spec.strip().startswith((".", ":")):
-        raise ConfigError(
-            f"{setting}: {spec!r} is relative; write the whole name, package.module:function"
-        )
-    module_name, colon, attribute = spec.strip().partition(":")
-    if not colon:
-        module_name, _, attribute = spec.strip().rpartition(".")
-    if not module_name or not attribute:
-        raise ConfigError(f"{setting}: {spec!r} is not package.module:function")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ConfigError(f"{setting}: cannot import {module_name}: {error}") from None
-    for part in attribute.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise ConfigError(f"{setting}: {module_name} has no {attribute!r}") from None
-    return target
-
-
-def load_handler(spec: str, setting: str) -> Callable[..., Any]:
-    """``load_handler("shop.payments:mark_paid", "--handler")`` -> a callable, or ConfigError."""
-    handler = load_object(spec, setting)
-    if not callable(handler):
-        raise ConfigError(f"{setting}: {spec!r} is not callable")
-    result: Callable[..., Any] = handler
-    return result
 
 
 def build_endpoint(

@@ -20,20 +20,20 @@ whole sign. Catch at the level you care about::
     ├── ConfigError             a setting missing or wrong (also a ``ValueError``)
     ├── InboxUnavailable        the inbox cannot be read or written: answer ``fail``
     │   └── InboxNotWritable    at start-up: this process cannot write it (path, user)
-    ├── GatewayError            the gateway refused a payment (code, message, explanation)
-    │   └── CreateRefused       the sandbox refusing one, as the gateway would
-    ├── Unreachable             no answer from a server the tools called (kind, url)
-    ├── ScanRefused             the sandbox: a scan that cannot go through
-    └── CommandError            a message for the user of ``gatepay-wsgi`` (exit status 2)
+    └── the tools' own, each beside the tool that raises it:
+        ├── outbound.Unreachable             no answer from a server the tools called
+        ├── client.GatewayError              the gateway refused a payment (code, message)
+        │   └── sandbox.create.CreateRefused the sandbox refusing one, as the gateway would
+        ├── sandbox.sessions.ScanRefused     a sandbox scan that cannot go through
+        ├── cli.common.CommandError          a message for the user of ``gatepay-wsgi``
+        └── demo.PortInUse                   the port the demo or the sandbox wants is taken
 
-The older homes of these names (``gatepay_wsgi.config.ConfigError``,
-``gatepay_wsgi.inbox.InboxUnavailable``, ``gatepay_wsgi.client.GatewayError``, ...) still
-import them from here.
+The older homes of the names here (``gatepay_wsgi.config.ConfigError``,
+``gatepay_wsgi.inbox.InboxUnavailable``, ``gatepay_wsgi.inbox.startup.InboxNotWritable``)
+still import them from here.
 """
 
 from __future__ import annotations
-
-from typing import ClassVar
 
 
 class GatePayException(Exception):
@@ -129,57 +129,3 @@ class InboxUnavailable(GatePayException):
 class InboxNotWritable(InboxUnavailable):
     """At start-up: this process cannot write the inbox. The message names the absolute
     path (or the server), what is wrong, and the user the process runs as."""
-
-
-class GatewayError(GatePayException):
-    """The gateway refused the payment (its ``code`` and ``message``), or could not be
-    reached or understood (``code`` 0); ``explanation`` says it in plain English."""
-
-    def __init__(self, code: int, message: str, explanation: str = "") -> None:
-        super().__init__(f"{message} (code {code}: {explanation})" if explanation else message)
-        self.code = code
-        self.message = message
-        self.explanation = explanation
-
-
-class CreateRefused(GatewayError):
-    """The sandbox refusing a create request with the gateway's ``code`` and ``message``;
-    ``explanation`` says why, for the sandbox's log."""
-
-    def __str__(self) -> str:
-        return f"{self.code} {self.message}: {self.explanation}"
-
-
-class ScanRefused(GatePayException):
-    """The sandbox: a scan that cannot go through (too few points, unknown type)."""
-
-
-class CommandError(GatePayException):
-    """A message for the user of the ``gatepay-wsgi`` command; it exits with status 2."""
-
-
-class PortInUse(CommandError):
-    """The port the demo or the sandbox would listen on is taken (``--port`` picks another)."""
-
-
-class Unreachable(GatePayException):
-    """No answer came from a server this package called (``outbound.send``).
-
-    ``kind`` says why: ``timeout``, ``tls``, ``refused``, ``not_found``, ``reset``,
-    ``bad_url`` or ``other``; ``detail`` the system's words, where it has any; ``url`` where to.
-    """
-
-    _PLAIN: ClassVar[dict[str, str]] = {
-        "timeout": "no answer in time",
-        "tls": "TLS failed",
-        "refused": "connection refused",
-        "not_found": "host not found",
-        "reset": "connection reset",
-        "bad_url": "not a URL that can be opened",
-        "other": "cannot be reached",
-    }
-
-    def __init__(self, kind: str, detail: str, url: str) -> None:
-        words = self._PLAIN.get(kind, kind) + (f" ({detail})" if detail else "")
-        super().__init__(f"{url}: {words}")
-        self.kind, self.detail, self.url = kind, detail, url

@@ -14,9 +14,33 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 from urllib.parse import urlencode
 
-from .errors import ConfigError, Unreachable
+from .errors import ConfigError, GatePayException
+
+
+class Unreachable(GatePayException):
+    """No answer came from a server this package called (``outbound.send``).
+
+    ``kind`` says why: ``timeout``, ``tls``, ``refused``, ``not_found``, ``reset``,
+    ``bad_url`` or ``other``; ``detail`` the system's words, where it has any; ``url`` where to.
+    """
+
+    _PLAIN: ClassVar[dict[str, str]] = {
+        "timeout": "no answer in time",
+        "tls": "TLS failed",
+        "refused": "connection refused",
+        "not_found": "host not found",
+        "reset": "connection reset",
+        "bad_url": "not a URL that can be opened",
+        "other": "cannot be reached",
+    }
+
+    def __init__(self, kind: str, detail: str, url: str) -> None:
+        words = self._PLAIN.get(kind, kind) + (f" ({detail})" if detail else "")
+        super().__init__(f"{url}: {words}")
+        self.kind, self.detail, self.url = kind, detail, url
 
 
 @dataclass(frozen=True)

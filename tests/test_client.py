@@ -32,6 +32,16 @@ def test_client_errors():
         money("-1")
 
 
+def test_a_gateway_error_carries_its_code_message_and_explanation():
+    error = GatewayError(104, "无效的签名", "the sign does not match")
+    assert (error.code, error.message, error.explanation) == (
+        104,
+        "无效的签名",
+        "the sign does not match",
+    )
+    assert str(error) == "无效的签名 (code 104: the sign does not match)"
+
+
 @pytest.mark.parametrize(
     ("price", "sent"),
     [("10", "10.00"), (10, "10.00"), ("10.5", "10.50"), (Decimal("10.500"), "10.50")],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gatepay_wsgi import Notify
-from gatepay_wsgi.config import ConfigError, load_handler, middleware_options
+from gatepay_wsgi.config import ConfigError, middleware_options
 from gatepay_wsgi.inbox import MemoryInbox
 from gatepay_wsgi.inbox.startup import InboxNotWritable
 
@@ -121,8 +121,3 @@ def test_setting_name_mode_leaves_other_keys_alone():
     settings["GATEPAY_NOTIFY"] = "/n tests.gateway:record"
     options = middleware_options(settings, setting_name=lambda n: f"GATEPAY_{n.upper()}")
     assert list(options["paths"]) == ["/n"]
-
-
-def test_load_handler_errors():
-    with pytest.raises(ConfigError, match="--handler"):
-        load_handler("json:nothing", "--handler")

@@ -345,3 +345,14 @@ def test_flask_replay_prints_a_handlers_error_with_escapes(tmp_path):
     assert result.exit_code == 1, result.output
     assert not {"\x1b", "\u202e"} & set(result.output)
     assert "\\x1b[2Jno order \\u202e00.01" in result.output
+
+
+def test_flask_replay_takes_appkey_and_json_as_the_cli_does(tmp_path):
+    app = flask_app_with_inbox(tmp_path, Recorder(answer=False))
+    post_form(Client(app))
+    runner = app.test_cli_runner()
+    other = runner.invoke(args=["gatepay", "replay", "--failed", "--appkey", "other", "--json"])
+    assert (other.exit_code, json.loads(other.stdout)) == (0, [])
+    ours = runner.invoke(args=["gatepay", "replay", "--failed", "--appkey", APPKEY, "--json"])
+    assert ours.exit_code == 1, ours.output  # the handler still declines
+    assert [(r["order_id"], r["outcome"]) for r in json.loads(ours.stdout)] == [(100001, "failed")]

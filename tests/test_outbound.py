@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from gatepay_wsgi.errors import ConfigError, Unreachable
-from gatepay_wsgi.outbound import check_http_url, send, with_query
+from gatepay_wsgi.errors import ConfigError
+from gatepay_wsgi.outbound import Unreachable, check_http_url, send, with_query
 
 from .servers import free_port, serving
 

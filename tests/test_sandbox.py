@@ -21,6 +21,15 @@ from .gateway import Recorder, order_id_of, shop
 from .servers import free_port, http, serving
 
 
+def test_a_refused_create_is_a_gateway_error_that_reads_as_the_sandboxs_log():
+    from gatepay_wsgi.client import GatewayError
+    from gatepay_wsgi.sandbox.create import CreateRefused
+
+    refused = CreateRefused(104, "无效的签名", "the sign does not match")
+    assert isinstance(refused, GatewayError)
+    assert str(refused) == "104 无效的签名: the sign does not match"
+
+
 def test_sandbox_callbacks_carry_two_decimals_whatever_price_the_shop_created(tmp_path):
     from gatepay_wsgi.sandbox import Sandbox
 

@@ -8,8 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from werkzeug.test import Client
 
-from gatepay_wsgi.errors import ScanRefused
-from gatepay_wsgi.sandbox import Sandbox, Sessions
+from gatepay_wsgi.sandbox import Sandbox, ScanRefused, Sessions
 from gatepay_wsgi.signing import create_sign
 
 KEY, SECRET = "k", "s"

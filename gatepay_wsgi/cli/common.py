@@ -7,10 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import CommandError
+from ..errors import GatePayException
 from ..messages import printable
 
 __all__ = ["CommandError", "print_json", "table", "when"]
+
+
+class CommandError(GatePayException):
+    """A message for the user of the ``gatepay-wsgi`` command; it exits with status 2."""
 
 
 def when(timestamp: float | None) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 
 from werkzeug.security import generate_password_hash
 
-from ..errors import CommandError
+from .common import CommandError
 from .dev import configure_logging
 
 

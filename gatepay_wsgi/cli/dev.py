@@ -26,10 +26,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import CommandError, GatePayError, Unreachable
-from ..outbound import check_http_url, send
+from ..errors import GatePayError
+from ..outbound import Unreachable, check_http_url, send
 from ..signing import notify_sign, return_sign
 from ..testing import signed_notify, signed_return
+from .common import CommandError
 
 _SIGNERS = {"notify": notify_sign, "return": return_sign}
 

@@ -10,6 +10,11 @@ They read the inbox named by ``--inbox URL`` or ``GATEPAY_INBOX``::
 
 Exit codes: 0 done, 1 a replayed handler failed, 2 bad usage, an unreachable inbox or an
 order it does not hold.
+
+The commands are declared once, in ``INBOX_COMMANDS``: ``flask gatepay`` and ``manage.py
+gatepay`` build theirs from it and run them through ``run_action``, so all three take
+the same options and print the same; only where the inbox and the handler come from is
+each front end's own (here ``--inbox`` and ``--handler``).
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..config import hide_password, load_handler
-from ..errors import CommandError
+from ..config import hide_password
+from ..dotted_names import load_handler
 from ..inbox import STATUSES, Inbox, InboxRecord, ReplayOutcome, open_inbox
 from ..messages import printable
-from .common import print_json, table, when
+from .commands import Argument, Command, add_argparse_command
+from .common import CommandError, print_json, table, when
 
 
 def _record_row(record: InboxRecord) -> list[object]:
@@ -144,47 +150,97 @@ def _migrate(inbox: Inbox, args: argparse.Namespace) -> int:
     return 0
 
 
-#: What ``run_action`` can do, and the options each takes (besides ``json``).
-ACTIONS: dict[str, Callable[[Inbox, argparse.Namespace], int]] = {
-    "list": _list,
-    "show": _show,
-    "stats": _stats,
-    "replay": _replay,
-}
+# -- the inbox commands, declared once for gatepay-wsgi, flask and manage.py ----------------
+
+JSON = Argument("--json", "machine-readable output", flag=True)
+APPKEY = Argument("--appkey", "only this merchant's notifies")
+
+INBOX_COMMANDS: tuple[Command, ...] = (
+    Command(
+        "list",
+        "the newest notifies",
+        _list,
+        (
+            Argument("--status", "only notifies with this status", choices=STATUSES),
+            Argument("--limit", "show at most this many (default: 50)", type=int, default=50),
+            JSON,
+        ),
+    ),
+    Command(
+        "show",
+        "one notify with its fields and deliveries",
+        _show,
+        (
+            Argument("order_id", "the gateway's order_id", type=int, metavar="ORDER_ID"),
+            APPKEY,
+            JSON,
+        ),
+    ),
+    Command(
+        "replay",
+        "run the notify handler again for failed notifies (or the ORDER_IDs given)",
+        _replay,
+        (
+            Argument(
+                "order_ids", "the gateway's order_ids", type=int, many=True, metavar="ORDER_ID"
+            ),
+            Argument("--failed", "every failed or stale notify", flag=True),
+            APPKEY,
+            JSON,
+        ),
+        needs_handler=True,
+        writes=True,
+    ),
+    Command("stats", "counts by status and refusals by reason", _stats, (JSON,)),
+    Command(
+        "migrate",
+        "create the inbox's schema (or check it) before first use",
+        _migrate,
+        (JSON,),  # taken, as by every inbox command, though its one line has no JSON form
+        writes=True,
+        creates=True,
+        # An app opens its inbox, creating the schema, as it starts: nothing is left for
+        # flask or manage.py to do.
+        in_frameworks=False,
+    ),
+)
+#: The commands ``flask gatepay`` and ``manage.py gatepay`` offer.
+FRAMEWORK_COMMANDS = tuple(command for command in INBOX_COMMANDS if command.in_frameworks)
+
+
+def inbox_command(name: str) -> Command:
+    """``inbox_command("list")`` -> its description (``KeyError`` for no such command)."""
+    for command in INBOX_COMMANDS:
+        if command.name == name:
+            return command
+    raise KeyError(name)
 
 
 def run_action(action: str, inbox: Inbox, **options: Any) -> int:
-    """``run_action("list", inbox, status=None, limit=50, json=False)`` -> the exit code.
+    """``run_action("list", inbox, status="failed", json=True)`` -> the exit code.
 
     Prints exactly what ``gatepay-wsgi inbox list|show|stats|replay`` prints, so that the
-    framework commands (``flask gatepay``, ``manage.py gatepay``) read the same. ``show``
-    takes ``order_id`` and ``appkey``; ``replay`` takes ``handler`` (a callable, or a
-    dotted name), ``order_ids`` or ``failed=True``, and ``appkey``. Raises
-    ``CommandError`` (exit code 2) for the user.
+    framework commands (``flask gatepay``, ``manage.py gatepay``) read the same. Each
+    argument of the command (``INBOX_COMMANDS``) not given takes its default; ``replay``
+    also takes ``handler`` (a callable, or a dotted name) and ``by`` (who replays, for
+    the record). Raises ``CommandError`` (exit code 2) for the user.
     """
-    defaults: dict[str, Any] = {
-        "json": False,
-        "status": None,
-        "limit": 50,
-        "appkey": None,
-        "order_ids": [],
-        "failed": False,
-        "by": None,
-    }
-    return ACTIONS[action](inbox, argparse.Namespace(**{**defaults, **options}))
+    command = inbox_command(action)
+    defaults = {argument.dest: argument.empty for argument in command.arguments}
+    args = argparse.Namespace(**{"handler": None, "by": None, **defaults, **options})
+    return command.run(inbox, args)
 
 
-def _with_inbox(
-    action: Callable[[Inbox, argparse.Namespace], int],
-    create: bool = False,
-    writable: bool = False,
-) -> Callable[..., int]:
+# -- gatepay-wsgi inbox ... ------------------------------------------------------------------
+
+
+def _with_inbox(command: Command) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         if not args.inbox:
             raise CommandError("no inbox: pass --inbox URL or set GATEPAY_INBOX")
-        inbox = open_inbox(args.inbox, create=create, writable=writable)
+        inbox = open_inbox(args.inbox, create=command.creates, writable=command.writes)
         try:
-            return action(inbox, args)
+            return command.run(inbox, args)
         finally:  # a pool left to the garbage collector may be collected in its own thread
             inbox.close()
 
@@ -192,48 +248,17 @@ def _with_inbox(
 
 
 def add_commands(commands: Any) -> None:
-    """Add ``inbox list|show|replay|stats`` to the ``gatepay-wsgi`` parser."""
+    """Add ``inbox list|show|replay|stats|migrate`` to the ``gatepay-wsgi`` parser."""
     inbox = commands.add_parser("inbox", help="list, show, replay and count stored notifies")
     actions = inbox.add_subparsers(dest="action", required=True, metavar="ACTION")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+    # Where the inbox and the handler come from: on the command line, named.
+    inbox_url = Argument(
         "--inbox",
+        "inbox URL, e.g. sqlite:////var/lib/shop/gatepay.sqlite3 (default: $GATEPAY_INBOX)",
         default=os.environ.get("GATEPAY_INBOX"),
-        help="inbox URL, e.g. sqlite:////var/lib/shop/gatepay.sqlite3 (default: $GATEPAY_INBOX)",
     )
-    common.add_argument("--json", action="store_true", help="machine-readable output")
-
-    listing = actions.add_parser("list", help="the newest notifies", parents=[common])
-    listing.add_argument("--status", choices=STATUSES)
-    listing.add_argument("--limit", type=int, default=50)
-    listing.set_defaults(run=_with_inbox(_list))
-
-    show = actions.add_parser(
-        "show", help="one notify with its fields and deliveries", parents=[common]
-    )
-    show.add_argument("order_id", type=int, metavar="ORDER_ID", help="the gateway's order_id")
-    show.set_defaults(run=_with_inbox(_show))
-
-    replay = actions.add_parser(
-        "replay", help="run a handler again for failed notifies", parents=[common]
-    )
-    replay.add_argument("--handler", required=True, help="package.module:function")
-    replay.add_argument("order_ids", type=int, nargs="*", metavar="ORDER_ID")
-    replay.add_argument("--failed", action="store_true", help="every failed or stale notify")
-    replay.set_defaults(by=None)
-    replay.set_defaults(run=_with_inbox(_replay, writable=True))
-
-    stats = actions.add_parser(
-        "stats", help="counts by status and refusals by reason", parents=[common]
-    )
-    stats.set_defaults(run=_with_inbox(_stats))
-
-    migrate = actions.add_parser(
-        "migrate",
-        help="create the inbox's schema (or check it) before first use",
-        parents=[common],
-    )
-    migrate.set_defaults(run=_with_inbox(_migrate, create=True, writable=True))
-
-    for action in (show, replay):
-        action.add_argument("--appkey", help="only this merchant's notifies")
+    handler = Argument("--handler", "package.module:function", required=True)
+    for command in INBOX_COMMANDS:
+        extra = (inbox_url, handler) if command.needs_handler else (inbox_url,)
+        parser = add_argparse_command(actions, command, extra)
+        parser.set_defaults(run=_with_inbox(command), by=None)

@@ -19,7 +19,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from .. import languages
-from ..config import load_handler
+from ..dotted_names import load_handler
 from ..errors import ConfigError, InboxUnavailable
 from ..inbox import Inbox, open_inbox
 from ..languages import check_language

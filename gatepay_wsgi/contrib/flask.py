@@ -40,12 +40,12 @@ from flask.cli import with_appcontext
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..cli.inbox import run_action
+from ..cli.commands import Argument, Command
+from ..cli.inbox import FRAMEWORK_COMMANDS, run_action
 from ..config import middleware_options, read_notify_options
 from ..console import Console
 from ..endpoints import Endpoint, Return, Timeout
 from ..errors import ConfigError, GatePayException
-from ..inbox import STATUSES
 from ..middleware import GatePayMiddleware
 from ..notify import Notify
 
@@ -193,11 +193,6 @@ def _require_notify() -> None:
 # -- flask gatepay ... -------------------------------------------------------------------
 
 
-@click.group("gatepay")
-def gatepay_command() -> None:
-    """Inspect and replay the GatePay inbox of this app (as gatepay-wsgi inbox does)."""
-
-
 def _inbox() -> Any:
     middleware: GatePayMiddleware = current_app.extensions["gatepay"]
     notifies = [e for e in middleware.routes.values() if isinstance(e, Notify)]
@@ -207,55 +202,58 @@ def _inbox() -> Any:
     return inbox
 
 
-def _run(action: str, **options: Any) -> None:
+def _handler() -> Callable[..., Any]:
+    """The app's one notify handler, which ``replay`` runs inside the app context."""
+    middleware: GatePayMiddleware = current_app.extensions["gatepay"]
+    notifies = [e for e in middleware.routes.values() if isinstance(e, Notify)]
+    if len(notifies) != 1:
+        raise click.UsageError("this app has several notify endpoints: use gatepay-wsgi")
+    return notifies[0].handler
+
+
+def _run(command: Command, **options: Any) -> None:
+    for argument in command.arguments:
+        if argument.many:  # click gives a tuple; the other front ends, and replay, a list
+            options[argument.dest] = list(options[argument.dest])
+    if command.needs_handler:
+        options["handler"] = _handler()
     try:
-        code = run_action(action, _inbox(), **options)
+        code = run_action(command.name, _inbox(), **options)
     except GatePayException as error:  # ours (an unreachable inbox too); a bug: traceback
         click.echo(f"flask gatepay: {error}", err=True)
         sys.exit(2)
     sys.exit(code)
 
 
-@gatepay_command.command("list")
-@click.option("--status", type=click.Choice(STATUSES))
-@click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-@with_appcontext
-def list_command(status: str | None, limit: int, as_json: bool) -> None:
-    """The newest notifies."""
-    _run("list", status=status, limit=limit, json=as_json)
+def _click_parameter(argument: Argument) -> click.Parameter:
+    kind: Any = click.Choice(argument.choices) if argument.choices else argument.type
+    if not argument.is_option:
+        if argument.many:  # click shows a metavar as given: say it takes any number
+            many = f"[{argument.metavar}]..." if argument.metavar else None
+            return click.Argument([argument.dest], type=kind, nargs=-1, metavar=many)
+        return click.Argument([argument.dest], type=kind, metavar=argument.metavar)
+    if argument.flag:
+        return click.Option([argument.name], is_flag=True, help=argument.help)
+    return click.Option([argument.name], type=kind, default=argument.default, help=argument.help)
 
 
-@gatepay_command.command("show")
-@click.argument("order_id", type=int)
-@click.option("--appkey", help="only this merchant's notifies")
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-@with_appcontext
-def show_command(order_id: int, appkey: str | None, as_json: bool) -> None:
-    """One notify with its fields and deliveries."""
-    _run("show", order_id=order_id, appkey=appkey, json=as_json)
+def _click_command(command: Command) -> click.Command:
+    """``flask gatepay <command.name>``, from the one description of the inbox commands."""
+
+    def run(**options: Any) -> None:
+        _run(command, **options)
+
+    return click.Command(
+        command.name,
+        callback=with_appcontext(run),
+        params=[_click_parameter(argument) for argument in command.arguments],
+        help=command.help[0].upper() + command.help[1:] + ".",  # click's own style
+    )
 
 
-@gatepay_command.command("stats")
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-@with_appcontext
-def stats_command(as_json: bool) -> None:
-    """Counts by status and refusals by reason."""
-    _run("stats", json=as_json)
-
-
-@gatepay_command.command("replay")
-@click.option("--failed", is_flag=True, help="every failed or stale notify")
-@click.argument("order_ids", nargs=-1, type=int)
-@with_appcontext
-def replay_command(failed: bool, order_ids: tuple[int, ...]) -> None:
-    """Run the app's notify handler again for failed notifies (or the ORDER_IDS)."""
-    middleware: GatePayMiddleware = current_app.extensions["gatepay"]
-    notifies = [e for e in middleware.routes.values() if isinstance(e, Notify)]
-    if len(notifies) != 1:
-        raise click.UsageError("this app has several notify endpoints: use gatepay-wsgi")
-    # The shared path: the same checks, output and exit codes as `gatepay-wsgi inbox replay`.
-    _run("replay", handler=notifies[0].handler, order_ids=list(order_ids), failed=failed)
+@click.group("gatepay", commands=[_click_command(command) for command in FRAMEWORK_COMMANDS])
+def gatepay_command() -> None:
+    """Inspect and replay the GatePay inbox of this app (as gatepay-wsgi inbox does)."""
 
 
 __all__ = ["ConfigError", "GatePay"]

@@ -16,12 +16,16 @@ from typing import Any
 
 from werkzeug.security import generate_password_hash
 
-from ..errors import PortInUse
+from ..errors import GatePayException
 from ..sandbox import Sandbox, Sessions
 from .shop import CONSOLE_PATH, make_shop
 
 #: The demo console's user name (``Demo.console_password`` is made per run).
 CONSOLE_USER = "admin"
+
+
+class PortInUse(GatePayException):
+    """The port the demo or the sandbox would listen on is taken (``--port`` picks another)."""
 
 
 def local_server(app: Any, port: int) -> Any:

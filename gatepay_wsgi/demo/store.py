@@ -20,8 +20,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from ..client import GatePayClient, new_out_order_id
-from ..errors import GatewayError
+from ..client import GatePayClient, GatewayError, new_out_order_id
 from ..messages import Notification, printable
 from ..pages import html_document
 

@@ -6,13 +6,20 @@ import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .base import InboxStore
-    from .records import Claim
+from .records import Claim
 
 logger = logging.getLogger("gatepay_wsgi")
+
+
+class Leasing(Protocol):
+    """What the keeper needs of an inbox (``base.Inbox`` is one): how long a lease lasts,
+    and a way to extend one. Named here rather than imported, as base imports this module."""
+
+    lease: float
+
+    def renew(self, claims: list[Claim]) -> None: ...
 
 
 class LeaseKeeper:
@@ -46,7 +53,7 @@ class LeaseKeeper:
         self.thread = threading.Thread(target=self._run, name="gatepay-lease", daemon=True)
         self.thread.start()
 
-    def hold(self, inbox: InboxStore, claim: Claim) -> None:
+    def hold(self, inbox: Leasing, claim: Claim) -> None:
         due = time.monotonic() + inbox.lease / 3
         with self.changed:
             soonest = min((entry[2] for entry in self.held.values()), default=None)
@@ -54,11 +61,11 @@ class LeaseKeeper:
             if soonest is None or due < soonest:
                 self.changed.notify()  # the thread sleeps until the soonest renewal
 
-    def release(self, inbox: InboxStore, claim: Claim) -> None:
+    def release(self, inbox: Leasing, claim: Claim) -> None:
         with self.changed:
             self.held.pop((id(inbox), claim.token or ""), None)
 
-    def _due(self) -> dict[int, tuple[InboxStore, list[Claim]]]:
+    def _due(self) -> dict[int, tuple[Leasing, list[Claim]]]:
         """Wait for the soonest renewal; the claims due by then, by inbox."""
         with self.changed:
             while True:
@@ -67,7 +74,7 @@ class LeaseKeeper:
                 if soonest is not None and soonest <= now:
                     break
                 self.changed.wait(None if soonest is None else soonest - now)
-            due: dict[int, tuple[InboxStore, list[Claim]]] = {}
+            due: dict[int, tuple[Leasing, list[Claim]]] = {}
             for entry in self.held.values():
                 inbox, claim, when = entry
                 if when <= now:
@@ -84,7 +91,7 @@ class LeaseKeeper:
                     logger.error("could not renew %d claim(s): %s", len(claims), error)
                     self._retry_soon(inbox, claims)
 
-    def _retry_soon(self, inbox: InboxStore, claims: list[Claim]) -> None:
+    def _retry_soon(self, inbox: Leasing, claims: list[Claim]) -> None:
         """A failed renewal is tried again within a tenth of the lease, not a third."""
         retry = time.monotonic() + inbox.lease / 10
         with self.changed:
@@ -99,7 +106,7 @@ class Holding:
 
     __slots__ = ("claim", "inbox", "keeper")
 
-    def __init__(self, inbox: InboxStore, claim: Claim) -> None:
+    def __init__(self, inbox: Leasing, claim: Claim) -> None:
         self.inbox, self.claim = inbox, claim
         self.keeper = LeaseKeeper.for_this_process()
 

@@ -20,14 +20,11 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..errors import InboxUnavailable
-from .leases import LeaseKeeper
-
-if TYPE_CHECKING:
-    from .base import InboxStore
-    from .records import Claim
+from .leases import LeaseKeeper, Leasing
+from .records import Claim
 
 logger = logging.getLogger("gatepay_wsgi")
 
@@ -41,11 +38,20 @@ AT_EXIT = 5.0
 Key = tuple[int, str, int]  # (id of the inbox, appkey, order_id)
 
 
+class Finishing(Leasing, Protocol):
+    """What the writer needs of an inbox (``base.Inbox`` is one): a lease it can hold, and
+    the write of an outcome. Named here rather than imported, as base imports this module."""
+
+    def finish(
+        self, claim: Claim, *, ok: bool, error: str | None = None, note: str | None = None
+    ) -> bool: ...
+
+
 @dataclass
 class Pending:
     """One outcome waiting to be written."""
 
-    inbox: InboxStore
+    inbox: Finishing
     claim: Claim
     ok: bool
     error: str | None
@@ -84,7 +90,7 @@ class OutcomeWriter:
             return writer
 
     @classmethod
-    def outcome(cls, inbox: InboxStore, appkey: str, order_id: int) -> bool | None:
+    def outcome(cls, inbox: Finishing, appkey: str, order_id: int) -> bool | None:
         """The handler's result for an order whose outcome waits here, else ``None``."""
         writer = cls._process
         if writer is None or not writer.pending or writer.pid != os.getpid():
@@ -103,7 +109,7 @@ class OutcomeWriter:
 
     def defer(
         self,
-        inbox: InboxStore,
+        inbox: Finishing,
         claim: Claim,
         *,
         ok: bool,
@@ -131,7 +137,7 @@ class OutcomeWriter:
             self.pending[(id(inbox), claim.appkey, claim.order_id)] = entry
             self.changed.notify_all()
 
-    def wait(self, inbox: InboxStore, appkey: str, order_id: int, timeout: float) -> bool:
+    def wait(self, inbox: Finishing, appkey: str, order_id: int, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for an outcome to land; whether it did."""
         deadline = time.monotonic() + timeout
         with self.changed:

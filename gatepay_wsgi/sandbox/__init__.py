@@ -30,6 +30,6 @@ from __future__ import annotations
 
 from .app import Sandbox, qr_data_uri
 from .orders import Attempt, SandboxOrder
-from .sessions import Sessions
+from .sessions import ScanRefused, Sessions
 
-__all__ = ["Attempt", "Sandbox", "SandboxOrder", "Sessions", "qr_data_uri"]
+__all__ = ["Attempt", "Sandbox", "SandboxOrder", "ScanRefused", "Sessions", "qr_data_uri"]

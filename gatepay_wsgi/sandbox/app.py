@@ -23,15 +23,15 @@ from werkzeug.wrappers import Request, Response
 
 from .. import languages
 from ..client import PAY_TYPES
-from ..errors import ConfigError, CreateRefused, ScanRefused
+from ..errors import ConfigError
 from ..gateway_codes import SUCCESS, SUCCESS_MESSAGE
 from ..outbound import check_http_url, with_query
 from ..signing import return_sign
 from . import pages
-from .create import CreateRules, check_create, read_create_price
+from .create import CreateRefused, CreateRules, check_create, read_create_price
 from .notifier import Notifier
 from .orders import CLOSED, OPEN, PAID, Attempt, AttemptKind, OrderBook, SandboxOrder
-from .sessions import Sessions
+from .sessions import ScanRefused, Sessions
 from .texts import COOKIE, notice
 
 if TYPE_CHECKING:

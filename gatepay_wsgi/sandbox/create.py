@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..client import PAY_TYPES
-from ..errors import CreateRefused
+from ..client import PAY_TYPES, GatewayError
 from ..gateway_codes import CODES, message
 from ..signing import CREATE_SIGNS, create_sign
 
@@ -25,6 +24,14 @@ from ..signing import CREATE_SIGNS, create_sign
 # callbacks' money (exactly two decimals): the sandbox re-formats what it sends back.
 _CREATE_PRICE = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")
 _GROUP = re.compile(r"([0-9]+):([1-9][0-9]{0,5})")
+
+
+class CreateRefused(GatewayError):
+    """The sandbox refusing a create request with the gateway's ``code`` and ``message``;
+    ``explanation`` says why, for the sandbox's log."""
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.message}: {self.explanation}"
 
 
 def read_create_price(text: str) -> Decimal | None:

@@ -12,8 +12,7 @@ import logging
 import threading
 import time
 
-from ..errors import Unreachable
-from ..outbound import send
+from ..outbound import Unreachable, send
 from ..signing import notify_sign
 from .orders import Attempt, AttemptKind, SandboxOrder
 from .texts import LANGUAGES, TEXTS

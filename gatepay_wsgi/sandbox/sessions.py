@@ -17,10 +17,14 @@ import time
 from dataclasses import dataclass
 
 from ..client import PAY_TYPES
-from ..errors import ConfigError, ScanRefused
+from ..errors import ConfigError, GatePayException
 
 #: The create API's answer when no session of the type is online.
 NO_PAYMENT_METHOD = (204, "no available payment method")
+
+
+class ScanRefused(GatePayException):
+    """The sandbox: a scan that cannot go through (too few points, unknown type)."""
 
 
 @dataclass

@@ -35,7 +35,8 @@ from django.core.handlers.wsgi import WSGIHandler, get_script_name
 from django.http import HttpResponseBase
 from django.urls import get_script_prefix, set_script_prefix
 
-from ...config import SETTINGS, load_object, middleware_options
+from ...config import SETTINGS, middleware_options
+from ...dotted_names import load_object
 from ...errors import ConfigError
 from ...middleware import GatePayMiddleware
 
