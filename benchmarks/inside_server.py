@@ -33,7 +33,7 @@ import bench_http
 
 TIMED = """
 import itertools, threading, time
-from gatepay_wsgi.inbox import MemoryInbox
+from gatepay_wsgi.inbox import Delivered, MemoryInbox
 from gatepay_wsgi.messages import read_gateway_notify
 from gatepay_wsgi.request_fields import gateway_body
 
@@ -60,24 +60,24 @@ def _verify(environ, start_response):
 
 
 class _NoStore(MemoryInbox):
-    def run_if_new(self, notification, handler, remote_addr=None):
+    def deliver(self, notification, handler, **where):
         handler(notification)
-        return True, None
+        return Delivered.HANDLED
 
 
 class _DictStore(MemoryInbox):
     kept, lock = {}, threading.Lock()
 
-    def run_if_new(self, notification, handler, remote_addr=None):
+    def deliver(self, notification, handler, **where):
         with self.lock:
             if notification.order_id in self.kept:
-                return None
+                return Delivered.DONE_BEFORE
             self.kept[notification.order_id] = notification.raw
             if len(self.kept) > 10_000:
                 for order_id in list(itertools.islice(self.kept, 1000)):
                     del self.kept[order_id]
         handler(notification)
-        return True, None
+        return Delivered.HANDLED
 
 
 timed_bare, timed_verify = _timed(bare), _timed(_verify)
