@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..messages import Notification
+from .decide import SignHolder, Stored, record_decision, sign_decision
 from .handlers import run_handler
 from .records import (
     Claim,
@@ -41,9 +42,8 @@ from .states import (
     MAX_DELIVERIES,
     PROCESSING,
     RECEIVED,
+    RUN,
     Status,
-    settle,
-    sign_conflict,
 )
 from .step import Inbox
 
@@ -170,25 +170,22 @@ class MemoryInbox(Inbox):
         return math.inf if entry.token in self._held else entry.lease_until
 
     def _decide(self, entry: _Entry, now: float, sign: str, raw: dict[str, str]) -> Claim:
-        outcome = settle(entry.status, self._lease(entry), now)
-        if outcome is not None:
-            return Claim(outcome, entry.appkey, entry.order_id)
-        return self._take(entry, now, sign, raw)
+        """``decide.record_decision`` over the entry; its claim taken when it says run."""
+        decision = record_decision(Stored(entry.status, self._lease(entry)), now)
+        if decision.outcome is RUN:
+            return self._take(entry, now, sign, raw)
+        return Claim(decision.outcome, entry.appkey, entry.order_id)
 
     def _sign_held(self, sign: str, raw: dict[str, str], key: Key, now: float) -> Claim | None:
-        """``REUSED_SIGN`` or ``BUSY`` if another field set holds this sign, else ``None``."""
+        """``decide.sign_decision`` over the field set that claimed this sign last."""
         owner = self._runs.get(sign)
-        if (
-            owner is None
-            or owner.run_sign != sign
-            or owner.run_raw is None
-            or signed_values(owner.run_raw) == signed_values(raw)
-        ):
+        if owner is None or owner.run_sign != sign or owner.run_raw is None:
             return None
-        outcome = sign_conflict(owner.status, self._lease(owner), now)
-        if outcome is None:
-            return None
-        return Claim(outcome, *key, other=(owner.appkey, owner.order_id, owner.out_order_id))
+        same = owner.run_raw is raw or signed_values(owner.run_raw) == signed_values(raw)
+        other = (owner.appkey, owner.order_id, owner.out_order_id)
+        holder = SignHolder(other, owner.status, self._lease(owner), same)
+        decision = sign_decision((holder,), now)
+        return None if decision is None else Claim(decision.outcome, *key, other=decision.other)
 
     def _forget_oldest(self) -> None:
         """Forget the record done first, one for each new record past ``max_records``.

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from ..errors import InboxUnavailable
 from ..messages import Notification, is_order_id
+from .decide import SignHolder, Stored, record_decision, sign_decision
 from .records import (
     Claim,
     InboxRecord,
@@ -52,9 +53,8 @@ from .states import (
     MAX_DELIVERIES,
     PROCESSING,
     RECEIVED,
+    RUN,
     Status,
-    settle,
-    sign_conflict,
 )
 from .step import Inbox
 
@@ -194,28 +194,29 @@ class SQLInbox(Inbox):
         now: float,
         run: tuple[str, str],
     ) -> Claim:
-        status, lease_until = row
-        outcome = settle(status, lease_until, now)
-        if outcome is not None:
-            return Claim(outcome, *key)
-        return self._take(db, key, now, status == PROCESSING, run)
+        """``decide.record_decision`` over the order's row; its claim taken when it says run."""
+        decision = record_decision(Stored(*row), now)
+        if decision.outcome is RUN:
+            return self._take(db, key, now, decision.took_over, run)
+        return Claim(decision.outcome, *key)
 
     @staticmethod
     def _sign_held(
         db: Database, key: tuple[str, int], run: tuple[str, str], now: float
     ) -> Claim | None:
-        """``REUSED_SIGN`` or ``BUSY`` if another field set holds this sign, else ``None``.
+        """``decide.sign_decision`` over every record that claimed under this sign.
 
         Call it under ``_lock_sign``: claims under one sign are taken one at a time, so
         two field sets under a sign never both pass this check.
         """
-        for appkey, order_id, out_order_id, status, lease_until, fields in db.execute(
-            _SIGN_HOLDERS, (run[0],)
-        ).fetchall():
-            outcome = None if fields == run[1] else sign_conflict(status, lease_until, now)
-            if outcome is not None:
-                return Claim(outcome, *key, other=(appkey, order_id, out_order_id))
-        return None
+        holders = (
+            SignHolder((appkey, order_id, out_order_id), status, lease_until, fields == run[1])
+            for appkey, order_id, out_order_id, status, lease_until, fields in db.execute(
+                _SIGN_HOLDERS, (run[0],)
+            ).fetchall()
+        )
+        decision = sign_decision(holders, now)
+        return None if decision is None else Claim(decision.outcome, *key, other=decision.other)
 
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
         key = (notification.appkey, notification.order_id)

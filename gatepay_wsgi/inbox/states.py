@@ -94,23 +94,3 @@ DEFAULT_BUSY_WAIT = 5.0
 DEFAULT_KEEP_REJECTIONS = 1000
 #: Later deliveries kept per order when their signed fields differ (manual re-sends).
 MAX_DELIVERIES = 20
-
-
-def settle(status: str, lease_until: float | None, now: float) -> ClaimOutcome | None:
-    """What a stored notify means for a new claim: ``ALREADY_DONE``, ``BUSY``, or ``None``
-    (free to take: new, failed, or a dead worker's claim whose lease ran out)."""
-    if status == DONE:
-        return ALREADY_DONE
-    if status == PROCESSING and (lease_until or 0) > now:
-        return BUSY
-    return None
-
-
-def sign_conflict(status: str, lease_until: float | None, now: float) -> ClaimOutcome | None:
-    """What another field set under the same sign means for a claim: ``REUSED_SIGN`` once
-    it was handled, ``BUSY`` while it runs, ``None`` if it failed (or its worker died)."""
-    if status == DONE:
-        return REUSED_SIGN
-    if status == PROCESSING and (lease_until or 0) > now:
-        return BUSY
-    return None
