@@ -12,7 +12,7 @@
 """
 
 from .endpoints import Return, Timeout
-from .errors import GatePayError
+from .errors import GatePayError, GatePayException
 from .messages import Notification, ReturnVisit, TimeoutVisit
 from .middleware import GatePayMiddleware
 from .notify import Notify
@@ -20,6 +20,7 @@ from .pages import redirect
 
 __all__ = [
     "GatePayError",
+    "GatePayException",
     "GatePayMiddleware",
     "Notification",
     "Notify",

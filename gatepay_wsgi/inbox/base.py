@@ -95,9 +95,12 @@ class InboxStore(ABC):
         :param until: only notifies first received before this time.
         :param limit: at most this many.
 
-        This default reads ``records`` and filters them; the backends ask their store.
+        Checked once here (``SearchFilter``); each backend's ``_search`` asks its store.
         """
-        wanted = SearchFilter.of(status, order_id, out_order_id, since, until)
+        return self._search(SearchFilter.of(status, order_id, out_order_id, since, until), limit)
+
+    def _search(self, wanted: SearchFilter, limit: int) -> list[InboxRecord]:
+        """``search``'s answer; this default reads ``records`` and filters them."""
         found = [
             record
             for record in self.records(wanted.status, limit=1_000_000)

@@ -374,16 +374,7 @@ class MemoryInbox(Inbox):
             found = [self._record(e) for e in self._all() if status in (None, e.status)]
         return sorted(found, key=lambda r: r.updated_at, reverse=True)[:limit]
 
-    def search(
-        self,
-        status: Status | str | None = None,
-        order_id: int | None = None,
-        out_order_id: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 100,
-    ) -> list[InboxRecord]:
-        wanted = SearchFilter.of(status, order_id, out_order_id, since, until)
+    def _search(self, wanted: SearchFilter, limit: int) -> list[InboxRecord]:
         with self._lock:
             found = [
                 e

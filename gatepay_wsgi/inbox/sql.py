@@ -383,16 +383,7 @@ class SQLInbox(Inbox):
             ).fetchall()
             return [self._record(db, row) for row in rows]
 
-    def search(
-        self,
-        status: Status | str | None = None,
-        order_id: int | None = None,
-        out_order_id: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 100,
-    ) -> list[InboxRecord]:
-        wanted = SearchFilter.of(status, order_id, out_order_id, since, until)
+    def _search(self, wanted: SearchFilter, limit: int) -> list[InboxRecord]:
         if wanted.order_id is not None and not is_order_id(wanted.order_id):
             return []
         # Only the conditions asked for, each a bound parameter. A part of the shop's id
