@@ -113,6 +113,23 @@ def test_a_failing_page_handler_and_a_forged_visit_keep_their_pages():
         assert http("GET", f"{url}/gatepay/timeout?out_order_id=A1")[0] == 200
 
 
+@bottle.view("<p>{{out_order_id}} is {{state}}</p>")
+def renders_a_template(v):
+    return {"out_order_id": v.out_order_id, "state": "pending"}
+
+
+def test_a_page_handler_renders_bottle_templates():
+    app = shop(
+        {
+            "/gatepay/return": Return(renders_a_template),
+            "/gatepay/timeout": Timeout(lambda v: bottle.template("<i>{{x}}</i>", x="<b>")),
+        }
+    )
+    with serving(app) as url:
+        assert visit(url)[:2] == (200, "<p>SHOP-1 is pending</p>")
+        assert http("GET", f"{url}/gatepay/timeout")[:2] == (200, "<i>&lt;b&gt;</i>")
+
+
 # -- notifies through Bottle ---------------------------------------------------------------
 
 
