@@ -83,8 +83,8 @@ class GatePayPlugin:
     def _route(
         self, app: bottle.Bottle, rule: str, prefix: str, answering: WSGIApplication
     ) -> bottle.Route:
-        """A route on which ``answering`` answers, seeing in ``SCRIPT_NAME`` whatever
-        ``mount`` put before ``rule``, and ``prefix``."""
+        """The route of ``rule``: ``answering`` runs with ``SCRIPT_NAME`` extended by what
+        ``parent.mount()`` put before ``rule``, then by ``prefix`` (a console's)."""
 
         def gatepay_route() -> Iterable[bytes]:
             if self.app is None:  # uninstalled, and this route was mounted elsewhere
