@@ -113,6 +113,23 @@ def test_a_failing_page_handler_and_a_forged_visit_keep_their_pages():
         assert http("GET", f"{url}/gatepay/timeout?out_order_id=A1")[0] == 200
 
 
+@bottle.view("<p>{{out_order_id}} is {{state}}</p>")
+def renders_a_template(v):
+    return {"out_order_id": v.out_order_id, "state": "pending"}
+
+
+def test_a_page_handler_renders_bottle_templates():
+    app = shop(
+        {
+            "/gatepay/return": Return(renders_a_template),
+            "/gatepay/timeout": Timeout(lambda v: bottle.template("<i>{{x}}</i>", x="<b>")),
+        }
+    )
+    with serving(app) as url:
+        assert visit(url)[:2] == (200, "<p>SHOP-1 is pending</p>")
+        assert http("GET", f"{url}/gatepay/timeout")[:2] == (200, "<i>&lt;b&gt;</i>")
+
+
 # -- notifies through Bottle ---------------------------------------------------------------
 
 
@@ -330,3 +347,80 @@ def test_arguments_and_app_config_together_are_refused():
     app.config.update({"gatepay.inbox": "sqlite:///shop.sqlite3"})
     with pytest.raises(ConfigError, match=r"gatepay\.inbox"):
         app.install(GatePayPlugin(appkey=APPKEY, appsecret=APPSECRET, paths={"/n": Notify(record)}))
+
+
+# -- any WSGI app a page handler answers with, and the mounts ---------------------------------
+
+CLOSED: list[str] = []
+
+
+def late_starting_app(environ, start_response):
+    """A WSGI app that starts its response with its first chunk, and must be closed."""
+
+    def body():
+        try:
+            start_response("201 Created", [("Content-Type", "text/plain"), ("X-Late", "1")])
+            yield b"late "
+            yield b"body"
+        finally:
+            CLOSED.append("late")
+
+    return body()
+
+
+def writing_app(environ, start_response):
+    """An app of the old kind: part of its body through start_response's write()."""
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"written, ")
+    return [b"returned"]
+
+
+def repeated_headers_app(environ, start_response):
+    headers = [("Content-Type", "text/plain"), ("Link", "</a>"), ("Link", "</b>")]
+    start_response("200 OK", headers)
+    return [b"links"]
+
+
+@pytest.mark.parametrize(
+    ("app", "status", "body"),
+    [
+        (late_starting_app, 201, "late body"),
+        (writing_app, 200, "written, returned"),
+        (repeated_headers_app, 200, "links"),
+    ],
+)
+def test_a_page_handler_may_answer_with_any_wsgi_app(app, status, body):
+    CLOSED.clear()
+    shop_app = shop({"/gatepay/return": Return(lambda v: app)})
+    with serving(shop_app) as url:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{url}/gatepay/return?{urlencode(return_fields())}") as r:
+            assert (r.status, r.read().decode()) == (status, body)
+            if app is late_starting_app:
+                assert r.headers["X-Late"] == "1"
+            if app is repeated_headers_app:
+                assert r.headers.get_all("Link") == ["</a>", "</b>"]
+    closed = ["late"] if app is late_starting_app else []
+    assert closed == CLOSED  # close() reached the app that has one
+
+
+def test_a_head_request_gets_no_body():
+    app = shop({"/gatepay/timeout": Timeout(lambda v: "closed")})
+    with serving(app) as url:
+        assert http("HEAD", f"{url}/gatepay/timeout")[:2] == (405, "")  # pages answer GET
+
+
+def test_the_metrics_answer_under_their_path_in_a_mounted_child():
+    pytest.importorskip("prometheus_client")
+    child = bottle.Bottle()
+    child.config.update({**SETTINGS, "gatepay.metrics_path": "/ops/metrics"})
+    child.install(GatePayPlugin())
+    parent = bottle.Bottle()
+    parent.mount("/shop/", child)
+    with serving(parent) as url:
+        assert notify(url, "/shop/gatepay/notify") == (200, "success")
+        status, body, _ = http("GET", f"{url}/shop/ops/metrics")
+        assert http("GET", f"{url}/shop/ops/metricsx")[0] == 404
+    assert status == 200
+    assert 'gatepay_notifies_total{outcome="handled"}' in body
