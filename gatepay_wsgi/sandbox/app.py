@@ -229,7 +229,7 @@ class Sandbox:
     def send_notify(self, order: SandboxOrder, kind: str) -> Attempt:
         """POST the notify to the merchant and record what it answered (``kind``: why,
         one of ``AttemptKind``'s values)."""
-        return self.notifier.send(order, AttemptKind(kind))
+        return self.notifier.post(order, AttemptKind(kind))
 
     def _return_url(self, order: SandboxOrder) -> str:
         fields = {
@@ -323,7 +323,7 @@ class Sandbox:
             if order.status != OPEN:
                 return redirect(f"/pay/{order_id}", 303)
             order.status, order.paytime = PAID, int(time.time())
-        if self.notifier.send(order, AttemptKind.AUTO).acknowledged:
+        if self.notifier.post(order, AttemptKind.AUTO).acknowledged:
             return redirect(self._return_url(order), 303)
         self.notifier.retry_later(order)
         return redirect(f"/pay/{order_id}", 303)
@@ -374,7 +374,7 @@ class Sandbox:
         with self.book.lock:
             if order.status != PAID:  # received by hand, also after a timeout
                 order.status, order.paytime = PAID, int(time.time())
-        self.notifier.send(order, AttemptKind.MANUAL)
+        self.notifier.post(order, AttemptKind.MANUAL)
         return redirect("/console", 303)
 
     def on_scan(self, request: Request) -> Response:
