@@ -199,9 +199,9 @@ def configure_logging() -> None:
 
 
 def _sessions(args: argparse.Namespace) -> Any:
-    from ..sandbox import Sessions
+    from ..sandbox import CloudSessions
 
-    return Sessions(points=args.points, scan_fee=args.scan_fee, online=not args.no_sessions)
+    return CloudSessions(points=args.points, scan_fee=args.scan_fee, online=not args.no_sessions)
 
 
 def add_commands(commands: Any) -> None:

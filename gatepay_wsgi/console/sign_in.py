@@ -60,7 +60,7 @@ def sign_in(console: ConsoleParts, visit: Visit) -> Response:
     console.throttle.succeeded(user_key, address_key)
     logger.info("console: %s signed in from %s", name, address)
     response = visit.redirect(next_path or "/")
-    write_session(request, response, console.sessions.dump(console.sessions.new(name)))
+    write_session(request, response, console.session_signer.dump(console.session_signer.new(name)))
     return response
 
 

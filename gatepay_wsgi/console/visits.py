@@ -24,7 +24,7 @@ from .. import languages
 from ..inbox import Inbox
 from ..messages import Notification
 from . import pages
-from .auth import LoginThrottle, Session, Sessions, Users
+from .auth import LoginThrottle, Session, SessionSigner, Users
 from .texts import COOKIE
 
 #: A page's body: ``body(lang, links, csrf)``, HTML escaped by construction.
@@ -36,7 +36,7 @@ class ConsoleParts(Protocol):
 
     inbox: Inbox
     users: Users
-    sessions: Sessions
+    session_signer: SessionSigner
     throttle: LoginThrottle
     #: The notify handler replays run; ``None``: the replay buttons are off.
     handler: Callable[[Notification], object] | None

@@ -22,14 +22,14 @@ is a WSGI app that behaves like the gateway as its public pages describe it:
 
 The package: ``app.py`` (routes), ``orders.py`` (the order book), ``notifier.py``
 (notifies and their retries), ``create.py`` (the create APIs' rules and codes),
-``sessions.py`` (accounts online), ``pages.py`` (all of its HTML, escaped by
+``cloud_sessions.py`` (accounts online), ``pages.py`` (all of its HTML, escaped by
 construction). State lives in memory.
 """
 
 from __future__ import annotations
 
 from .app import Sandbox, qr_data_uri
+from .cloud_sessions import CloudSessions, ScanRefused
 from .orders import Attempt, SandboxOrder
-from .sessions import ScanRefused, Sessions
 
-__all__ = ["Attempt", "Sandbox", "SandboxOrder", "ScanRefused", "Sessions", "qr_data_uri"]
+__all__ = ["Attempt", "CloudSessions", "Sandbox", "SandboxOrder", "ScanRefused", "qr_data_uri"]

@@ -28,10 +28,10 @@ from ..gateway_codes import SUCCESS, SUCCESS_MESSAGE
 from ..outbound import check_http_url, with_query
 from ..signing import return_sign
 from . import pages
+from .cloud_sessions import CloudSessions, ScanRefused
 from .create import CreateRefused, CreateRules, check_create, read_create_price
 from .notifier import Notifier
 from .orders import CLOSED, OPEN, PAID, Attempt, AttemptKind, OrderBook, SandboxOrder
-from .sessions import ScanRefused, Sessions
 from .texts import COOKIE, notice
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class Sandbox:
     :param retry_interval: seconds between a notify's retries (60 at the gateway).
     :param retries: retries after the first notify, if the shop does not say ``success``.
     :param notify_timeout: seconds a notify waits for the shop's answer.
-    :param sessions: the accounts online (``Sessions()``: alipay and wechat, online).
+    :param sessions: the accounts online (``CloudSessions()``: alipay and wechat, online).
     :param quick_pay_token: the token of the quick-pay link (the console shows it).
     """
 
@@ -121,7 +121,7 @@ class Sandbox:
         retry_interval: float = 60.0,
         retries: int = 3,
         notify_timeout: float = 10.0,
-        sessions: Sessions | None = None,
+        sessions: CloudSessions | None = None,
         quick_pay_token: str = "sandbox-token",  # noqa: S107  # the console shows it
     ) -> None:
         if not appkey or not appsecret:
@@ -132,7 +132,7 @@ class Sandbox:
         self.return_url, self.timeout_url = return_url, timeout_url
         self.rules = CreateRules(appkey, appsecret)
         self.quick_pay_token = quick_pay_token
-        self.sessions = Sessions() if sessions is None else sessions
+        self.sessions = CloudSessions() if sessions is None else sessions
         self.book = OrderBook()
         self.notifier = Notifier(
             appkey=appkey,

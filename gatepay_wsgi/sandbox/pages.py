@@ -22,9 +22,9 @@ from .. import languages
 from ..client import PAY_TYPES
 from ..messages import printable
 from ..pages import html_document
+from .cloud_sessions import CloudSessions
 from .create import CreateRules
 from .orders import PAID, Attempt, SandboxOrder
-from .sessions import Sessions
 from .texts import HTML_LANG, TEXTS
 
 # Readable on a 390 px phone: the body keeps a margin and a measure, a table scrolls
@@ -253,7 +253,7 @@ def _order_row(lang: str, order: SandboxOrder) -> Markup:
     )
 
 
-def sessions_section(lang: str, sessions: Sessions, message: str = "") -> Markup:
+def sessions_section(lang: str, sessions: CloudSessions, message: str = "") -> Markup:
     """Accounts online or offline, the points, and the buttons to scan and drop."""
     rows = Markup("").join(
         Markup(
