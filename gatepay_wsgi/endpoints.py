@@ -16,6 +16,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from .buyer_pages import buyer_page, check_language
+from .callbacks import ReturnVisit, TimeoutVisit
 from .errors import (
     BadSignature,
     GatePayError,
@@ -24,7 +25,7 @@ from .errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from .messages import ReturnVisit, TimeoutVisit, read_return, read_timeout
+from .messages import read_return, read_timeout
 from .pages import HTML, Page, is_page, render, respond
 from .request_fields import query_fields
 

@@ -16,11 +16,12 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from . import signals
+from .callbacks import Notification
 from .endpoints import Endpoint, log_refused, status_for
 from .errors import ConfigError, GatePayError, MethodNotAllowed
 from .inbox import Inbox, MemoryInbox, open_inbox
 from .inbox.states import Delivered
-from .messages import DEFAULT_CLOCK_SKEW, Notification, read_gateway_notify, read_notification
+from .messages import DEFAULT_CLOCK_SKEW, read_gateway_notify, read_notification
 from .pages import respond, status_line
 from .request_fields import body_fields, gateway_body, parse_urlencoded, query_fields
 

@@ -19,11 +19,11 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from .. import languages
+from ..callbacks import Notification
 from ..dotted_names import load_handler
 from ..errors import ConfigError, InboxUnavailable
 from ..inbox import Inbox, open_inbox
 from ..languages import check_language
-from ..messages import Notification
 from .auth import LoginThrottle, Session, SessionSigner, Users, check_secret
 from .browse import notify_list, one_notify, overview_page
 from .cookies import SESSION_COOKIE, cookie_path, read_session, sets_cookie, write_session

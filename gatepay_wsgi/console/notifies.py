@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 
 from markupsafe import Markup
 
+from ..callbacks import printable
 from ..inbox import STATUSES, InboxRecord
-from ..messages import printable
 from .pages import (
     Links,
     hidden_field,

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
+from ..callbacks import printable
 from ..inbox import STATUSES, InboxRecord, InboxStats
-from ..messages import printable
 from .pages import (
     COLOURS,
     STACK,

@@ -15,8 +15,8 @@ from markupsafe import Markup
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
+from ..callbacks import Notification
 from ..inbox import ReplayOutcome, ReplayResult
-from ..messages import Notification
 from . import pages
 from .visits import ConsoleParts, Refused, Visit, query_number
 

@@ -21,8 +21,8 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from .. import languages
+from ..callbacks import Notification
 from ..inbox import Inbox
-from ..messages import Notification
 from . import pages
 from .auth import LoginThrottle, Session, SessionSigner, Users
 from .texts import COOKIE

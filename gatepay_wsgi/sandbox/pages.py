@@ -19,8 +19,8 @@ from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from .. import languages
+from ..callbacks import printable
 from ..client import PAY_TYPES
-from ..messages import printable
 from ..pages import html_document
 from .cloud_sessions import CloudSessions
 from .create import CreateRules
