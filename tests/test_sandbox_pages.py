@@ -1,4 +1,5 @@
-"""sandbox/pages.py: every value is escaped as it is filled in, so none can open a tag."""
+"""The sandbox's HTML (layout.py, pay_page.py, merchant_console.py): every value is escaped
+as it is filled in, so none can open a tag."""
 
 from __future__ import annotations
 
@@ -11,20 +12,15 @@ from markupsafe import Markup
 from gatepay_wsgi.buyer_pages import LANGUAGES
 from gatepay_wsgi.sandbox.cloud_sessions import CloudSessions
 from gatepay_wsgi.sandbox.create import CreateRules, Product
-from gatepay_wsgi.sandbox.orders import OPEN, PAID, Attempt, AttemptKind, SandboxOrder
-from gatepay_wsgi.sandbox.pages import (
+from gatepay_wsgi.sandbox.layout import language_switch, page, say, type_name
+from gatepay_wsgi.sandbox.merchant_console import (
     console_body,
-    language_switch,
-    page,
-    pay_body,
-    quick_pay_body,
     quick_pay_link,
-    say,
     sessions_section,
     settings_form,
-    type_name,
-    waiting_body,
 )
+from gatepay_wsgi.sandbox.orders import OPEN, PAID, Attempt, AttemptKind, SandboxOrder
+from gatepay_wsgi.sandbox.pay_page import pay_body, quick_pay_body, waiting_body
 
 #: Breaks out of text, of a '...' and a "..." attribute, and of a comment.
 HOSTILE = "'\"><script>alert(1)</script><img src=x onerror=alert(2)><!--"

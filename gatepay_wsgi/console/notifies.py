@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from ..callbacks import printable
 from ..inbox import STATUSES, InboxRecord
-from .pages import (
+from .layout import (
     Links,
     hidden_field,
     notice,

@@ -22,8 +22,8 @@ is a WSGI app that behaves like the gateway as its public pages describe it:
 
 The package: ``app.py`` (routes), ``orders.py`` (the order book), ``notifier.py``
 (notifies and their retries), ``create.py`` (the create APIs' rules and codes),
-``cloud_sessions.py`` (accounts online), ``pages.py`` (all of its HTML, escaped by
-construction). State lives in memory.
+``cloud_sessions.py`` (accounts online), ``layout.py``, ``pay_page.py`` and
+``merchant_console.py`` (its HTML, escaped by construction). State lives in memory.
 """
 
 from __future__ import annotations

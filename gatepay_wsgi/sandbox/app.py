@@ -1,8 +1,8 @@
 """The sandbox gateway as a WSGI app: ``Sandbox(appkey=..., notify_url=..., return_url=...)``.
 
 Routes only: each ``on_*`` method reads the request, asks the order book, the notifier,
-the sessions or the create rules, and answers with ``pages.py``'s HTML or the gateway's
-JSON envelope.
+the sessions or the create rules, and answers with the HTML of ``pay_page.py`` and
+``merchant_console.py`` or the gateway's JSON envelope.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ..errors import ConfigError
 from ..gateway_codes import SUCCESS, SUCCESS_MESSAGE
 from ..outbound import check_http_url, with_query
 from ..signing import return_sign
-from . import pages
+from . import layout, merchant_console, pay_page
 from .cloud_sessions import CloudSessions, ScanRefused
 from .create import CreateRefused, CreateRules, check_create, read_create_price
 from .notifier import Notifier
@@ -184,10 +184,10 @@ class Sandbox:
     ) -> Response:
         """A whole page in the request's language, with the switch to the other one."""
         lang = page_language(request)
-        switch = pages.language_switch(
+        switch = layout.language_switch(
             lang, request.script_root + request.path, request.args.items(multi=True)
         )
-        return pages.page(title, body, lang, switch, refresh)
+        return layout.page(title, body, lang, switch, refresh)
 
     # -- the order-creation API --------------------------------------------------------
 
@@ -265,18 +265,20 @@ class Sandbox:
         if order.status == PAID and order.acknowledged:
             return redirect(self._return_url(order), 303)
         lang = page_language(request)
-        amount = pages.amount(lang, order.realprice, order.type)
+        amount = layout.amount(lang, order.realprice, order.type)
         if order.status == PAID:
             tries, of = len(order.attempts), self.notifier.retries + 1
-            body = pages.waiting_body(lang, amount, tries, of)
-            return self._page(request, pages.title(lang, "title_waiting"), body, refresh=2)
+            body = pay_page.waiting_body(lang, amount, tries, of)
+            return self._page(request, layout.title(lang, "title_waiting"), body, refresh=2)
         if order.status == CLOSED:
-            return self._page(request, pages.title(lang, "title_closed"), pages.closed_body(lang))
+            return self._page(
+                request, layout.title(lang, "title_closed"), pay_page.closed_body(lang)
+            )
         if request.args.get("unwatched"):
-            body = pages.unwatched_body(lang, order_id)
-            return self._page(request, pages.title(lang, "title_unwatched"), body)
-        title = pages.title(lang, "title_pay", amount=amount)
-        return self._page(request, title, pages.pay_body(lang, order, amount))
+            body = pay_page.unwatched_body(lang, order_id)
+            return self._page(request, layout.title(lang, "title_unwatched"), body)
+        title = layout.title(lang, "title_pay", amount=amount)
+        return self._page(request, title, pay_page.pay_body(lang, order, amount))
 
     def on_qrcode(self, request: Request, order_id: int) -> Response:
         """The pay link's QR code as a PNG (``qrcode_url``)."""
@@ -294,15 +296,15 @@ class Sandbox:
         fields = request.values
         lang = page_language(request)
         if fields.get("appkey") != self.appkey or fields.get("token") != self.quick_pay_token:
-            title = pages.title(lang, "title_link_not_valid")
-            return self._page(request, title, pages.message_body(lang, "link_not_valid"))
+            title = layout.title(lang, "title_link_not_valid")
+            return self._page(request, title, layout.message_body(lang, "link_not_valid"))
         pay_type = fields.get("type") or "alipay"
         price = read_create_price(fields.get("price", ""))
         fixed = fields.get("stable") == "1" and price is not None
         if (request.method == "POST" or fixed) and price is not None and price > 0:
             if pay_type not in PAY_TYPES or not self.sessions.online_for(pay_type):
-                title = pages.title(lang, "title_not_available")
-                return self._page(request, title, pages.message_body(lang, "not_available"))
+                title = layout.title(lang, "title_not_available")
+                return self._page(request, title, layout.message_body(lang, "not_available"))
             order = self.book.open(
                 price,
                 {
@@ -312,8 +314,8 @@ class Sandbox:
                 },
             )
             return redirect(f"/pay/{order.order_id}", 303)
-        title = pages.title(lang, "title_quick_pay")
-        return self._page(request, title, pages.quick_pay_body(lang, fields.to_dict()))
+        title = layout.title(lang, "title_quick_pay")
+        return self._page(request, title, pay_page.quick_pay_body(lang, fields.to_dict()))
 
     def on_pay(self, request: Request, order_id: int) -> Response:
         order = self._order(order_id)
@@ -343,13 +345,15 @@ class Sandbox:
     def on_console(self, request: Request) -> Response:
         lang = page_language(request)
         message = notice(request.args.get("message", ""), lang)
-        sessions = pages.sessions_section(lang, self.sessions, message)
-        quick = pages.quick_pay_link(self.appkey, self.quick_pay_token)
-        settings = pages.settings_form(lang, self.rules, self.notify_url, self.return_url, quick)
-        body = pages.console_body(
+        sessions = merchant_console.sessions_section(lang, self.sessions, message)
+        quick = merchant_console.quick_pay_link(self.appkey, self.quick_pay_token)
+        settings = merchant_console.settings_form(
+            lang, self.rules, self.notify_url, self.return_url, quick
+        )
+        body = merchant_console.console_body(
             lang, self.appkey, self.notify_url, self.book.newest_first(), sessions, settings
         )
-        return self._page(request, pages.title(lang, "title_console"), body)
+        return self._page(request, layout.title(lang, "title_console"), body)
 
     def on_settings(self, request: Request) -> Response:
         """The console's settings: URLs, the API switch, pay types, the plan's quota, stock."""
