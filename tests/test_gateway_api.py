@@ -395,7 +395,7 @@ def test_a_stablepay_order_returns_with_its_product_id(tmp_path):
     order_id = int(data["pay_url"].rsplit("/", 1)[1])
     order = gateway.orders[order_id]
     assert (order.price, order.product_id) == ("10.00", "1")
-    location = gateway._return_url(order)
+    location = gateway.return_url_for(order)
     query = parse_qs(urlsplit(location).query)
     assert query["product_id"] == ["1"]
     fields = {

@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from markupsafe import Markup, escape
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Request, Response
 
 from .. import languages
 from ..client import PAY_TYPES
 from ..pages import html_document
-from .texts import HTML_LANG, TEXTS
+from .texts import COOKIE, HTML_LANG, TEXTS
 
 # Readable on a 390 px phone: the body keeps a margin and a measure, a table scrolls
 # sideways inside its own box instead of widening the page, inputs never outgrow it,
@@ -90,6 +90,20 @@ def page(
     response = Response(text, content_type="text/html; charset=utf-8")
     response.vary.update(("Accept-Language", "Cookie"))  # the language follows both
     return response
+
+
+def page_language(request: Request) -> str:
+    """``"zh"`` or ``"en"`` for this request's page (``languages.page_language``)."""
+    return languages.page_language(request.environ, COOKIE)
+
+
+def page_for(request: Request, title: str, body: Markup, refresh: int | None = None) -> Response:
+    """A whole page in the request's language, with the switch to the other one."""
+    lang = page_language(request)
+    switch = language_switch(
+        lang, request.script_root + request.path, request.args.items(multi=True)
+    )
+    return page(title, body, lang, switch, refresh)
 
 
 def title(lang: str, key: str, **values: object) -> str:
