@@ -11,9 +11,9 @@
     })
 """
 
+from .callbacks import Notification, ReturnVisit, TimeoutVisit
 from .endpoints import Return, Timeout
 from .errors import GatePayError, GatePayException
-from .messages import Notification, ReturnVisit, TimeoutVisit
 from .middleware import GatePayMiddleware
 from .notify import Notify
 from .pages import redirect

@@ -40,10 +40,10 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from . import outbound
 from .errors import ConfigError, GatePayException
 from .gateway_codes import SUCCESS, explain
-from .outbound import Unreachable, send
-from .outbound import check_http_url as check_http_url  # its older home
+from .outbound import Unreachable, check_http_url
 from .signing import create_sign
 
 #: create API name -> its path at the gateway.
@@ -276,7 +276,9 @@ class GatePayClient:
         }
         fields["sign"] = create_sign(fields, self.appkey, self.appsecret, api=api)
         try:  # base_url: http(s) only, checked in __init__; a 4xx/5xx may carry the JSON
-            sent = send("POST", self.base_url + CREATE_PATHS[api], fields, timeout=self.timeout)
+            sent = outbound.request(
+                "POST", self.base_url + CREATE_PATHS[api], fields, timeout=self.timeout
+            )
         except Unreachable as error:
             raise _unreachable(error, self.timeout) from None
         answer = read_answer(api, sent.status, sent.content_type, sent.body)

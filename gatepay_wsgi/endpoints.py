@@ -16,6 +16,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from .buyer_pages import buyer_page, check_language
+from .callbacks import ReturnVisit, TimeoutVisit
 from .errors import (
     BadSignature,
     GatePayError,
@@ -24,8 +25,8 @@ from .errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from .messages import ReturnVisit, TimeoutVisit, read_return, read_timeout
-from .pages import HTML, Page, is_page, render, send
+from .messages import read_return, read_timeout
+from .pages import HTML, Page, is_page, render, respond
 from .request_fields import query_fields
 
 if TYPE_CHECKING:
@@ -159,9 +160,12 @@ class _PageEndpoint(Endpoint):
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         with self.scope(environ):  # the error page may want the framework's templates too
-            return self.respond(environ, start_response)
+            return self.answer_visit(environ, start_response)
 
-    def respond(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def answer_visit(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Read the visit, call the handler, write its page (or this library's own)."""
         fields: dict[str, str] = {}
         try:
             if environ.get("REQUEST_METHOD", "GET") != "GET":
@@ -185,7 +189,7 @@ class _PageEndpoint(Endpoint):
         except Exception:
             logger.exception("%s failed reason=handler_error", self.what)
             body = self.buyer_page("went_wrong", environ).encode()
-            return send(start_response, HTTPStatus.INTERNAL_SERVER_ERROR, body, HTML)
+            return respond(start_response, HTTPStatus.INTERNAL_SERVER_ERROR, body, HTML)
         return render(page, environ, start_response)
 
 

@@ -21,12 +21,12 @@ whole sign. Catch at the level you care about::
     ├── InboxUnavailable        the inbox cannot be read or written: answer ``fail``
     │   └── InboxNotWritable    at start-up: this process cannot write it (path, user)
     └── the tools' own, each beside the tool that raises it:
-        ├── outbound.Unreachable             no answer from a server the tools called
-        ├── client.GatewayError              the gateway refused a payment (code, message)
-        │   └── sandbox.create.CreateRefused the sandbox refusing one, as the gateway would
-        ├── sandbox.sessions.ScanRefused     a sandbox scan that cannot go through
-        ├── cli.common.CommandError          a message for the user of ``gatepay-wsgi``
-        └── demo.PortInUse                   the port the demo or the sandbox wants is taken
+        ├── outbound.Unreachable               no answer from a server the tools called
+        ├── client.GatewayError                the gateway refused a payment (code, message)
+        │   └── sandbox.create.CreateRefused   the sandbox refusing one, as the gateway would
+        ├── sandbox.cloud_sessions.ScanRefused a sandbox scan that cannot go through
+        ├── cli.common.CommandError            a message for the user of ``gatepay-wsgi``
+        └── demo.PortInUse                     the port the demo or the sandbox wants is taken
 
 The older homes of the names here (``gatepay_wsgi.config.ConfigError``,
 ``gatepay_wsgi.inbox.InboxUnavailable``, ``gatepay_wsgi.inbox.startup.InboxNotWritable``)

@@ -1,4 +1,4 @@
-"""Typed callbacks: ``read_notification(fields, appkey=..., appsecret=...)`` -> ``Notification``.
+"""Reading callbacks: ``read_notification(fields, appkey=..., appsecret=...)`` -> ``Notification``.
 
 Each reader checks that every field is present and in its strict format *before* the
 sign, because the gateway concatenates fields without separators: ``"10.05" + "9.98"``
@@ -8,8 +8,9 @@ a canonical decimal with exactly two decimals, as the gateway's page documents (
 through), ids and times are digits, the pay type is letters, and paytime may not lie in
 the future by more than ``clock_skew`` seconds. The shifts no format can close (between
 order_id, out_order_id and price, and between paytime and extend) are left to the inbox
-and the handler's own check: see the README's security notes. ``printable`` is how every
-page and command shows a received string to a person. Pure standard library.
+and the handler's own check: see the README's security notes. What the readers hand
+back (``Notification``, ``ReturnVisit``, ``TimeoutVisit``) is ``callbacks.py``'s. Pure
+standard library.
 """
 
 from __future__ import annotations
@@ -17,15 +18,33 @@ from __future__ import annotations
 import operator
 import re
 import time
-import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, NoReturn
 
+from .callbacks import (
+    GatewayForm,
+    Notification,
+    ReceivedFields,
+    ReturnVisit,
+    TimeoutVisit,
+    checked_notification,
+)
 from .errors import InvalidField, MissingField
 from .signing import NOTIFY_SIGNED_FIELDS, RETURN_SIGNED_FIELDS, sign_matches, verify
+
+# What the readers hand back is named here too (callbacks.py defines it): inbox/ imports
+# Notification and GatewayForm from this module.
+__all__ = [
+    "DEFAULT_CLOCK_SKEW",
+    "MAX_ORDER_ID",
+    "is_order_id",
+    "parse_notification",
+    "read_gateway_notify",
+    "read_money",
+    "read_notification",
+    "read_return",
+    "read_timeout",
+]
 
 #: Seconds a notify's paytime may lie ahead of this machine's clock.
 DEFAULT_CLOCK_SKEW = 600
@@ -84,89 +103,6 @@ def is_order_id(value: int) -> bool:
     return 0 <= value <= MAX_ORDER_ID
 
 
-@dataclass(frozen=True)
-class Notification:
-    """A verified async notify, as the handler of ``Notify(handler)`` receives it."""
-
-    order_id: int
-    out_order_id: str
-    price: Decimal
-    realprice: Decimal
-    type: str
-    paytime: int
-    paid_at: datetime
-    extend: str
-    appkey: str
-    raw: Mapping[str, str] = field(repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class ReturnVisit:
-    """A verified sync return: the buyer's browser coming back after paying."""
-
-    price: Decimal
-    type: str
-    product_id: str
-    order_id: int
-    out_order_id: str
-    appkey: str
-    raw: Mapping[str, str] = field(repr=False, compare=False)
-    #: Where the site is mounted (the request's ``SCRIPT_NAME``, ``""`` at the root).
-    script_name: str = ""
-    #: The WSGI environ of the visit (``{}`` when read outside a request).
-    environ: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    def url(self, path: str) -> str:
-        """``visit.url("/orders/A7")`` -> ``"/shop/orders/A7"`` when mounted at /shop."""
-        return self.script_name + path
-
-
-@dataclass(frozen=True)
-class TimeoutVisit:
-    """The buyer's browser after the order closed unpaid. Unsigned: display only."""
-
-    fields: Mapping[str, str]
-    out_order_id: str | None
-    #: Where the site is mounted (the request's ``SCRIPT_NAME``, ``""`` at the root).
-    script_name: str = ""
-    #: The WSGI environ of the visit (``{}`` when read outside a request).
-    environ: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    def url(self, path: str) -> str:
-        """``visit.url("/orders/A7")`` -> ``"/shop/orders/A7"`` when mounted at /shop."""
-        return self.script_name + path
-
-
-# What ``printable`` writes as an escape: control characters (C0, DEL, C1), invisible
-# format characters (bidi embeddings, overrides, isolates and marks, zero widths, the
-# soft hyphen), line and paragraph separators, and lone surrogates (no terminal can
-# encode one). Spaces, private use and characters newer than this Python are kept.
-_HIDDEN_CATEGORIES = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
-def printable(text: str) -> str:
-    """``printable("GP\\u202e00.01")`` -> ``"GP\\\\u202e00.01"``: a stored string as a
-    person may see it, on a page or in a terminal.
-
-    Every character that is invisible, moves the cursor or reorders the text around it
-    (``"\\x1b[2J"``, a right-to-left override that makes ``"00.01"`` read ``"10.00"``) is
-    written as its escape; Chinese, emoji and punctuation stay as they are. Plain text:
-    a page still HTML-escapes it.
-    """
-    if text.isprintable():  # in C: almost every string, at no cost
-        return text
-    return "".join(
-        _escape(char) if unicodedata.category(char) in _HIDDEN_CATEGORIES else char for char in text
-    )
-
-
 def _require(fields: Mapping[str, str], names: tuple[str, ...]) -> None:
     for name in names:
         if name not in fields:
@@ -197,43 +133,6 @@ def _order_id(fields: Mapping[str, str]) -> int:
     if value > MAX_ORDER_ID:
         raise InvalidField("field 'order_id' is out of range", field="order_id")
     return value
-
-
-class ReceivedFields(dict[str, str]):
-    """``n.raw["extend"]``: a callback's fields as received, read-only.
-
-    A ``dict`` that refuses changes, so that it copies, pickles, goes through
-    ``dataclasses.asdict`` and ``json.dumps`` like one (a read-only ``MappingProxyType``
-    did none of these, and handlers hand notifications to task queues and logs).
-    """
-
-    __slots__ = ()
-
-    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
-        raise TypeError("a callback's fields are read-only")
-
-    __setitem__ = __delitem__ = __ior__ = _refuse
-    clear = pop = popitem = setdefault = update = _refuse
-
-    def __reduce__(self) -> tuple[type[ReceivedFields], tuple[dict[str, str]]]:
-        return ReceivedFields, (dict(self),)
-
-    def __copy__(self) -> ReceivedFields:
-        return self  # nothing can change it: a copy may be itself
-
-    def __deepcopy__(self, memo: dict[int, object]) -> ReceivedFields:
-        return self
-
-
-class GatewayForm(ReceivedFields):
-    """``n.raw`` of a notify read in the gateway's own form (``read_gateway_notify``): its
-    eight fields exactly, so an inbox keeps it as it is, without looking again."""
-
-    __slots__ = ()
-
-
-def _frozen(fields: Mapping[str, str]) -> Mapping[str, str]:
-    return ReceivedFields(fields)
 
 
 def parse_notification(fields: Mapping[str, str], *, appkey: str) -> Notification:
@@ -267,69 +166,15 @@ def _typed_notification(fields: Mapping[str, str], appkey: str) -> Notification:
     paytime = int(fields["paytime"])
     if paytime > _MAX_PAYTIME:
         raise InvalidField("field 'paytime' is out of range", field="paytime")
-    return _notification(
+    return checked_notification(
         order_id,
         fields["out_order_id"],
         fields["type"],
         paytime,
         fields["extend"],
         appkey,
-        _frozen(fields),
+        ReceivedFields(fields),
     )
-
-
-def _notification(
-    order_id: int,
-    out_order_id: str,
-    pay_type: str,
-    paytime: int,
-    extend: str,
-    appkey: str,
-    raw: Mapping[str, str],
-) -> Notification:
-    """``Notification(...)`` with its fields set at once, its money and ``paid_at`` typed when
-    first read (``_Typed``): a frozen dataclass's ``__init__`` sets each field by
-    ``object.__setattr__``, and the two ``Decimal``s and the ``datetime`` were a third of a
-    notify's typing. The same object, equal to one built the usual way (tests check it)."""
-    notification: Notification = object.__new__(Notification)
-    notification.__dict__.update(
-        order_id=order_id,
-        out_order_id=out_order_id,
-        type=pay_type,
-        paytime=paytime,
-        extend=extend,
-        appkey=appkey,
-        raw=raw,
-    )
-    return notification
-
-
-class _Typed:
-    """A ``Notification`` value typed from its own fields when first read, then kept.
-
-    A non-data descriptor: a value set by ``__init__`` (or computed once) lives in the
-    instance's ``__dict__``, which Python reads before this.
-    """
-
-    __slots__ = ("compute", "name")
-
-    def __init__(self, name: str, compute: Any) -> None:
-        self.name, self.compute = name, compute
-
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        value = self.compute(instance)
-        instance.__dict__[self.name] = value
-        return value
-
-
-for _name, _compute in (
-    ("price", lambda n: Decimal(n.raw["price"])),
-    ("realprice", lambda n: Decimal(n.raw["realprice"])),
-    ("paid_at", lambda n: datetime.fromtimestamp(n.paytime, tz=timezone.utc)),
-):
-    setattr(Notification, _name, _Typed(_name, _compute))
 
 
 def read_gateway_notify(
@@ -375,7 +220,7 @@ def read_gateway_notify(
         extend=extend,
         sign=sign,
     )
-    return _notification(number, out_order_id, pay_type, seconds, extend, appkey, raw)
+    return checked_notification(number, out_order_id, pay_type, seconds, extend, appkey, raw)
 
 
 def read_notification(
@@ -426,10 +271,10 @@ def read_return(
         order_id=order_id,
         out_order_id=fields["out_order_id"],
         appkey=appkey,
-        raw=_frozen(fields),
+        raw=ReceivedFields(fields),
     )
 
 
 def read_timeout(fields: Mapping[str, str]) -> TimeoutVisit:
     """``read_timeout(query)``: the timeout page's fields, unverified (none are signed)."""
-    return TimeoutVisit(fields=_frozen(fields), out_order_id=fields.get("out_order_id"))
+    return TimeoutVisit(fields=ReceivedFields(fields), out_order_id=fields.get("out_order_id"))

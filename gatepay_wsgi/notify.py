@@ -16,12 +16,13 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from . import signals
+from .callbacks import Notification
 from .endpoints import Endpoint, log_refused, status_for
 from .errors import ConfigError, GatePayError, MethodNotAllowed
 from .inbox import Inbox, MemoryInbox, open_inbox
 from .inbox.states import Delivered
-from .messages import DEFAULT_CLOCK_SKEW, Notification, read_gateway_notify, read_notification
-from .pages import send, status_line
+from .messages import DEFAULT_CLOCK_SKEW, read_gateway_notify, read_notification
+from .pages import respond, status_line
 from .request_fields import body_fields, gateway_body, parse_urlencoded, query_fields
 
 if TYPE_CHECKING:
@@ -144,10 +145,10 @@ class Notify(Endpoint):
         except GatePayError as error:
             self.refuse(error, fields, environ)
             extra = [("Allow", "GET, POST")] if isinstance(error, MethodNotAllowed) else []
-            return send(start_response, status_for(error), _FAIL, extra_headers=extra)
+            return respond(start_response, status_for(error), _FAIL, extra_headers=extra)
         except Exception:  # a bug of ours on odd input: still never a traceback out, never
             logger.exception("notify refused reason=internal_error")  # a handler call
-            return send(start_response, _HANDLER_FAILED, _FAIL)
+            return respond(start_response, _HANDLER_FAILED, _FAIL)
         if self.context is None:  # no framework context to enter: skip an empty with-block
             status = self.handle(inbox, notification, fields, environ)
         else:
@@ -157,7 +158,7 @@ class Notify(Endpoint):
             post = environ.get("REQUEST_METHOD") == "POST"
             start_response(_OK_LINE, list(_POST_SUCCESS_HEADERS if post else _GET_SUCCESS_HEADERS))
             return [_SUCCESS]
-        return send(start_response, status, _FAIL)
+        return respond(start_response, status, _FAIL)
 
     def refuse(self, error: GatePayError, fields: dict[str, str], environ: WSGIEnvironment) -> None:
         """Log a refused request and count it in the inbox."""

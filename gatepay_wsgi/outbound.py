@@ -1,9 +1,9 @@
-"""The HTTP requests this package's tools make: ``answer = send("POST", url, fields, timeout=5)``.
+"""The HTTP requests this package's tools make: ``request("POST", url, fields, timeout=5)``.
 
 The client posting to the gateway, the sandbox posting notifies to the shop and
-``gatepay-wsgi send`` all go through ``send``: a 4xx/5xx answer is the server's word and
-comes back as an ``Answer`` like any other; a server that cannot be reached raises
-``Unreachable``, whose ``kind`` each caller words for its reader.
+``gatepay-wsgi send`` all go through ``request``: a 4xx/5xx answer is the server's word
+and comes back as a ``ServerAnswer`` like any other; a server that cannot be reached
+raises ``Unreachable``, whose ``kind`` each caller words for its reader.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .errors import ConfigError, GatePayException
 
 
 class Unreachable(GatePayException):
-    """No answer came from a server this package called (``outbound.send``).
+    """No answer came from a server this package called (``outbound.request``).
 
     ``kind`` says why: ``timeout``, ``tls``, ``refused``, ``not_found``, ``reset``,
     ``bad_url`` or ``other``; ``detail`` the system's words, where it has any; ``url`` where to.
@@ -44,7 +44,7 @@ class Unreachable(GatePayException):
 
 
 @dataclass(frozen=True)
-class Answer:
+class ServerAnswer:
     """What the server answered: its status, content type and (the start of) its body."""
 
     status: int
@@ -65,14 +65,14 @@ def with_query(url: str, fields: Mapping[str, str]) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(fields)
 
 
-def send(
+def request(
     method: str,
     url: str,
     fields: Mapping[str, str] | None = None,
     *,
     timeout: float,
     limit: int | None = None,
-) -> Answer:
+) -> ServerAnswer:
     """Send ``fields`` as a form (POST) or in the query string (GET); the answer.
 
     :param url: an http(s) URL (checked by the caller: ``check_http_url``).
@@ -85,11 +85,11 @@ def send(
     elif fields is not None:
         url = with_query(url, fields)
     try:  # Request() itself refuses some malformed URLs: inside, to say so as Unreachable
-        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310  # http(s)
+        sent = urllib.request.Request(url, data=data, method=method)  # noqa: S310  # http(s)
         if data is not None:
-            request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return Answer(
+            sent.add_header("Content-Type", "application/x-www-form-urlencoded")
+        with urllib.request.urlopen(sent, timeout=timeout) as response:  # noqa: S310
+            return ServerAnswer(
                 response.status,
                 response.reason,
                 response.headers.get("Content-Type", ""),
@@ -97,7 +97,9 @@ def send(
             )
     except urllib.error.HTTPError as error:  # a 4xx/5xx answer: the server's word all the same
         body = error.read() if limit is None else error.read(limit)
-        return Answer(error.code, str(error.reason), error.headers.get("Content-Type", ""), body)
+        return ServerAnswer(
+            error.code, str(error.reason), error.headers.get("Content-Type", ""), body
+        )
     except (OSError, ValueError) as error:
         raise _unreachable(error, url) from error
 

@@ -1,8 +1,10 @@
-"""What the endpoints write: ``return redirect("/orders/A7")`` from a page handler.
+"""How every answer is written: ``return redirect("/orders/A7")`` from a page handler.
 
 A page handler may answer with a ``str`` (HTML), ``bytes``, or any WSGI application
 (every werkzeug, WebOb, Flask and Bottle response is one); ``redirect`` builds the last
-kind without a framework.
+kind without a framework, ``render`` writes any of them, ``respond`` writes a whole
+answer of bytes (the notify's ``success``), ``status_line`` is the one place a status
+becomes a WSGI status line, and ``html_document`` is the one page wrapper.
 """
 
 from __future__ import annotations
@@ -40,14 +42,14 @@ def status_line(status: HTTPStatus) -> str:
     return _LINES[status]
 
 
-def send(
+def respond(
     start_response: StartResponse,
     status: HTTPStatus,
     body: bytes,
     content_type: str = _TEXT,
     extra_headers: Iterable[tuple[str, str]] = (),
 ) -> list[bytes]:
-    """``return send(start_response, HTTPStatus.OK, b"success")``: a whole, uncached answer."""
+    """``return respond(start_response, HTTPStatus.OK, b"success")``: a whole, uncached answer."""
     headers = [
         ("Content-Type", content_type),
         ("Content-Length", str(len(body))),
@@ -68,7 +70,7 @@ def redirect(location: str, status: int = 303) -> WSGIApplication:
     header = location.encode("utf-8").decode("latin-1")  # WSGI headers are latin-1 strings
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        return send(start_response, code, b"", HTML, [("Location", header)])
+        return respond(start_response, code, b"", HTML, [("Location", header)])
 
     return app
 
@@ -87,9 +89,9 @@ def render(
 ) -> Iterable[bytes]:
     """Write a page handler's answer: str and bytes as HTML, a WSGI app by calling it."""
     if isinstance(page, str):
-        return send(start_response, status, page.encode("utf-8"), HTML, extra_headers)
+        return respond(start_response, status, page.encode("utf-8"), HTML, extra_headers)
     if isinstance(page, (bytes, bytearray)):
-        return send(start_response, status, bytes(page), HTML, extra_headers)
+        return respond(start_response, status, bytes(page), HTML, extra_headers)
     if callable(page):
         app: Callable[..., Iterable[bytes]] = page
         return app(environ, start_response)

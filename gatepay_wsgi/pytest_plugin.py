@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from .testing import Answer, send_notify, signed_notify
+from .testing import NotifyAnswer, send_notify, signed_notify
 
 
 @pytest.fixture
@@ -35,13 +35,13 @@ def gatepay_credentials() -> tuple[str, str]:
 
 
 @pytest.fixture
-def gatepay_notify(gatepay_credentials: tuple[str, str]) -> Callable[..., Answer]:
+def gatepay_notify(gatepay_credentials: tuple[str, str]) -> Callable[..., NotifyAnswer]:
     """``gatepay_notify(app, **fields)``: deliver a correctly signed notify to a WSGI app."""
     appkey, appsecret = gatepay_credentials
 
     def deliver(
         app: Any, *, path: str = "/gatepay/notify", method: str = "POST", **fields: str
-    ) -> Answer:
+    ) -> NotifyAnswer:
         return send_notify(
             app, signed_notify(appkey, appsecret, **fields), path=path, method=method
         )

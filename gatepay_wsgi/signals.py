@@ -38,7 +38,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .messages import Notification
+    from .callbacks import Notification
 
 logger = logging.getLogger("gatepay_wsgi")
 

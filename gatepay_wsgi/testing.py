@@ -83,8 +83,8 @@ def return_url(url: str, appkey: str, appsecret: str, **fields: str) -> str:
 
 
 @dataclass(frozen=True)
-class Answer:
-    """What a WSGI app answered."""
+class NotifyAnswer:
+    """What the shop's WSGI app answered a notify ``send_notify`` delivered to it."""
 
     status: int
     body: str
@@ -97,7 +97,7 @@ def send_notify(
     *,
     path: str = "/gatepay/notify",
     method: str = "POST",
-) -> Answer:
+) -> NotifyAnswer:
     """Deliver a notify to a WSGI app (POST form, or ``method="GET"``) and return its answer."""
     from werkzeug.test import Client  # werkzeug is the core's one dependency
 
@@ -112,6 +112,6 @@ def send_notify(
             content_type="application/x-www-form-urlencoded",
         )
     headers: Iterable[tuple[str, str]] = response.headers.items()
-    answer = Answer(response.status_code, response.get_data(as_text=True), dict(headers))
+    answer = NotifyAnswer(response.status_code, response.get_data(as_text=True), dict(headers))
     response.close()
     return answer

@@ -371,13 +371,13 @@ def test_the_secret_signs_only_sessions(signed_in, console):
     it is."""
     from itsdangerous import URLSafeTimedSerializer
 
-    session = console.sessions.serializer.loads(session_cookie(signed_in))
+    session = console.session_signer.serializer.loads(session_cookie(signed_in))
     assert session["u"] == "alice"
     for salt in ("itsdangerous", "gatepay_wsgi.console other"):
         forged = URLSafeTimedSerializer(SECRET, salt).dumps(session)
         signed_in.set_cookie("gatepay_console", forged)
         assert signed_in.get("/").status_code == 303
-    signed_in.set_cookie("gatepay_console", console.sessions.serializer.dumps(session))
+    signed_in.set_cookie("gatepay_console", console.session_signer.serializer.dumps(session))
     assert signed_in.get("/").status_code == 200
 
 
@@ -392,7 +392,7 @@ def test_a_cookie_of_the_former_format_reads_as_signed_out(signed_in, console):
     def b64(data):
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
-    session = console.sessions.serializer.loads(session_cookie(signed_in))
+    session = console.session_signer.serializer.loads(session_cookie(signed_in))
     data = {**session, "e": time.time() + 3600}
     key = hmac.new(SECRET.encode(), b"gatepay_wsgi.console session", hashlib.sha256).digest()
     body = b64(json.dumps(data, separators=(",", ":"), sort_keys=True).encode())

@@ -26,7 +26,7 @@ TOOL_ERRORS = [
     ("gatepay_wsgi.outbound", "Unreachable"),
     ("gatepay_wsgi.client", "GatewayError"),
     ("gatepay_wsgi.sandbox.create", "CreateRefused"),
-    ("gatepay_wsgi.sandbox.sessions", "ScanRefused"),
+    ("gatepay_wsgi.sandbox.cloud_sessions", "ScanRefused"),
     ("gatepay_wsgi.cli.common", "CommandError"),
     ("gatepay_wsgi.demo", "PortInUse"),
 ]

@@ -22,7 +22,7 @@ from werkzeug.test import Client
 
 from gatepay_wsgi.client import GatePayClient, GatewayError
 from gatepay_wsgi.gateway_codes import ANYPAY, GROUPPAY, STABLEPAY
-from gatepay_wsgi.sandbox import Sandbox, Sessions
+from gatepay_wsgi.sandbox import CloudSessions, Sandbox
 
 from .gateway import md5
 from .servers import free_port, http, serving
@@ -395,7 +395,7 @@ def test_a_stablepay_order_returns_with_its_product_id(tmp_path):
     order_id = int(data["pay_url"].rsplit("/", 1)[1])
     order = gateway.orders[order_id]
     assert (order.price, order.product_id) == ("10.00", "1")
-    location = gateway._return_url(order)
+    location = gateway.return_url_for(order)
     query = parse_qs(urlsplit(location).query)
     assert query["product_id"] == ["1"]
     fields = {
@@ -407,7 +407,7 @@ def test_a_stablepay_order_returns_with_its_product_id(tmp_path):
 
 
 def test_the_quick_pay_link_opens_an_order():
-    gateway, client = sandbox(sessions=Sessions())
+    gateway, client = sandbox(sessions=CloudSessions())
     link = GatePayClient("http://sandbox", KEY, SECRET).quick_pay_url(
         token=gateway.quick_pay_token, price="12.5", custom="u7", stable=True
     )

@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gatepay_wsgi"
 LAYERS = {  # module (or package) -> layer; a module may import only from layers <= its own
     "errors": 0,
     "signing": 0,
+    "callbacks": 0,
     "messages": 0,
     "gateway_codes": 0,
     "signals": 0,

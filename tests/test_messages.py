@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from gatepay_wsgi.errors import BadSignature, GatePayError, InvalidField, MissingField
-from gatepay_wsgi.messages import printable, read_notification, read_return, read_timeout
+from gatepay_wsgi.messages import read_notification, read_return, read_timeout
 
 from .gateway import APPKEY, APPSECRET, notify_fields, return_fields
 
@@ -244,7 +244,8 @@ def test_timeout_visit_keeps_every_field():
 def test_a_parsed_notification_is_the_dataclass_built_the_usual_way():
     import dataclasses
 
-    from gatepay_wsgi.messages import Notification, parse_notification
+    from gatepay_wsgi.callbacks import Notification
+    from gatepay_wsgi.messages import parse_notification
 
     parsed = parse_notification(notify_fields(), appkey=APPKEY)
     usual = Notification(**{f.name: getattr(parsed, f.name) for f in dataclasses.fields(parsed)})
@@ -354,95 +355,3 @@ def test_the_gateway_form_fails_closed_without_credentials():
     body = gateway_form(notify_fields())
     assert read_gateway_notify(body, appkey=APPKEY, appsecret="") is None
     assert read_gateway_notify(body, appkey="", appsecret=APPSECRET) is None
-
-
-def test_typed_values_are_made_once_when_first_read_and_survive_copies():
-    import copy
-
-    notification = read_form(gateway_form(notify_fields(price="12.30", paytime="1763776800")))
-    for made in (copy.copy(notification), notification):
-        assert made.price == Decimal("12.30")
-        assert isinstance(made.price, Decimal)
-        assert made.paid_at == datetime(2025, 11, 22, 2, 0, tzinfo=timezone.utc)
-        assert made.price is made.price  # kept, not made again
-    assert copy.copy(notification) == notification
-    assert hash(notification) == hash(copy.copy(notification))
-    assert "price=Decimal('12.30')" in repr(notification)
-
-
-def test_a_notification_built_by_hand_keeps_the_values_it_was_given():
-    import dataclasses
-
-    from gatepay_wsgi.messages import Notification
-
-    made = Notification(
-        order_id=1,
-        out_order_id="A",
-        price=Decimal("1.00"),
-        realprice=Decimal("2.00"),
-        type="alipay",
-        paytime=0,
-        paid_at=datetime(2000, 1, 1, tzinfo=timezone.utc),
-        extend="",
-        appkey="k",
-        raw={},
-    )
-    assert made.realprice == Decimal("2.00")
-    assert made.paid_at.year == 2000
-    assert dataclasses.asdict(made)["price"] == Decimal("1.00")
-    assert dataclasses.replace(made, price=Decimal("3.00")).price == Decimal("3.00")
-
-
-def test_a_notification_can_be_copied_pickled_and_turned_into_a_dict():
-    """Handlers hand notifications to task queues (pickle) and logs (asdict, JSON)."""
-    import copy
-    import dataclasses
-    import json
-    import pickle
-
-    notification = read_form(gateway_form(notify_fields(extend="x")))
-    general = read(notify_fields())
-
-    def round_trip(value):
-        return pickle.loads(pickle.dumps(value))  # noqa: S301  # our own bytes, in memory
-
-    for made in (notification, general):
-        assert copy.deepcopy(made) == made
-        assert round_trip(made) == made
-        assert dict(round_trip(made).raw) == dict(made.raw)
-        as_dict = dataclasses.asdict(made)
-        assert as_dict["raw"] == dict(made.raw)
-        assert json.loads(json.dumps(as_dict["raw"])) == dict(made.raw)
-        with pytest.raises(TypeError):
-            made.raw["price"] = "0.01"  # type: ignore[index]
-        with pytest.raises(TypeError):
-            made.raw.update(price="0.01")  # type: ignore[attr-defined]
-        with pytest.raises(TypeError):
-            del made.raw["price"]  # type: ignore[attr-defined]
-        with pytest.raises(TypeError):
-            round_trip(made).raw["price"] = "0.01"
-    visit = read_return(return_fields(), appkey=APPKEY, appsecret=APPSECRET)
-    assert round_trip(visit.raw) == visit.raw
-
-
-@pytest.mark.parametrize(
-    ("stored", "shown"),
-    [
-        ("GP\u202e00.01", "GP\\u202e00.01"),  # reads "GP10.00" raw
-        ("\u202a\u202b\u202c\u202d", "\\u202a\\u202b\\u202c\\u202d"),  # embeddings, overrides
-        ("\u2066\u2067\u2068\u2069", "\\u2066\\u2067\\u2068\\u2069"),  # isolates
-        ("\u200e\u200f\u061c", "\\u200e\\u200f\\u061c"),  # marks
-        ("a\u200bb\u00adc\ufeff", "a\\u200bb\\xadc\\ufeff"),  # zero width, soft hyphen, BOM
-        ("\U000e0041", "\\U000e0041"),  # a tag character
-        ("a\u2028b\u2029", "a\\u2028b\\u2029"),  # line and paragraph separators
-        ("\x1b[31m\x07", "\\x1b[31m\\x07"),  # C0: an escape sequence, the bell
-        ("a\tb\nc\rd\x00", "a\\x09b\\x0ac\\x0dd\\x00"),
-        ("\x7f\x85\x9b31m", "\\x7f\\x85\\x9b31m"),  # DEL and C1
-        ("a\ud800", "a\\ud800"),  # a lone surrogate, which no terminal can print
-        ("张三 13800138000 é\xa0\u3000", "张三 13800138000 é\xa0\u3000"),  # spaces kept
-        ("😀 👍🏽 <b>&amp;</b> a\\b", "😀 👍🏽 <b>&amp;</b> a\\b"),  # emoji, markup: kept
-        ("", ""),
-    ],
-)
-def test_printable_writes_every_hidden_or_reordering_character_as_an_escape(stored, shown):
-    assert printable(stored) == shown

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from gatepay_wsgi.errors import ConfigError
-from gatepay_wsgi.outbound import Unreachable, check_http_url, send, with_query
+from gatepay_wsgi.outbound import Unreachable, check_http_url, request, with_query
 
 from .servers import free_port, serving
 
@@ -22,8 +22,8 @@ def echo(environ, start_response):
 
 def test_a_post_sends_a_form_and_a_get_the_query():
     with serving(echo) as base:
-        posted = send("POST", base + "/x", {"a": "1", "b": "张"}, timeout=5)
-        fetched = send("GET", base + "/x?k=v", {"a": "1"}, timeout=5)
+        posted = request("POST", base + "/x", {"a": "1", "b": "张"}, timeout=5)
+        fetched = request("GET", base + "/x?k=v", {"a": "1"}, timeout=5)
     assert (posted.status, posted.body) == (200, b"POST  a=1&b=%E5%BC%A0")
     assert posted.content_type == "text/plain"
     assert fetched.body == b"GET k=v&a=1 "
@@ -31,13 +31,13 @@ def test_a_post_sends_a_form_and_a_get_the_query():
 
 def test_an_error_status_is_the_servers_answer_and_the_limit_holds():
     with serving(echo) as base:
-        answer = send("POST", base, {"please": "refuse"}, timeout=5, limit=4)
+        answer = request("POST", base, {"please": "refuse"}, timeout=5, limit=4)
     assert (answer.status, answer.body) == (503, b"POST")
 
 
 def test_no_answer_is_unreachable_with_a_kind():
     with pytest.raises(Unreachable) as refused:
-        send("GET", f"http://127.0.0.1:{free_port()}/", timeout=5)
+        request("GET", f"http://127.0.0.1:{free_port()}/", timeout=5)
     assert refused.value.kind == "refused"
     assert "connection refused" in str(refused.value)
     silent = socket.socket()
@@ -46,12 +46,12 @@ def test_no_answer_is_unreachable_with_a_kind():
     try:
         port = silent.getsockname()[1]
         with pytest.raises(Unreachable) as late:
-            send("GET", f"http://127.0.0.1:{port}/", timeout=0.3)
+            request("GET", f"http://127.0.0.1:{port}/", timeout=0.3)
         assert late.value.kind == "timeout"
     finally:
         silent.close()
     with pytest.raises(Unreachable) as bad:
-        send("GET", "http://[::1", timeout=1)
+        request("GET", "http://[::1", timeout=1)
     assert bad.value.kind == "bad_url"
 
 
@@ -67,7 +67,7 @@ def test_it_is_safe_from_several_threads():
     with serving(echo, threads=4) as base:
         answers: list[int] = []
         threads = [
-            threading.Thread(target=lambda: answers.append(send("GET", base, timeout=5).status))
+            threading.Thread(target=lambda: answers.append(request("GET", base, timeout=5).status))
             for _ in range(8)
         ]
         for thread in threads:

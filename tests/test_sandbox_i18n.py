@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import pytest
 from werkzeug.test import Client
 
-from gatepay_wsgi.sandbox import Sandbox, Sessions
+from gatepay_wsgi.sandbox import CloudSessions, Sandbox
 from gatepay_wsgi.signing import create_sign
 
 KEY, SECRET = "demo-key", "demo-secret"
@@ -56,7 +56,7 @@ def gateway() -> Iterator[Sandbox]:
         return_url="http://127.0.0.1:9/r",
         retries=0,
         notify_timeout=2,
-        sessions=Sessions(),
+        sessions=CloudSessions(),
     )
     yield sandbox
     sandbox.close()

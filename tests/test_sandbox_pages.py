@@ -1,4 +1,5 @@
-"""sandbox/pages.py: every value is escaped as it is filled in, so none can open a tag."""
+"""The sandbox's HTML (layout.py, pay_page.py, merchant_console.py): every value is escaped
+as it is filled in, so none can open a tag."""
 
 from __future__ import annotations
 
@@ -9,22 +10,17 @@ import pytest
 from markupsafe import Markup
 
 from gatepay_wsgi.buyer_pages import LANGUAGES
+from gatepay_wsgi.sandbox.cloud_sessions import CloudSessions
 from gatepay_wsgi.sandbox.create import CreateRules, Product
-from gatepay_wsgi.sandbox.orders import OPEN, PAID, Attempt, AttemptKind, SandboxOrder
-from gatepay_wsgi.sandbox.pages import (
+from gatepay_wsgi.sandbox.layout import language_switch, page, say, type_name
+from gatepay_wsgi.sandbox.merchant_console import (
     console_body,
-    language_switch,
-    page,
-    pay_body,
-    quick_pay_body,
     quick_pay_link,
-    say,
     sessions_section,
     settings_form,
-    type_name,
-    waiting_body,
 )
-from gatepay_wsgi.sandbox.sessions import Sessions
+from gatepay_wsgi.sandbox.orders import OPEN, PAID, Attempt, AttemptKind, SandboxOrder
+from gatepay_wsgi.sandbox.pay_page import pay_body, quick_pay_body, waiting_body
 
 #: Breaks out of text, of a '...' and a "..." attribute, and of a comment.
 HOSTILE = "'\"><script>alert(1)</script><img src=x onerror=alert(2)><!--"
@@ -106,7 +102,7 @@ def test_the_buyers_pages_escape_the_shop_and_the_buyer(lang):
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_sessions_and_settings_escape_labels_names_urls_and_the_notice(lang):
-    sessions = Sessions()
+    sessions = CloudSessions()
     sessions.scan("alipay", HOSTILE)
     assert_inert(sessions_section(lang, sessions, message=HOSTILE), as_text=2)
     rules = CreateRules("key", "secret", products={9: Product(9, HOSTILE, Decimal("1.00"), 2)})
@@ -145,7 +141,7 @@ def test_the_console_shows_a_shops_answer_and_labels_as_escapes():
     html = console_body("en", "key", "http://shop/n", [one], Markup(""), Markup(""))
     assert not hidden & set(html)
     assert html.count(shown) == 2  # the shop's id and its answer
-    sessions = Sessions()
+    sessions = CloudSessions()
     sessions.scan("alipay", sneaky)
     html = sessions_section("en", sessions, message=sneaky)
     assert not hidden & set(html)

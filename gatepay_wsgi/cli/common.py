@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from ..callbacks import printable
 from ..errors import GatePayException
-from ..messages import printable
 
 __all__ = ["CommandError", "print_json", "table", "when"]
 

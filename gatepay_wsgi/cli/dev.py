@@ -26,8 +26,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .. import outbound
 from ..errors import GatePayError
-from ..outbound import Unreachable, check_http_url, send
+from ..outbound import Unreachable, check_http_url
 from ..signing import notify_sign, return_sign
 from ..testing import signed_notify, signed_return
 from .common import CommandError
@@ -77,7 +78,7 @@ def _send(args: argparse.Namespace) -> int:
     for name, value in fields.items():
         print(f"  {name} = {value[:6] + '...' if name == 'sign' else value}")
     try:
-        sent = send(method, url, fields, timeout=args.timeout)
+        sent = outbound.request(method, url, fields, timeout=args.timeout)
     except Unreachable as error:
         raise CommandError(str(error)) from None
     answer = sent.body.decode("utf-8", "replace")
@@ -198,9 +199,9 @@ def configure_logging() -> None:
 
 
 def _sessions(args: argparse.Namespace) -> Any:
-    from ..sandbox import Sessions
+    from ..sandbox import CloudSessions
 
-    return Sessions(points=args.points, scan_fee=args.scan_fee, online=not args.no_sessions)
+    return CloudSessions(points=args.points, scan_fee=args.scan_fee, online=not args.no_sessions)
 
 
 def add_commands(commands: Any) -> None:

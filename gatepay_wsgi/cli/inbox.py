@@ -27,10 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..callbacks import printable
 from ..config import hide_password
 from ..dotted_names import load_handler
 from ..inbox import STATUSES, Inbox, InboxRecord, ReplayOutcome, open_inbox
-from ..messages import printable
 from .commands import Argument, Command, add_argparse_command
 from .common import CommandError, print_json, table, when
 

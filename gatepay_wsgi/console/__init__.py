@@ -24,7 +24,7 @@ request pipeline), the routes ``sign_in.py``, ``browse.py`` (overview, list, one
 and ``replays.py``, ``visits.py`` (what a route gets and how it answers),
 ``cookies.py`` (the cookies on the wire), ``auth.py`` (users, sessions signed by
 itsdangerous, the sign-in throttle), ``overview_data.py`` (what the overview counts),
-``overview.py`` and ``notifies.py`` (the bodies of those pages), ``pages.py`` (the page and
+``overview.py`` and ``notifies.py`` (the bodies of those pages), ``layout.py`` (the page and
 its shared pieces; all HTML escaped by construction), ``texts.py`` (its words).
 """
 

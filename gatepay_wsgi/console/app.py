@@ -19,12 +19,12 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from .. import languages
+from ..callbacks import Notification
 from ..dotted_names import load_handler
 from ..errors import ConfigError, InboxUnavailable
 from ..inbox import Inbox, open_inbox
 from ..languages import check_language
-from ..messages import Notification
-from .auth import LoginThrottle, Session, Sessions, Users, check_secret
+from .auth import LoginThrottle, Session, SessionSigner, Users, check_secret
 from .browse import notify_list, one_notify, overview_page
 from .cookies import SESSION_COOKIE, cookie_path, read_session, sets_cookie, write_session
 from .replays import replay_failed, replay_one
@@ -113,7 +113,7 @@ class Console:
         if handler is not None and not callable(handler):
             raise ConfigError(f"console handler: expected a callable, got {handler!r}")
         self.handler: Callable[[Notification], object] | None = handler
-        self.sessions = Sessions(secret, self.users)
+        self.session_signer = SessionSigner(secret, self.users)
         self._owns_inbox = not isinstance(inbox, Inbox)
         self.inbox = open_inbox(inbox)
         self.throttle = LoginThrottle(self.inbox)
@@ -127,7 +127,7 @@ class Console:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = ConsoleRequest(environ)
-        visit = Visit(request, self.sessions.load(read_session(request)), self.language)
+        visit = Visit(request, self.session_signer.load(read_session(request)), self.language)
         issued: Session | None = None
         parts: ConsoleParts = self  # what the routes may use of the console
         try:
@@ -146,7 +146,7 @@ class Console:
                 response = visit.message("title_forbidden", "csrf_failed", 403)
             elif route in _OPEN_TO_ALL:
                 if session is None:  # the sign-in form needs a CSRF token, hence a session
-                    issued = self.sessions.new()
+                    issued = self.session_signer.new()
                     visit = replace(visit, session=issued)
                 response = route(parts, visit, **url_values)
             elif session is None or session.user is None:
@@ -162,7 +162,7 @@ class Console:
             logger.error("console: the inbox could not be read: %s", error)
             response = visit.message("title_unavailable", "unavailable", 503)
         if issued is not None and not sets_cookie(response, SESSION_COOKIE):
-            write_session(request, response, self.sessions.dump(issued))
+            write_session(request, response, self.session_signer.dump(issued))
         self._finish(request, response)
         result: Iterable[bytes] = response(environ, start_response)
         return result

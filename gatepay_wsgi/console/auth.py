@@ -1,4 +1,4 @@
-"""Who may use the console: ``Users`` (password hashes), ``Sessions`` (signed cookies with
+"""Who may use the console: ``Users`` (password hashes), ``SessionSigner`` (signed cookies with
 a CSRF token) and ``LoginThrottle`` (failed sign-ins, counted in the inbox).
 
 - A password is only ever kept as werkzeug's hash (``generate_password_hash``, or
@@ -114,7 +114,7 @@ class Session:
         return bool(token) and hmac.compare_digest(self.csrf.encode(), str(token).encode())
 
 
-class Sessions:
+class SessionSigner:
     """``sessions.dump(sessions.new("alice"))``: session cookies signed by itsdangerous.
 
     The cookie is itsdangerous' ``URLSafeTimedSerializer`` over the server's secret: the

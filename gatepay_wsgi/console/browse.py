@@ -15,7 +15,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from ..inbox import FAILED, STATUSES, ReplayOutcome
-from . import notifies, overview, pages
+from . import layout, notifies, overview
 from .overview_data import CHART_LIMIT, REFUSALS_READ, hourly, refusal_rows
 from .replays import replay_all_notice
 from .visits import ConsoleParts, Visit, query_number
@@ -41,7 +41,7 @@ def overview_page(console: ConsoleParts, visit: Visit) -> Response:
     refusals = refusal_rows(stats.rejections, inbox.rejections(REFUSALS_READ))
     query = visit.request.args
 
-    def body(lang: str, links: pages.Links, csrf: str) -> Markup:
+    def body(lang: str, links: layout.Links, csrf: str) -> Markup:
         return overview.overview_body(
             lang,
             links,
@@ -111,7 +111,7 @@ def one_notify(console: ConsoleParts, visit: Visit, order_id: int) -> Response:
             csrf,
             records,
             replay_on=console.handler is not None,
-            message=pages.say(lang, f"replayed_{outcome}") if outcome else None,
+            message=layout.say(lang, f"replayed_{outcome}") if outcome else None,
         ),
         order_id=order_id,
     )

@@ -1,6 +1,6 @@
 """The console's cookies on the wire: ``write_session(request, response, sessions.dump(s))``.
 
-``auth.Sessions`` makes and checks the session's value; this module only carries it. Each
+``auth.SessionSigner`` makes and checks the session's value; this module only carries it. Each
 of the console's cookies is kept to its mount (``Path`` is the script root, so a shop
 beside it never sees them), HttpOnly, SameSite=Lax, and Secure over HTTPS.
 """

@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 
 from markupsafe import Markup
 
+from ..callbacks import printable
 from ..inbox import STATUSES, InboxRecord
-from ..messages import printable
-from .pages import (
+from .layout import (
     Links,
     hidden_field,
     notice,

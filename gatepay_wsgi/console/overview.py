@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
+from ..callbacks import printable
 from ..inbox import STATUSES, InboxRecord, InboxStats
-from ..messages import printable
-from .pages import (
+from .layout import (
     COLOURS,
     STACK,
     Links,

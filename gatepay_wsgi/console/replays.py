@@ -15,9 +15,9 @@ from markupsafe import Markup
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
+from ..callbacks import Notification
 from ..inbox import ReplayOutcome, ReplayResult
-from ..messages import Notification
-from . import pages
+from . import layout
 from .visits import ConsoleParts, Refused, Visit, query_number
 
 logger = logging.getLogger("gatepay_wsgi.console")
@@ -66,6 +66,6 @@ def replay_all_notice(lang: str, query: Mapping[str, str]) -> Markup:
         query_number(query.get(k, "")) or 0 for k in ("replayed", "done", "failed")
     )
     if not count:
-        return pages.say(lang, "nothing_replayed")
+        return layout.say(lang, "nothing_replayed")
     other = max(count - done - failed, 0)
-    return pages.say(lang, "replayed_all", count=count, done=done, failed=failed, other=other)
+    return layout.say(lang, "replayed_all", count=count, done=done, failed=failed, other=other)

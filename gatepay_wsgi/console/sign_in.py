@@ -15,7 +15,7 @@ from urllib.parse import unquote
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from . import pages
+from . import layout
 from .auth import Session
 from .cookies import delete_session, write_session
 from .visits import ConsoleParts, Visit
@@ -60,7 +60,7 @@ def sign_in(console: ConsoleParts, visit: Visit) -> Response:
     console.throttle.succeeded(user_key, address_key)
     logger.info("console: %s signed in from %s", name, address)
     response = visit.redirect(next_path or "/")
-    write_session(request, response, console.sessions.dump(console.sessions.new(name)))
+    write_session(request, response, console.session_signer.dump(console.session_signer.new(name)))
     return response
 
 
@@ -82,9 +82,9 @@ def _sign_in_page(
     status: int = 200,
     **values: object,
 ) -> Response:
-    def body(lang: str, links: pages.Links, csrf: str) -> Markup:
-        message = pages.say(lang, key, **values) if key else None
-        return pages.login_body(lang, links, csrf, message, name, next_path)
+    def body(lang: str, links: layout.Links, csrf: str) -> Markup:
+        message = layout.say(lang, key, **values) if key else None
+        return layout.login_body(lang, links, csrf, message, name, next_path)
 
     # The form shows no one as signed in, even to a signed-in visitor posting it again.
     csrf = visit.session.csrf if visit.session is not None else ""

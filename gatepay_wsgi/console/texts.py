@@ -1,6 +1,6 @@
 """Every word the console shows, in English and Chinese: ``TEXTS["zh"]["overview"]``.
 
-Each text is plain text with ``{name}`` places; ``pages.py`` escapes the text and fills
+Each text is plain text with ``{name}`` places; ``layout.py`` escapes the text and fills
 the places with escaped values or its own markup (``say(lang, "replay_all", count=3)``),
 so no text here can open a tag. The two languages have the same keys and the same
 places (``tests/test_console.py`` checks both). Codes (a refusal's reason, a field's

@@ -21,14 +21,14 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from .. import languages
+from ..callbacks import Notification
 from ..inbox import Inbox
-from ..messages import Notification
-from . import pages
-from .auth import LoginThrottle, Session, Sessions, Users
+from . import layout
+from .auth import LoginThrottle, Session, SessionSigner, Users
 from .texts import COOKIE
 
 #: A page's body: ``body(lang, links, csrf)``, HTML escaped by construction.
-PageBody = Callable[[str, pages.Links, str], Markup]
+PageBody = Callable[[str, layout.Links, str], Markup]
 
 
 class ConsoleParts(Protocol):
@@ -36,7 +36,7 @@ class ConsoleParts(Protocol):
 
     inbox: Inbox
     users: Users
-    sessions: Sessions
+    session_signer: SessionSigner
     throttle: LoginThrottle
     #: The notify handler replays run; ``None``: the replay buttons are off.
     handler: Callable[[Notification], object] | None
@@ -68,9 +68,9 @@ class Visit:
         return languages.page_language(self.request.environ, COOKIE, self.language)
 
     @property
-    def links(self) -> pages.Links:
+    def links(self) -> layout.Links:
         """Links inside the console, under its mount (``SCRIPT_NAME``)."""
-        return pages.Links(self.request.script_root)
+        return layout.Links(self.request.script_root)
 
     def page(
         self,
@@ -86,12 +86,12 @@ class Visit:
         request, session = self.request, self.session
         lang, links = self.lang, self.links
         csrf = session.csrf if session is not None else ""
-        switch = pages.language_switch(
+        switch = layout.language_switch(
             lang, request.script_root + request.path, request.args.items(multi=True)
         )
-        return pages.page(
+        return layout.page(
             lang,
-            pages.text(lang, title_key, **title_values),
+            layout.text(lang, title_key, **title_values),
             body(lang, links, csrf),
             links=links,
             switch=switch,
@@ -105,7 +105,7 @@ class Visit:
         """A page that says ``texts[key]``, with this status."""
         return self.page(
             title_key,
-            lambda lang, links, _: pages.message_body(lang, key, links, **values),
+            lambda lang, links, _: layout.message_body(lang, key, links, **values),
             status=status,
         )
 

@@ -17,7 +17,7 @@ from typing import Any
 from werkzeug.security import generate_password_hash
 
 from ..errors import GatePayException
-from ..sandbox import Sandbox, Sessions
+from ..sandbox import CloudSessions, Sandbox
 from .shop import CONSOLE_PATH, make_shop
 
 #: The demo console's user name (``Demo.console_password`` is made per run).
@@ -56,7 +56,7 @@ class Demo:
         retry_interval: float = 60.0,
         appkey: str | None = None,
         appsecret: str | None = None,
-        sessions: Sessions | None = None,
+        sessions: CloudSessions | None = None,
     ) -> None:
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)

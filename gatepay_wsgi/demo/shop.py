@@ -14,13 +14,13 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
+from ..callbacks import ReturnVisit, TimeoutVisit
 from ..client import GatePayClient
 from ..console import Console
 from ..endpoints import Return, Timeout
 from ..inbox import open_inbox
 from ..languages import page_language
 from ..languages import remember_language as kept_language
-from ..messages import ReturnVisit, TimeoutVisit
 from ..middleware import GatePayMiddleware
 from ..notify import Notify
 from .store import Orders, checkout, closed_page, home_page, order_page, thank_you_page

@@ -20,8 +20,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from ..callbacks import Notification, printable
 from ..client import GatePayClient, GatewayError, new_out_order_id
-from ..messages import Notification, printable
 from ..pages import html_document
 
 logger = logging.getLogger("shop")

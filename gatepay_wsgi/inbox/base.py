@@ -24,7 +24,7 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any
 
-from ..messages import Notification
+from ..callbacks import Notification
 from .records import Claim, InboxRecord, InboxStats, Rejection, SignInChange
 from .search import SearchFilter
 from .states import (

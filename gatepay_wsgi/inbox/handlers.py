@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ..messages import Notification
+from ..callbacks import Notification
 
 logger = logging.getLogger("gatepay_wsgi")
 

@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..messages import Notification
+from ..callbacks import Notification
 from .decide import SignHolder, Stored, record_decision, sign_decision
 from .handlers import run_handler
 from .records import (

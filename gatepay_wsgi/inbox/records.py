@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ..messages import GatewayForm
+from ..callbacks import GatewayForm
 from ..signing import NOTIFY_SIGNED_FIELDS
 from .states import ClaimOutcome, ReplayOutcome, Status
 

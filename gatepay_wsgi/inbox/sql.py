@@ -31,8 +31,9 @@ from contextlib import AbstractContextManager, suppress
 from dataclasses import replace
 from typing import Any, Protocol
 
+from ..callbacks import Notification
 from ..errors import InboxUnavailable
-from ..messages import Notification, is_order_id
+from ..messages import is_order_id
 from .decide import SignHolder, Stored, record_decision, sign_decision
 from .records import (
     Claim,

@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 
 from .. import signals
+from ..callbacks import Notification
 from ..errors import GatePayError, InboxUnavailable
-from ..messages import Notification, parse_notification
+from ..messages import parse_notification
 from .base import InboxStore
 from .handlers import notification_ids, run_handler
 from .leases import Holding

@@ -20,16 +20,19 @@ is a WSGI app that behaves like the gateway as its public pages describe it:
   "take offline" drops a session. With no online session for a type, the create API
   answers code 204, and a payment into an unwatched account is never noticed: no notify.
 
-The package: ``app.py`` (routes), ``orders.py`` (the order book), ``notifier.py``
-(notifies and their retries), ``create.py`` (the create APIs' rules and codes),
-``sessions.py`` (accounts online), ``pages.py`` (all of its HTML, escaped by
-construction). State lives in memory.
+The package: ``app.py`` (routing), ``state.py`` (what the gateway keeps), its routes in
+``gateway_api.py`` (the JSON API, QR codes), ``buyer_routes.py`` and ``console_routes.py``,
+``orders.py`` (the order book), ``notifier.py`` (notifies and their retries),
+``create.py`` (the create APIs' rules and codes), ``cloud_sessions.py`` (accounts
+online), and its HTML, escaped by construction: ``layout.py``, ``pay_page.py`` and
+``merchant_console.py``. State lives in memory.
 """
 
 from __future__ import annotations
 
-from .app import Sandbox, qr_data_uri
+from .app import Sandbox
+from .cloud_sessions import CloudSessions, ScanRefused
+from .gateway_api import qr_data_uri
 from .orders import Attempt, SandboxOrder
-from .sessions import ScanRefused, Sessions
 
-__all__ = ["Attempt", "Sandbox", "SandboxOrder", "ScanRefused", "Sessions", "qr_data_uri"]
+__all__ = ["Attempt", "CloudSessions", "Sandbox", "SandboxOrder", "ScanRefused", "qr_data_uri"]

@@ -5,7 +5,8 @@
 its page names: a missing or unknown appkey (101, 102), no sign (103), a bad sign (104), a
 missing or forbidden field (105, 106), the API switched off (107), no return or notify URL
 set (108, 109), the plan's quota used up (110), and per API the price, pay type, product
-and stock. ``CreateRules`` is what the sandbox's console switches (``pages.settings_form``).
+and stock. ``CreateRules`` is what the sandbox's console switches
+(``merchant_console.settings_form``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The sandbox's notifies: ``notifier.send(order, AttemptKind.AUTO)`` POSTs one, keeps
+"""The sandbox's notifies: ``notifier.post(order, AttemptKind.AUTO)`` POSTs one, keeps
 the answer.
 
 As the gateway does: a notify answered with anything but ``success`` (any status, or no
@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 
-from ..outbound import Unreachable, send
+from .. import outbound
+from ..outbound import Unreachable
 from ..signing import notify_sign
 from .orders import Attempt, AttemptKind, SandboxOrder
 from .texts import LANGUAGES, TEXTS
@@ -62,11 +63,13 @@ class Notifier:
         fields["sign"] = notify_sign(fields, self.appkey, self.appsecret)
         return fields
 
-    def send(self, order: SandboxOrder, kind: AttemptKind) -> Attempt:
+    def post(self, order: SandboxOrder, kind: AttemptKind) -> Attempt:
         """POST the notify to the merchant and record what it answered."""
         fields = self.fields(order)
         try:  # a 4xx/5xx answer is the shop's word all the same
-            answer = send("POST", self.notify_url, fields, timeout=self.notify_timeout, limit=200)
+            answer = outbound.request(
+                "POST", self.notify_url, fields, timeout=self.notify_timeout, limit=200
+            )
         except Unreachable as error:
             words = {lang: self.plain_words(error, lang) for lang in LANGUAGES}
             attempt = Attempt(time.time(), kind, None, "", words["en"], words)
@@ -102,6 +105,6 @@ class Notifier:
             for _ in range(self.retries):
                 if self.stopping.wait(self.retry_interval) or order.acknowledged:
                     return
-                self.send(order, AttemptKind.RETRY)
+                self.post(order, AttemptKind.RETRY)
 
         threading.Thread(target=retry, name=f"sandbox-retry-{order.order_id}", daemon=True).start()

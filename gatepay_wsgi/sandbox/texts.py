@@ -1,6 +1,6 @@
 """Every word the sandbox's pages show, in English and Chinese: ``TEXTS["zh"]["orders"]``.
 
-Each text is plain text with ``{name}`` places; ``pages.py`` escapes the text and fills
+Each text is plain text with ``{name}`` places; ``layout.say`` escapes the text and fills
 the places with escaped values or its own markup (``say(lang, "pay", amount=...)``), so
 no text here can open a tag. The two languages have the same keys. The gateway's own
 words for its refusal codes (``gateway_codes.py``) are not here: they stay as the

@@ -1,5 +1,6 @@
-"""The console's HTML: ``page(lang, "Overview", overview_body(...), ...)``, escaped by
-construction, in English or Chinese, laid out for a phone's width too.
+"""The console's layout, the frame of every page and the pieces they share:
+``page(lang, "Overview", overview_body(...), ...)``, escaped by construction, in English
+or Chinese, laid out for a phone's width too.
 
 Every piece is a ``markupsafe.Markup`` template whose arguments are escaped as they are
 filled in, so no stored value (a buyer writes ``extend``; a forger writes anything a

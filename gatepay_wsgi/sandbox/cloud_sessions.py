@@ -6,7 +6,7 @@ successful scan costs the scan fee (上码费) in points (积分, 100 points = 1
 no online session for a type, orders of that type cannot be created (code 204), and a
 session that drops while an order is open means no notify comes for it.
 
-``Sessions(points=1000, scan_fee=200)`` keeps that state for the sandbox, thread-safe.
+``CloudSessions(points=1000, scan_fee=200)`` keeps that state for the sandbox, thread-safe.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class ScanRefused(GatePayException):
 
 
 @dataclass
-class Session:
+class CloudSession:
     session_id: int
     type: str
     label: str
@@ -36,7 +36,7 @@ class Session:
     since: float
 
 
-class Sessions:
+class CloudSessions:
     """Online and offline sessions, and the merchant's points balance."""
 
     def __init__(self, *, points: int = 1000, scan_fee: int = 200, online: bool = True) -> None:
@@ -44,19 +44,19 @@ class Sessions:
             raise ConfigError("points and scan_fee cannot be negative")
         self.points = points
         self.scan_fee = scan_fee
-        self.sessions: dict[int, Session] = {}
+        self.sessions: dict[int, CloudSession] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         if online:  # the demo's default: one online account per type, no points spent
             for pay_type in PAY_TYPES:
                 self._add(pay_type, f"demo {pay_type} account", online=True)
 
-    def _add(self, pay_type: str, label: str, *, online: bool) -> Session:
-        session = Session(next(self._ids), pay_type, label, online, time.time())
+    def _add(self, pay_type: str, label: str, *, online: bool) -> CloudSession:
+        session = CloudSession(next(self._ids), pay_type, label, online, time.time())
         self.sessions[session.session_id] = session
         return session
 
-    def scan(self, pay_type: str, label: str = "", session_id: int | None = None) -> Session:
+    def scan(self, pay_type: str, label: str = "", session_id: int | None = None) -> CloudSession:
         """Bring an account online (a new session, or ``session_id`` revived); costs the fee."""
         with self._lock:
             revived = None if session_id is None else self.sessions.get(session_id)

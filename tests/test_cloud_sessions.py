@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from werkzeug.test import Client
 
-from gatepay_wsgi.sandbox import Sandbox, ScanRefused, Sessions
+from gatepay_wsgi.sandbox import CloudSessions, Sandbox, ScanRefused
 from gatepay_wsgi.signing import create_sign
 
 KEY, SECRET = "k", "s"
@@ -39,7 +39,7 @@ def create(client: Client, pay_type: str, out_order_id: str = "GP1") -> dict:
 
 
 def test_create_is_refused_with_204_until_a_scan_brings_an_account_online():
-    gateway, client = sandbox(sessions=Sessions(online=False, points=500, scan_fee=200))
+    gateway, client = sandbox(sessions=CloudSessions(online=False, points=500, scan_fee=200))
     refused = create(client, "alipay")
     assert (refused["code"], refused["msg"]) == (204, "无可用支付方式")  # the gateway's page
     client.post("/console/sessions/scan", data={"type": "alipay", "label": "shop till"})
@@ -49,7 +49,7 @@ def test_create_is_refused_with_204_until_a_scan_brings_an_account_online():
 
 
 def test_points_are_deducted_per_scan_and_a_scan_without_enough_is_refused():
-    sessions = Sessions(online=False, points=450, scan_fee=200)
+    sessions = CloudSessions(online=False, points=450, scan_fee=200)
     sessions.scan("alipay")
     sessions.scan("wechat")
     assert sessions.points == 50
@@ -61,11 +61,11 @@ def test_points_are_deducted_per_scan_and_a_scan_without_enough_is_refused():
     assert message.startswith("not enough points")
     assert "not enough points" in client.get(response.headers["Location"]).get_data(as_text=True)
     with pytest.raises(ScanRefused, match="unknown payment type"):
-        Sessions(points=1000).scan("paypal")
+        CloudSessions(points=1000).scan("paypal")
 
 
 def test_an_offline_session_is_revived_by_a_scan_for_the_fee():
-    sessions = Sessions(points=1000, scan_fee=200)
+    sessions = CloudSessions(points=1000, scan_fee=200)
     (alipay,) = [s for s in sessions.sessions.values() if s.type == "alipay"]
     sessions.take_offline(alipay.session_id)
     assert not sessions.online_for("alipay")
@@ -91,7 +91,7 @@ def test_a_session_dropped_mid_order_means_no_notify_and_the_timeout_still_works
 
 
 def test_console_lists_sessions_and_points():
-    _, client = sandbox(sessions=Sessions(points=700, scan_fee=150))
+    _, client = sandbox(sessions=CloudSessions(points=700, scan_fee=150))
     page = client.get("/console").get_data(as_text=True)
     assert "Points: <b id=points>700</b>" in page
     assert page.count("class=state>online") == 2
