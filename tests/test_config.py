@@ -6,8 +6,8 @@ import pytest
 
 from gatepay_wsgi import Notify
 from gatepay_wsgi.config import ConfigError, middleware_options
+from gatepay_wsgi.errors import InboxNotWritable
 from gatepay_wsgi.inbox import MemoryInbox
-from gatepay_wsgi.inbox.startup import InboxNotWritable
 
 from .gateway import record
 

@@ -31,8 +31,8 @@ from gatepay_wsgi.cli import main as gatepay_wsgi_command
 from gatepay_wsgi.errors import InboxNotWritable
 from gatepay_wsgi.inbox import InboxUnavailable, SQLiteInbox, open_inbox
 from gatepay_wsgi.inbox import sqlite as sqlite_inbox
+from gatepay_wsgi.inbox.postgres_startup import explain_postgres_error
 from gatepay_wsgi.inbox.sqlite import SCHEMA_VERSION
-from gatepay_wsgi.inbox.startup import explain_postgres_error
 from gatepay_wsgi.messages import parse_notification
 
 from .gateway import APPKEY, notify_fields

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gatepay_wsgi.config import ConfigError
-from gatepay_wsgi.inbox.startup import InboxNotWritable
+from gatepay_wsgi.errors import InboxNotWritable
 
 from .gateway import APPKEY, APPSECRET, notify_fields
 from .servers import http, serving

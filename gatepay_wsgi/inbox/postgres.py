@@ -28,6 +28,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import ConfigError, InboxNotWritable, InboxUnavailable
+from .postgres_startup import explain_postgres_error, prove_postgres
 from .refusals import RefusalBuffer
 from .sql import (
     BACKFILL_RECEIVED,
@@ -37,7 +38,6 @@ from .sql import (
     SQLInbox,
     backfill_handled,
 )
-from .startup import explain_postgres_error, prove_postgres
 from .states import (
     DEFAULT_BUSY_WAIT,
     DEFAULT_KEEP_REJECTIONS,
