@@ -30,12 +30,12 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..errors import ConfigError, InboxNotWritable, InboxUnavailable
 from .postgres_startup import explain_postgres_error, prove_postgres
 from .refusals import RefusalBuffer
-from .sql import (
+from .sql import SQLInbox
+from .sql_rows import (
     BACKFILL_RECEIVED,
     SCHEMA_VERSION,
     Cursor,
     Database,
-    SQLInbox,
     backfill_handled,
 )
 from .states import (

@@ -1,6 +1,7 @@
 """The SQL inbox, written once: ``class SQLiteInbox(SQLInbox)`` fills in the dialect.
 
-Claims, reclaims, outcomes, reads, refusals and stats are here, as SQL every backend
+Claims, reclaims, outcomes, refusals and sign-in failures are written here (the reads
+are ``sql_reads.py``'s, the rows and columns ``sql_rows.py``'s), as SQL every backend
 speaks (``?`` placeholders; the PostgreSQL backend translates them). A backend keeps
 only what differs between databases:
 
@@ -26,10 +27,9 @@ import logging
 import uuid
 from abc import abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, suppress
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
 from ..callbacks import Notification
 from ..errors import InboxUnavailable
@@ -38,15 +38,13 @@ from .decide import SignHolder, Stored, record_decision, sign_decision
 from .records import (
     Claim,
     InboxRecord,
-    InboxStats,
-    Rejection,
     SignInChange,
     SignInFailures,
     dump_fields,
     dump_signed,
 )
-from .refusals import RefusalBuffer
-from .search import SearchFilter
+from .sql_reads import SQLReads
+from .sql_rows import KEY, RECORD_COLUMNS, Database
 from .states import (
     ALREADY_DONE,
     DONE,
@@ -55,20 +53,10 @@ from .states import (
     PROCESSING,
     RECEIVED,
     RUN,
-    Status,
 )
-from .step import Inbox
 
 logger = logging.getLogger("gatepay_wsgi")
 
-#: The version of the tables every backend creates; ``user_version`` or ``gatepay_schema``.
-SCHEMA_VERSION = 4
-#: The columns a record is read from, in ``record_from_row``'s order.
-RECORD_COLUMNS = (
-    "appkey, order_id, out_order_id, status, raw, received_at, remote_addr, attempts, "
-    "last_error, updated_at, lease_until, note, received"
-)
-KEY = "appkey = ? AND order_id = ?"
 #: What ``update_sign_ins`` serialises on with ``_lock_sign`` (never a sign: not hex).
 _SIGN_INS_LOCK = "gatepay console sign-ins"
 _SIGN_HOLDERS = (
@@ -77,88 +65,14 @@ _SIGN_HOLDERS = (
 )
 
 
-class Cursor(Protocol):
-    @property
-    def rowcount(self) -> int: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-
-class Database(Protocol):
-    """What a backend's contexts yield (a ``sqlite3.Connection`` is one as it is)."""
-
-    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
-
-    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
-
-
-def record_from_row(row: Sequence[Any], deliveries: Iterable[Sequence[Any]] = ()) -> InboxRecord:
-    """An ``InboxRecord`` from a row of ``RECORD_COLUMNS`` and its later deliveries'
-    ``(raw, received_at, remote_addr)`` rows."""
-    appkey, order_id, out_order_id, status, raw, received_at, remote_addr = row[:7]
-    attempts, last_error, updated_at, lease_until, note, received = row[7:]
-    others = tuple(
-        {"raw": json.loads(text), "received_at": at, "remote_addr": addr}
-        for text, at, addr in deliveries
-    )
-    return InboxRecord(
-        appkey=appkey,
-        order_id=order_id,
-        out_order_id=out_order_id,
-        status=Status(status),
-        raw=json.loads(raw),
-        received_at=received_at,
-        remote_addr=remote_addr,
-        attempts=attempts,
-        last_error=last_error,
-        updated_at=updated_at,
-        lease_until=lease_until,
-        deliveries=1 + len(others),
-        other_deliveries=others,
-        note=note,
-        received=received,
-    )
-
-
-#: Schema 3: how many verified deliveries each record had (``inbox show``), counted
-#: from the deliveries kept so far for the records an older schema wrote.
-ADD_RECEIVED = "ALTER TABLE gatepay_notifies ADD COLUMN received INTEGER NOT NULL DEFAULT 1"
-BACKFILL_RECEIVED = (
-    "UPDATE gatepay_notifies SET received = 1 + (SELECT COUNT(*) FROM gatepay_deliveries d "
-    "WHERE d.appkey = gatepay_notifies.appkey AND d.order_id = gatepay_notifies.order_id)"
-)
-
-
-def backfill_handled(db: Database) -> None:
-    """The schema 2 upgrade: records done before the inbox kept each claim's sign are
-    taken as handled with their first field set (the sign rule then holds for them)."""
-    done = db.execute(
-        "SELECT appkey, order_id, raw FROM gatepay_notifies WHERE status = ?", (DONE.value,)
-    ).fetchall()
-    runs = []
-    for appkey, order_id, text in done:
-        raw = json.loads(text)
-        runs.append((raw["sign"], dump_signed(raw), appkey, order_id))
-    db.executemany(f"UPDATE gatepay_notifies SET run_sign = ?, run_fields = ? WHERE {KEY}", runs)
-
-
-class SQLInbox(Inbox):
+class SQLInbox(SQLReads):
     """The inbox's algorithm over SQL; a subclass is one database (see the module)."""
 
-    #: The SQL expression of the clock leases are measured on (seconds since the epoch).
-    NOW: str
     #: What a read of the row being claimed adds to lock it (PostgreSQL: other hosts).
     LOCK_ROW = ""
     keep_rejections: int
-    _refusals: RefusalBuffer
 
     # -- the dialect ------------------------------------------------------------------
-
-    @abstractmethod
-    def _statements(self, action: str) -> AbstractContextManager[Database]:
-        """Statements each atomic on its own; errors become ``InboxUnavailable``."""
 
     @abstractmethod
     def _transaction(
@@ -340,75 +254,6 @@ class SQLInbox(Inbox):
                 [(self.lease, c.appkey, c.order_id, c.token) for c in claims],
             )
 
-    def status(self, appkey: str, order_id: int) -> Status | None:
-        if not is_order_id(order_id):
-            return None
-        with self._statements("read") as db:
-            row = db.execute(
-                f"SELECT status FROM gatepay_notifies WHERE {KEY}", (appkey, order_id)
-            ).fetchone()
-        return None if row is None else Status(row[0])
-
-    # -- reading ----------------------------------------------------------------------
-
-    @staticmethod
-    def _record(db: Database, row: Sequence[Any], with_deliveries: bool = False) -> InboxRecord:
-        deliveries: list[Any] = []
-        if with_deliveries:
-            deliveries = db.execute(
-                "SELECT raw, received_at, remote_addr FROM gatepay_deliveries "
-                f"WHERE {KEY} ORDER BY id",
-                tuple(row[:2]),
-            ).fetchall()
-        return record_from_row(row, deliveries)
-
-    def get(self, order_id: int, appkey: str | None = None) -> list[InboxRecord]:
-        if not is_order_id(order_id):
-            return []
-        with self._statements("read") as db:
-            rows = db.execute(
-                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE order_id = ? "
-                "AND (CAST(? AS TEXT) IS NULL OR appkey = ?) ORDER BY appkey",
-                (order_id, appkey, appkey),
-            ).fetchall()
-            return [self._record(db, row, with_deliveries=True) for row in rows]
-
-    def records(self, status: Status | str | None = None, limit: int = 100) -> list[InboxRecord]:
-        wanted = None if status is None else Status(status).value
-        with self._statements("read") as db:
-            rows = db.execute(
-                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies "
-                "WHERE (CAST(? AS TEXT) IS NULL OR status = ?) "
-                "ORDER BY updated_at DESC LIMIT ?",
-                (wanted, wanted, limit),
-            ).fetchall()
-            return [self._record(db, row) for row in rows]
-
-    def _search(self, wanted: SearchFilter, limit: int) -> list[InboxRecord]:
-        if wanted.order_id is not None and not is_order_id(wanted.order_id):
-            return []
-        # Only the conditions asked for, each a bound parameter. A part of the shop's id
-        # is found by REPLACE, not LIKE: no wildcard to escape, no ``%`` in the SQL.
-        conditions: list[tuple[str, object]] = [
-            (sql, value)
-            for sql, value in (
-                ("status = ?", None if wanted.status is None else wanted.status.value),
-                ("order_id = ?", wanted.order_id),
-                ("REPLACE(LOWER(out_order_id), ?, '') <> LOWER(out_order_id)", wanted.out_order_id),
-                ("received_at >= ?", wanted.since),
-                ("received_at < ?", wanted.until),
-            )
-            if value is not None
-        ]
-        where = " AND ".join(sql for sql, _ in conditions) or "1 = 1"
-        with self._statements("read") as db:
-            rows = db.execute(
-                f"SELECT {RECORD_COLUMNS} FROM gatepay_notifies WHERE {where} "
-                "ORDER BY updated_at DESC, order_id DESC LIMIT ?",
-                (*(value for _, value in conditions), limit),
-            ).fetchall()
-            return [self._record(db, row) for row in rows]
-
     # -- refusals ---------------------------------------------------------------------
     # Counted in memory and written in batches, so that a flood of forgeries does not
     # compete with payments for the write lock.
@@ -434,38 +279,6 @@ class SQLInbox(Inbox):
                 "SET count = gatepay_rejection_counts.count + excluded.count",
                 list(Counter(row[1] for row in batch).items()),
             )
-
-    def rejections(self, limit: int = 100) -> list[Rejection]:
-        self._refusals.flush()
-        with self._statements("read") as db:
-            rows = db.execute(
-                "SELECT at, reason, field, remote_addr, order_id, out_order_id "
-                "FROM gatepay_rejections ORDER BY id DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-        return [Rejection(*row) for row in rows]
-
-    def stats(self) -> InboxStats:
-        self._refusals.flush()
-        with self._statements("read") as db:
-            by_status = {
-                status: count
-                for status, count in db.execute(
-                    "SELECT status, COUNT(*) FROM gatepay_notifies GROUP BY status"
-                ).fetchall()
-            }
-            (stale,) = db.execute(
-                "SELECT COUNT(*) FROM gatepay_notifies "
-                f"WHERE status = ? AND lease_until <= {self.NOW}",
-                (PROCESSING.value,),
-            ).fetchone()
-            rejections = {
-                reason: count
-                for reason, count in db.execute(
-                    "SELECT reason, count FROM gatepay_rejection_counts"
-                ).fetchall()
-            }
-        return InboxStats(by_status, stale, rejections)
 
     # -- the console's sign-in failures ----------------------------------------------
 

@@ -20,12 +20,12 @@ from contextlib import contextmanager, suppress
 
 from ..errors import ConfigError, InboxUnavailable
 from .refusals import RefusalBuffer
-from .sql import (
+from .sql import SQLInbox
+from .sql_rows import (
     ADD_RECEIVED,
     BACKFILL_RECEIVED,
     SCHEMA_VERSION,
     Database,
-    SQLInbox,
     backfill_handled,
 )
 from .startup import check_sqlite, is_locked, prove_sqlite, sqlite_error
