@@ -16,12 +16,13 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from ..callbacks import Notification
 from .decide import SignHolder, Stored, record_decision, sign_decision
 from .handlers import run_handler
+from .memory_entries import HeldWhileRunning, MemoryEntry
 from .records import (
     Claim,
     InboxRecord,
@@ -41,7 +42,6 @@ from .states import (
     FAILED,
     MAX_DELIVERIES,
     PROCESSING,
-    RECEIVED,
     RUN,
     Status,
 )
@@ -51,70 +51,6 @@ Key = tuple[str, int]
 logger = logging.getLogger("gatepay_wsgi")
 #: Console sign-in keys (user names, addresses) kept at most.
 _MAX_SIGN_IN_KEYS = 10_000
-
-
-@dataclass(slots=True, eq=False)
-class _Entry:
-    """A record as the memory inbox keeps it: mutable, turned into an ``InboxRecord`` to read.
-
-    One object the garbage collector tracks per record, since thousands are kept: indexed
-    by itself (hashed by identity) rather than by a key tuple, no list until a second field
-    set comes, and the latest claim's fields by reference (their signed values made only
-    when another claim under the same sign compares them).
-    """
-
-    appkey: str
-    order_id: int
-    out_order_id: str
-    raw: dict[str, str]
-    received_at: float
-    remote_addr: str | None
-    status: Status = RECEIVED
-    attempts: int = 0
-    last_error: str | None = None
-    updated_at: float = 0.0
-    lease_until: float | None = None
-    token: str | None = None
-    other_deliveries: list[dict[str, Any]] | None = None
-    note: str | None = None
-    run_sign: str | None = None  # the sign and stored fields of the latest claim
-    run_raw: dict[str, str] | None = None
-    received: int = 1
-
-    def record(self, lease_until: float | None) -> InboxRecord:
-        others = self.other_deliveries or ()
-        return InboxRecord(
-            appkey=self.appkey,
-            order_id=self.order_id,
-            out_order_id=self.out_order_id,
-            status=self.status,
-            raw=dict(self.raw),
-            received_at=self.received_at,
-            remote_addr=self.remote_addr,
-            attempts=self.attempts,
-            last_error=self.last_error,
-            updated_at=self.updated_at,
-            lease_until=lease_until,
-            deliveries=1 + len(others),
-            other_deliveries=tuple(others),
-            note=self.note,
-            received=self.received,
-        )
-
-
-class _Held:
-    """The context of ``MemoryInbox.holding``: the token is in the held set meanwhile."""
-
-    __slots__ = ("held", "token")
-
-    def __init__(self, held: set[str], token: str) -> None:
-        self.held, self.token = held, token
-
-    def __enter__(self) -> None:
-        self.held.add(self.token)  # one bytecode-level operation: safe across threads
-
-    def __exit__(self, *exc: object) -> None:
-        self.held.discard(self.token)
 
 
 class MemoryInbox(Inbox):
@@ -134,17 +70,17 @@ class MemoryInbox(Inbox):
         self.busy_wait = busy_wait
         self.max_records = max_records
         # appkey -> order_id -> record: no key tuple kept per record.
-        self._orders: dict[str, dict[int, _Entry]] = {}
+        self._orders: dict[str, dict[int, MemoryEntry]] = {}
         self._size = 0
         # sign -> the record that claimed it last. Older claimers under a sign have all
         # failed (a claim under a sign that another holds or handled waits or is refused).
-        self._runs: dict[str, _Entry] = {}
+        self._runs: dict[str, MemoryEntry] = {}
         self._tokens = itertools.count(1)
         # Claims whose handlers run now (``holding``): never stale, whatever their lease.
         # A memory inbox dies with its process, so no lease needs renewing to say "alive".
         self._held: set[str] = set()
         # Done records in the order they were done: the oldest are forgotten first, O(1).
-        self._done: deque[_Entry] = deque()
+        self._done: deque[MemoryEntry] = deque()
         # One lock for every change (taken in C: `with` on a Condition runs Python code),
         # and a condition over it for the few deliveries that wait for another's outcome.
         self._lock = threading.Lock()
@@ -154,7 +90,7 @@ class MemoryInbox(Inbox):
         self._rejection_counts: Counter[str] = Counter()
         self._sign_ins: dict[str, SignInFailures] = {}  # the oldest changed first
 
-    def _take(self, entry: _Entry, now: float, sign: str, raw: dict[str, str]) -> Claim:
+    def _take(self, entry: MemoryEntry, now: float, sign: str, raw: dict[str, str]) -> Claim:
         took_over = entry.status == PROCESSING
         if entry.run_sign is not None and self._runs.get(entry.run_sign) is entry:
             del self._runs[entry.run_sign]
@@ -165,11 +101,11 @@ class MemoryInbox(Inbox):
         entry.lease_until, entry.updated_at = now + self.lease, now
         return Claim.run(entry.appkey, entry.order_id, entry.token, took_over)
 
-    def _lease(self, entry: _Entry) -> float | None:
+    def _lease(self, entry: MemoryEntry) -> float | None:
         """The entry's lease as claims see it: endless while its handler runs here."""
         return math.inf if entry.token in self._held else entry.lease_until
 
-    def _decide(self, entry: _Entry, now: float, sign: str, raw: dict[str, str]) -> Claim:
+    def _decide(self, entry: MemoryEntry, now: float, sign: str, raw: dict[str, str]) -> Claim:
         """``decide.record_decision`` over the entry; its claim taken when it says run."""
         decision = record_decision(Stored(entry.status, self._lease(entry)), now)
         if decision.outcome is RUN:
@@ -204,7 +140,7 @@ class MemoryInbox(Inbox):
 
     def _add(
         self, notification: Notification, raw: dict[str, str], now: float, remote_addr: str | None
-    ) -> _Entry:
+    ) -> MemoryEntry:
         """Keep a notify never seen before, claimed (under the lock)."""
         if self._size >= self.max_records:
             self._forget_oldest()
@@ -213,7 +149,7 @@ class MemoryInbox(Inbox):
             orders = self._orders[notification.appkey] = {}
         token, sign = str(next(self._tokens)), raw["sign"]
         # By position: keywords to a slots dataclass cost twice as much (a notify's hot path).
-        entry = orders[notification.order_id] = _Entry(
+        entry = orders[notification.order_id] = MemoryEntry(
             notification.appkey,
             notification.order_id,
             notification.out_order_id,
@@ -235,7 +171,7 @@ class MemoryInbox(Inbox):
         self._size += 1
         return entry
 
-    def _finished(self, entry: _Entry, ok: bool, error: str | None, note: str | None) -> None:
+    def _finished(self, entry: MemoryEntry, ok: bool, error: str | None, note: str | None) -> None:
         """Write a claimed record's outcome (under the lock)."""
         entry.token, entry.lease_until = None, None
         entry.status, entry.last_error = (DONE if ok else FAILED), error
@@ -246,37 +182,22 @@ class MemoryInbox(Inbox):
         if self._waiting:
             self._changed.notify_all()
 
-    def _run_held(
-        self,
-        token: str,
-        handler: Callable[[Notification], object],
-        notification: Notification,
-        context: str,
-    ) -> tuple[bool, str | None]:
-        """``run_handler`` with the claim in the held set meanwhile (``holding`` written
-        out: the notify's hot path, three calls fewer per notify)."""
-        self._held.add(token)
-        try:
-            return run_handler(handler, notification, context)
-        finally:
-            self._held.discard(token)
-
-    def _record(self, entry: _Entry) -> InboxRecord:
+    def _record(self, entry: MemoryEntry) -> InboxRecord:
         """The entry as a record. A claim whose handler runs here shows a live lease, as a
         renewed one does in a durable inbox (here none needs renewing): never stale."""
         held = entry.token is not None and entry.token in self._held
         return entry.record(time.time() + self.lease if held else entry.lease_until)
 
-    def _entry(self, appkey: str, order_id: int) -> _Entry | None:
+    def _entry(self, appkey: str, order_id: int) -> MemoryEntry | None:
         orders = self._orders.get(appkey)
         return None if orders is None else orders.get(order_id)
 
-    def _all(self) -> list[_Entry]:
+    def _all(self) -> list[MemoryEntry]:
         return [entry for orders in self._orders.values() for entry in orders.values()]
 
     def holding(self, claim: Claim) -> AbstractContextManager[None]:
         """``with inbox.holding(claim): handler(n)``: the claim stays live meanwhile."""
-        return _Held(self._held, claim.token or "")
+        return HeldWhileRunning(self._held, claim.token or "")
 
     def run_handler(
         self,
@@ -285,7 +206,13 @@ class MemoryInbox(Inbox):
         notification: Notification,
         context: str = "",
     ) -> tuple[bool, str | None]:
-        return self._run_held(claim.token or "", handler, notification, context)
+        # ``holding`` written out: the notify's hot path, three calls fewer per notify.
+        token = claim.token or ""
+        self._held.add(token)
+        try:
+            return run_handler(handler, notification, context)
+        finally:
+            self._held.discard(token)
 
     def claim(self, notification: Notification, *, remote_addr: str | None = None) -> Claim:
         appkey, order_id = notification.appkey, notification.order_id
