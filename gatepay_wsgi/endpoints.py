@@ -19,6 +19,7 @@ from .buyer_pages import buyer_page, check_language
 from .callbacks import ReturnVisit, TimeoutVisit
 from .errors import (
     BadSignature,
+    ConfigError,
     GatePayError,
     MalformedRequest,
     MethodNotAllowed,
@@ -95,6 +96,13 @@ class Endpoint:
             raise TypeError(f"{type(self).__name__} needs a callable handler, got {handler!r}")
         check_credential("appkey", appkey)
         check_credential("appsecret", appsecret)
+        if (appkey is None) != (appsecret is None):
+            # One merchant's key with the middleware's secret (another merchant's) would
+            # answer every notify 403 at run time: say so now.
+            raise ConfigError(
+                f"{type(self).__name__}: give it both appkey and appsecret, or neither "
+                "(it then uses the middleware's)"
+            )
         self.handler = handler
         self.appkey = appkey
         self.appsecret = appsecret

@@ -32,8 +32,6 @@ from .callbacks import (
 from .errors import InvalidField, MissingField
 from .signing import NOTIFY_SIGNED_FIELDS, RETURN_SIGNED_FIELDS, sign_matches, verify
 
-# What the readers hand back is named here too (callbacks.py defines it): inbox/ imports
-# Notification and GatewayForm from this module.
 __all__ = [
     "DEFAULT_CLOCK_SKEW",
     "MAX_ORDER_ID",

@@ -78,7 +78,11 @@ class RoutingTable:
         if not prefix.startswith("/") or prefix.endswith("/") or not callable(app):
             raise ValueError(f"mount {prefix!r}: a path like '/gatepay/console' and a WSGI app")
         key = prefix.encode("utf-8").decode("latin-1")
-        self.mounts[key] = app
+        if key in self.mounts:
+            raise ValueError(f"an app is already mounted at {prefix!r}")
+        # The longest prefix first, as werkzeug's DispatcherMiddleware finds it: an app
+        # at /gatepay/console answers under /gatepay whatever the order they came in.
+        self.mounts = dict(sorted({**self.mounts, key: app}.items(), key=lambda m: -len(m[0])))
         self.mount_prefixes = tuple(self.mounts)
 
     def mounted(self, environ: WSGIEnvironment) -> WSGIApplication | None:

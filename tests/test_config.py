@@ -121,3 +121,15 @@ def test_setting_name_mode_leaves_other_keys_alone():
     settings["GATEPAY_NOTIFY"] = "/n tests.gateway:record"
     options = middleware_options(settings, setting_name=lambda n: f"GATEPAY_{n.upper()}")
     assert list(options["paths"]) == ["/n"]
+
+
+@pytest.mark.parametrize(
+    ("url", "option"),
+    [("sqlite:///{path}?timeout=5", "timeout"), ("memory://?timeout=5", "timeout")],
+)
+def test_an_option_the_inbox_kind_does_not_take_is_a_config_error(tmp_path, url, option):
+    """Not a TypeError from deep inside: the URL, the option and what is known."""
+    from gatepay_wsgi.inbox import open_inbox
+
+    with pytest.raises(ConfigError, match=f"unknown option {option!r}"):
+        open_inbox(url.format(path=tmp_path / "gatepay.sqlite3"))

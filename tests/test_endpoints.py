@@ -187,3 +187,13 @@ def test_timeout_with_bad_encoding_is_a_400_page():
     response = client_for(**{"/t": Timeout(handler)}).get("/t", query_string="a=%FF")
     assert response.status_code == 400
     assert handler.calls == []
+
+
+@pytest.mark.parametrize("given", [{"appkey": "merchant-b"}, {"appsecret": "secret-b"}])
+def test_an_endpoint_with_half_its_own_credentials_is_refused_at_start_up(given):
+    """One merchant's key with another's secret would answer every notify 403: say it now."""
+    from gatepay_wsgi import Notify
+    from gatepay_wsgi.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="both appkey and appsecret, or neither"):
+        Notify(lambda n: None, **given)

@@ -892,12 +892,14 @@ def _notification(**overrides):
 
 def test_deliver_handles_a_new_order_once(make_inbox):
     inbox, handler = make_inbox(), Recorder()
-    assert inbox.deliver(_notification(), handler, remote_addr="10.0.0.1") == Delivered.HANDLED
+    fields = notify_fields()  # once: its paytime follows the clock
+    notification = parse_notification(fields, appkey=APPKEY)
+    assert inbox.deliver(notification, handler, remote_addr="10.0.0.1") == Delivered.HANDLED
     (record,) = inbox.get(100001)
     assert (record.status, record.attempts, record.received) == (DONE, 1, 1)
     assert (record.remote_addr, record.lease_until) == ("10.0.0.1", None)
-    assert dict(record.raw) == notify_fields()
-    assert inbox.deliver(_notification(), handler) == Delivered.DONE_BEFORE
+    assert dict(record.raw) == fields
+    assert inbox.deliver(notification, handler) == Delivered.DONE_BEFORE
     resent = _notification(paytime="1700000001")  # the gateway's console, signed anew
     assert inbox.deliver(resent, handler) == Delivered.DONE_BEFORE
     assert len(handler.calls) == 1

@@ -386,3 +386,49 @@ def test_with_mounts_every_other_request_reaches_the_app_as_the_server_gave_it(e
     sent = dict(given)
     assert b"".join(wrapped(sent, lambda *a: None)) == b"app"
     assert received == [given]
+
+
+def test_the_longest_mount_prefix_wins_whatever_the_order_they_were_given_in():
+    """As werkzeug's DispatcherMiddleware: ``/gatepay/console`` under ``/gatepay``."""
+
+    def answering(name):
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [f"{name} {environ['SCRIPT_NAME']} {environ['PATH_INFO']}".encode()]
+
+        return app
+
+    for mounts in (
+        {"/gatepay": answering("outer"), "/gatepay/console": answering("console")},
+        {"/gatepay/console": answering("console"), "/gatepay": answering("outer")},
+    ):
+        app = GatePayMiddleware(
+            _shop,
+            appkey=APPKEY,
+            appsecret=APPSECRET,
+            paths={"/n": Notify(Recorder())},
+            inbox="memory://",
+            mounts=mounts,
+        )
+        client = Client(app)
+        assert client.get("/gatepay/console/notifies").get_data() == (
+            b"console /gatepay/console /notifies"
+        )
+        assert client.get("/gatepay/other").get_data() == b"outer /gatepay /other"
+
+
+def test_a_prefix_mounted_twice_is_refused():
+    app = GatePayMiddleware(
+        _shop,
+        appkey=APPKEY,
+        appsecret=APPSECRET,
+        paths={"/n": Notify(Recorder())},
+        mounts={"/gatepay/console": _shop},
+    )
+    with pytest.raises(ValueError, match="already mounted"):
+        app.table.mount("/gatepay/console", _shop)
+
+
+def _shop(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"shop"]

@@ -69,6 +69,7 @@ __all__ = [
 ]
 
 _SECONDS = ("busy_timeout", "lease", "busy_wait", "timeout")
+_SQLITE_OPTIONS = ("synchronous", "busy_timeout", "lease", "busy_wait")  # no "timeout"
 # ``scheme://``: urlsplit reads "sqlite:/x" like "sqlite:///x" and "postgres//x" as a path.
 _URL_FORM = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
@@ -118,7 +119,9 @@ def open_inbox(target: str | Inbox, *, create: bool = True, writable: bool = Tru
                 f"inbox URL {target!r}: write sqlite:///relative.sqlite3 or "
                 "sqlite:////absolute/path.sqlite3"
             )
-        options = _options(parts.query, ("synchronous", *_SECONDS), target)
+        options = _options(
+            parts.query, ("synchronous", "busy_timeout", "lease", "busy_wait"), target
+        )
         check_sqlite_url(target, parts.path[1:])
         return SQLiteInbox(parts.path[1:], create=create, writable=writable, **options)  # type: ignore[arg-type]
     if parts.scheme in ("postgresql", "postgres"):

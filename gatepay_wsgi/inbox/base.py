@@ -1,4 +1,4 @@
-"""What a backend keeps: ``class SQLInbox(InboxStore)`` makes its reads and writes atomic.
+"""What a backend keeps: ``InboxStore``, whose reads and writes each backend makes atomic.
 
 A notify's record moves ``received -> processing -> done | failed`` (``states.py``), keyed
 by the gateway's ``order_id`` per appkey. ``claim`` commits the record (raw fields, time,
@@ -19,7 +19,6 @@ claim, finish, replay) is ``step.py``'s ``Inbox``, written once for every backen
 
 from __future__ import annotations
 
-import logging
 import time
 from abc import ABC, abstractmethod
 from typing import Any
@@ -32,9 +31,6 @@ from .states import (
     DEFAULT_LEASE,
     Status,
 )
-
-logger = logging.getLogger("gatepay_wsgi")
-_POLL = 0.02
 
 
 class InboxStore(ABC):

@@ -14,8 +14,9 @@ logger = logging.getLogger("gatepay_wsgi")
 
 
 class Leasing(Protocol):
-    """What the keeper needs of an inbox (``base.Inbox`` is one): how long a lease lasts,
-    and a way to extend one. Named here rather than imported, as base imports this module."""
+    """What the keeper needs of an inbox (every ``Inbox`` is one): how long a lease lasts,
+    and a way to extend one. Named here rather than imported: ``step.py``, where ``Inbox``
+    is, imports this module."""
 
     lease: float
 

@@ -39,8 +39,9 @@ Key = tuple[int, str, int]  # (id of the inbox, appkey, order_id)
 
 
 class Finishing(Leasing, Protocol):
-    """What the writer needs of an inbox (``base.Inbox`` is one): a lease it can hold, and
-    the write of an outcome. Named here rather than imported, as base imports this module."""
+    """What the writer needs of an inbox (every ``Inbox`` is one): a lease it can hold,
+    and the write of an outcome. Named here rather than imported: ``step.py``, where
+    ``Inbox`` is, imports this module."""
 
     def finish(
         self, claim: Claim, *, ok: bool, error: str | None = None, note: str | None = None
