@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlsplit
@@ -74,11 +75,15 @@ def test_sandbox_callbacks_carry_two_decimals_whatever_price_the_shop_created(tm
 def test_sandbox_retries_until_the_shop_answers_success(tmp_path):
     from gatepay_wsgi.sandbox import Sandbox
 
-    answers = iter([b"fail", b"fail", b"success"])
+    answers = iter([b"fail", b"fail"])
+    waiting_page_seen = threading.Event()
 
     def flaky_shop(environ, start_response):
         start_response("200 OK", [])
-        return [next(answers, b"success")]
+        answer = next(answers, None)
+        if answer is None:  # the third try: once the test saw the buyer still waiting
+            waiting_page_seen.wait(10)
+        return [answer or b"success"]
 
     with serving(flaky_shop) as base:
         sandbox = Sandbox(
@@ -96,6 +101,7 @@ def test_sandbox_retries_until_the_shop_answers_success(tmp_path):
                 _, _, location = http("POST", payment.pay_url + "/pay")
                 assert location.endswith(f"/pay/{order_id_of(payment)}")  # the buyer waits
                 assert "waiting for the shop" in http("GET", payment.pay_url)[1]
+                waiting_page_seen.set()
                 deadline = time.monotonic() + 5
                 while not sandbox.orders[order_id_of(payment)].acknowledged:
                     assert time.monotonic() < deadline
