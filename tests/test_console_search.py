@@ -183,3 +183,15 @@ def test_the_consoles_search_box_finds_the_largest_order_id_and_none_beyond(inbo
     beyond = client.get(f"/notifies?order_id={largest + 1}").get_data(as_text=True)
     assert "id=row-" not in beyond
     assert "was not understood" not in found + beyond
+
+
+def test_a_shop_id_with_letters_beyond_ascii_is_found_as_written(inbox):
+    """Only ASCII letters match in either case (as SQLite's LOWER): PostgreSQL's LOWER
+    would also lower "É", and an id typed exactly as stored would not be found there."""
+    deliver(inbox, 11, "ÉCOLE-Straße-订单")
+    deliver(inbox, 12, "école-strasse")
+    assert ids(inbox.search(out_order_id="ÉCOLE-Straße-订单")) == [11]
+    assert ids(inbox.search(out_order_id="École")) == [11]  # É as stored, COLE in any case
+    assert ids(inbox.search(out_order_id="écOLE")) == [12]  # é is not É: not ASCII
+    assert ids(inbox.search(out_order_id="COLE-STRASSE")) == [12]
+    assert ids(inbox.search(out_order_id="订单")) == [11]

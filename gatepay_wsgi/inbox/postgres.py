@@ -149,6 +149,9 @@ class PostgresInbox(SQLInbox):
 
     NOW = "extract(epoch FROM clock_timestamp())"
     LOCK_ROW = " FOR UPDATE"
+    ASCII_LOWER_ID = (
+        "translate(out_order_id, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+    )
 
     def __init__(
         self,

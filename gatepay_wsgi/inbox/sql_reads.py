@@ -25,6 +25,9 @@ class SQLReads(Inbox):
 
     #: The SQL expression of the clock leases are measured on (seconds since the epoch).
     NOW: str
+    #: The shop's order id with only its ASCII letters lower-cased, as ``ascii_lower``
+    #: does to the text searched for (SQLite's LOWER; PostgreSQL's lowers "É" too).
+    ASCII_LOWER_ID = "LOWER(out_order_id)"
     _refusals: RefusalBuffer
 
     @abstractmethod
@@ -80,12 +83,13 @@ class SQLReads(Inbox):
             return []
         # Only the conditions asked for, each a bound parameter. A part of the shop's id
         # is found by REPLACE, not LIKE: no wildcard to escape, no ``%`` in the SQL.
+        lowered = self.ASCII_LOWER_ID
         conditions: list[tuple[str, object]] = [
             (sql, value)
             for sql, value in (
                 ("status = ?", None if wanted.status is None else wanted.status.value),
                 ("order_id = ?", wanted.order_id),
-                ("REPLACE(LOWER(out_order_id), ?, '') <> LOWER(out_order_id)", wanted.out_order_id),
+                (f"REPLACE({lowered}, ?, '') <> {lowered}", wanted.out_order_id),
                 ("received_at >= ?", wanted.since),
                 ("received_at < ?", wanted.until),
             )
