@@ -14,7 +14,7 @@ MAX_ERROR = 2000
 
 
 def run_handler(
-    handler: Callable[[Notification], object], notification: Notification, context: str = ""
+    handler: Callable[[Notification], object], notification: Notification, log_suffix: str = ""
 ) -> tuple[bool, str | None]:
     """Call a notify handler: ``(True, None)``, or ``(False, why)`` when it declined or raised.
 
@@ -24,12 +24,12 @@ def run_handler(
         answer = handler(notification)
     except Exception as error:
         logger.exception(
-            "notify failed reason=handler_error %s%s", notification_ids(notification), context
+            "notify failed reason=handler_error %s%s", notification_ids(notification), log_suffix
         )
         return False, f"{type(error).__name__}: {error}"[:MAX_ERROR]
     if answer is False:
         logger.warning(
-            "notify failed reason=handler_declined %s%s", notification_ids(notification), context
+            "notify failed reason=handler_declined %s%s", notification_ids(notification), log_suffix
         )
         return False, "handler returned False"
     return True, None

@@ -204,13 +204,13 @@ class MemoryInbox(Inbox):
         claim: Claim,
         handler: Callable[[Notification], object],
         notification: Notification,
-        context: str = "",
+        log_suffix: str = "",
     ) -> tuple[bool, str | None]:
         # ``holding`` written out: the notify's hot path, three calls fewer per notify.
         token = claim.token or ""
         self._held.add(token)
         try:
-            return run_handler(handler, notification, context)
+            return run_handler(handler, notification, log_suffix)
         finally:
             self._held.discard(token)
 

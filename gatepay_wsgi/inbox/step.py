@@ -107,13 +107,13 @@ class Inbox(InboxStore):
         claim: Claim,
         handler: Handler,
         notification: Notification,
-        context: str,
+        log_suffix: str,
         sender: object = None,
     ) -> tuple[bool, str | None, Written]:
         """Run the handler with the claim held, tell the signals (a live delivery's), and
         write the outcome: ``(ok, error, what became of the outcome)``."""
         started = time.perf_counter()
-        ok, error = self.run_handler(claim, handler, notification, context)
+        ok, error = self.run_handler(claim, handler, notification, log_suffix)
         if sender is not None:
             signals.send_outcome(sender, notification, ok, error, time.perf_counter() - started)
         return ok, error, self.record_outcome(claim, ok=ok, error=error)
@@ -180,12 +180,12 @@ class Inbox(InboxStore):
         claim: Claim,
         handler: Handler,
         notification: Notification,
-        context: str = "",
+        log_suffix: str = "",
     ) -> tuple[bool, str | None]:
         """``ok, error = inbox.run_handler(claim, mark_paid, n)``: ``handlers.run_handler``
         with the claim held (its lease kept alive) meanwhile."""
         with self.holding(claim):
-            return run_handler(handler, notification, context)
+            return run_handler(handler, notification, log_suffix)
 
     def wait(self, appkey: str, order_id: int, timeout: float | None = None) -> Status | None:
         """Wait up to ``timeout`` (default ``busy_wait``) for a claimed notify's outcome."""
