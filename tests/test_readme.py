@@ -364,7 +364,7 @@ print(json.dumps({"answer": [response.status_code, response.get_data(as_text=Tru
 
 
 def run_in_fresh_interpreter(code: str, filename: str, ns: dict[str, Any], reader: Reader) -> None:
-    """Django's settings are the process's own (``tests/test_django.py`` has configured
+    """Django's settings are the process's own (``tests/frameworks/test_django.py`` has configured
     them): the block runs as a settings module of a new interpreter, which then sends
     one signed notify through ``application``. Its answer goes into ``ns``."""
     job = {"code": code, "filename": filename, "names": ns, "fields": PAID}

@@ -3,7 +3,7 @@
 Each text is plain text with ``{name}`` places; ``layout.py`` escapes the text and fills
 the places with escaped values or its own markup (``say(lang, "replay_all", count=3)``),
 so no text here can open a tag. The two languages have the same keys and the same
-places (``tests/test_console.py`` checks both). Codes (a refusal's reason, a field's
+places (``tests/console/test_console.py`` checks both). Codes (a refusal's reason, a field's
 name) stay as the library writes them. Chinese text keeps its own punctuation
 (full-width commas and colons): ruff's RUF001 is off for this file.
 """

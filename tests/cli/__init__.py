@@ -1,0 +1,1 @@
+"""The gatepay-wsgi command."""

@@ -1,0 +1,1 @@
+"""The core: signing, formats, what a handler gets, errors, signals."""

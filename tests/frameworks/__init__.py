@@ -1,0 +1,1 @@
+"""Flask, Django, Pyramid, Bottle, PasteDeploy and the example shops."""

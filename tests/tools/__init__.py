@@ -1,0 +1,1 @@
+"""The sandbox, the demo, the client, the testing kit, settings and metrics."""

@@ -1,0 +1,1 @@
+"""The WSGI glue: routing, the notify, the return and timeout pages, reading forms."""
