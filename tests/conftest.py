@@ -47,3 +47,32 @@ def postgres_server():
 def postgres_url(postgres_server) -> str:
     """A fresh database on the test server."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def make_inbox(request, tmp_path):
+    """``make_inbox(**options)``: an inbox of each kind in turn (memory, SQLite,
+    PostgreSQL), the one fixture every backend contract runs over. SQLite and PostgreSQL
+    ones share one store per test (several "workers" over one file or database)."""
+    path = tmp_path / "gatepay.sqlite3"
+    database = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    built = []
+
+    def make(**options):
+        from gatepay_wsgi.inbox import MemoryInbox, SQLiteInbox
+
+        if request.param == "memory":
+            inbox = MemoryInbox(**options)
+        elif request.param == "sqlite":
+            inbox = SQLiteInbox(path, **options)
+        else:
+            from gatepay_wsgi.inbox.postgres import PostgresInbox
+
+            inbox = PostgresInbox(database, **options)
+        built.append(inbox)
+        return inbox
+
+    make.kind = request.param
+    yield make
+    for inbox in built:
+        inbox.close()

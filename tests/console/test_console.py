@@ -22,7 +22,7 @@ from gatepay_wsgi import GatePayMiddleware, Notify
 from gatepay_wsgi.console import SECURITY_HEADERS, Console
 from gatepay_wsgi.console.texts import TEXTS
 from gatepay_wsgi.errors import ConfigError
-from gatepay_wsgi.inbox import DONE, FAILED, MemoryInbox, open_inbox
+from gatepay_wsgi.inbox import DONE, FAILED, MemoryInbox
 from gatepay_wsgi.messages import parse_notification
 
 from ..gateway import APPKEY, APPSECRET, Recorder, notify_fields, shop
@@ -902,16 +902,8 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # the test reads each 303 itself
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])
-def test_an_order_id_out_of_range_is_the_consoles_404_through_a_real_server(
-    kind, request, tmp_path, handler
-):
-    if kind == "memory":
-        store = MemoryInbox()
-    elif kind == "sqlite":
-        store = open_inbox(f"sqlite:///{tmp_path / 'gatepay.sqlite3'}")
-    else:
-        store = open_inbox(request.getfixturevalue("postgres_url"))
+def test_an_order_id_out_of_range_is_the_consoles_404_through_a_real_server(make_inbox, handler):
+    store = make_inbox()
     deliver(store, Recorder(answer=False), **notify_fields(order_id="100002"))
     console = Console(store, users={"alice": HASH}, secret_key=SECRET, handler=handler)
     opener = urllib.request.build_opener(

@@ -10,26 +10,17 @@ import pytest
 from werkzeug.test import Client
 
 from gatepay_wsgi import GatePayMiddleware, Notify
-from gatepay_wsgi.inbox import DONE, FAILED, Inbox, MemoryInbox, SQLiteInbox, Status
+from gatepay_wsgi.inbox import DONE, FAILED, Inbox, Status
 from gatepay_wsgi.inbox.base import InboxStore
 from gatepay_wsgi.inbox.search import SearchFilter
 
 from ..gateway import APPKEY, APPSECRET, notify_fields, shop
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def inbox(request, tmp_path):
-    if request.param == "memory":
-        built: Inbox = MemoryInbox()
-    elif request.param == "sqlite":
-        built = SQLiteInbox(tmp_path / "gatepay.sqlite3")
-    else:
-        url = request.getfixturevalue("postgres_url")  # skips where psycopg is missing
-        from gatepay_wsgi.inbox.postgres import PostgresInbox
-
-        built = PostgresInbox(url)
-    yield built
-    built.close()
+@pytest.fixture
+def inbox(make_inbox):
+    """Each kind of inbox in turn (the shared ``make_inbox``: the search contract)."""
+    return make_inbox()
 
 
 def deliver(inbox: Inbox, order_id: int, out_order_id: str, ok: bool = True) -> None:

@@ -117,22 +117,13 @@ def _slow_hash() -> str:
 # -- the throttle's decisions, on every inbox ---------------------------------------------
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def throttle(request, tmp_path):
-    """A ``LoginThrottle`` over each kind of inbox, on a clock the test moves."""
+@pytest.fixture
+def throttle(make_inbox):
+    """A ``LoginThrottle`` over each kind of inbox in turn, on a clock the test moves."""
     from gatepay_wsgi.console.auth import LoginThrottle
-    from gatepay_wsgi.inbox import open_inbox
 
-    if request.param == "memory":
-        url = "memory://"
-    elif request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'gatepay.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    inbox = open_inbox(url)
     now = [1_000_000.0]
-    yield LoginThrottle(inbox, clock=lambda: now[0]), now
-    inbox.close()
+    return LoginThrottle(make_inbox(), clock=lambda: now[0]), now
 
 
 def test_the_fifth_guess_blocks_and_a_refused_one_is_not_counted(throttle):

@@ -37,32 +37,6 @@ def shop(environ, start_response):
     return [b"shop"]
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def make_inbox(request, tmp_path):
-    """Build an inbox of the parametrized kind; SQLite and PostgreSQL ones share one store
-    per test (several "workers" over one file or database)."""
-    path = tmp_path / "gatepay.sqlite3"
-    database = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
-    built = []
-
-    def make(**options):
-        if request.param == "memory":
-            inbox = MemoryInbox(**options)
-        elif request.param == "sqlite":
-            inbox = SQLiteInbox(path, **options)
-        else:
-            from gatepay_wsgi.inbox.postgres import PostgresInbox
-
-            inbox = PostgresInbox(database, **options)
-        built.append(inbox)
-        return inbox
-
-    make.kind = request.param
-    yield make
-    for inbox in built:
-        inbox.close()
-
-
 def client_for(handler, inbox) -> Client:
     app = GatePayMiddleware(
         shop, appkey=APPKEY, appsecret=APPSECRET, paths={PATH: Notify(handler)}, inbox=inbox
