@@ -21,58 +21,45 @@ from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from .. import languages
-from ..pages import html_document
+from ..pages import PHONE_STYLE, html_document
 from .texts import HTML_LANG, TEXTS
 
 #: The statuses as the charts stack them (bottom first), and their colours.
 STACK = ("done", "failed", "processing", "received")
 COLOURS = {"done": "#2da44e", "failed": "#cf222e", "processing": "#bf8700", "received": "#8c959f"}
 
-# Readable on a 390 px phone: the body keeps a margin and a measure, a table scrolls
-# sideways inside its own box instead of widening the page, inputs never outgrow it,
-# buttons and links are 44 px targets, and Chinese gets its own fonts.
-_STYLE = Markup(
-    "<style>"
-    "*,::before,::after{box-sizing:border-box}"
-    "html{-webkit-text-size-adjust:100%;text-size-adjust:100%}"
-    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'PingFang SC',"
-    "'Hiragino Sans GB','Microsoft YaHei','Noto Sans CJK SC','Noto Sans SC',"
-    "'Source Han Sans SC',sans-serif;font-size:16px;line-height:1.6;color:#1f2328;"
-    "max-width:60rem;margin:0 auto;padding:.75rem 1rem 2rem}"
-    "h1{font-size:1.5rem;line-height:1.3;margin:.5rem 0 1rem}"
-    "h2{font-size:1.25rem;line-height:1.3;margin:1.75rem 0 .75rem}"
-    "h3{font-size:1.05rem;margin:1.25rem 0 .5rem}"
-    "p,label,dd{overflow-wrap:anywhere}"
-    "code{font-size:.9em;overflow-wrap:anywhere}"
-    ".top{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:center;"
-    "gap:0 1rem;color:#57606a;font-size:.875rem;border-bottom:1px solid #eaeef2}"
-    ".top nav a,.lang a{display:inline-block;min-height:44px;line-height:44px;padding:0 .35rem}"
-    ".top a[aria-current]{font-weight:bold;color:inherit;text-decoration:none}"
-    ".top form{display:inline}"
-    ".top button{min-height:36px}"
-    ".scroll{max-width:100%;overflow-x:auto;-webkit-overflow-scrolling:touch;margin:.5rem 0}"
-    "table{border-collapse:collapse}"
-    "td,th{padding:.4em .6em;text-align:left;vertical-align:top;white-space:nowrap}"
-    "td.wrap{white-space:normal;min-width:12rem;overflow-wrap:anywhere}"
-    "th{border-bottom:1px solid #d0d7de}"
-    "td{border-bottom:1px solid #eaeef2}"
-    "td.n{text-align:right}"
-    "dl{display:grid;grid-template-columns:minmax(7rem,max-content) 1fr;gap:.25rem 1rem}"
-    "dt{color:#57606a}dd{margin:0}"
-    "button{min-height:44px;padding:.4em 1em;font:inherit}"
-    "input,select{font:inherit;max-width:100%;min-height:44px;padding:.25em .5em}"
-    "label{display:inline-block;max-width:100%;margin:.25rem .75rem .25rem 0}"
-    "form p{margin:.5rem 0}"
-    ".notice{padding:.6rem .8rem;border-radius:6px;background:#ddf4ff;margin:1rem 0}"
-    ".warn{background:#fff8c5}"
-    ".s-failed{color:#cf222e;font-weight:bold}.s-done{color:#1a7f37}"
-    ".s-processing{color:#9a6700}"
-    ".muted{color:#57606a;font-size:.875rem}"
-    ".chart svg{width:100%;height:auto;max-height:14rem}"
-    ".legend span{display:inline-block;margin-right:.75rem}"
-    ".legend i{display:inline-block;width:.8em;height:.8em;margin-right:.3em;"
-    "vertical-align:-.05em}"
-    "</style>"
+# Readable on a 390 px phone (``pages.PHONE_STYLE``, shared with the other pages), and
+# what only these pages have.
+_STYLE = (
+    Markup("<style>")
+    + PHONE_STYLE
+    + Markup(
+        "body{max-width:60rem}"
+        "h3{font-size:1.05rem;margin:1.25rem 0 .5rem}"
+        "p,label,dd{overflow-wrap:anywhere}"
+        ".top{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:center;"
+        "gap:0 1rem;color:#57606a;font-size:.875rem;border-bottom:1px solid #eaeef2}"
+        ".top nav a,.lang a{display:inline-block;min-height:44px;line-height:44px;padding:0 .35rem}"
+        ".top a[aria-current]{font-weight:bold;color:inherit;text-decoration:none}"
+        ".top form{display:inline}"
+        ".top button{min-height:36px}"
+        "td.wrap{white-space:normal;min-width:12rem;overflow-wrap:anywhere}"
+        "td.n{text-align:right}"
+        "dl{display:grid;grid-template-columns:minmax(7rem,max-content) 1fr;gap:.25rem 1rem}"
+        "dt{color:#57606a}dd{margin:0}"
+        "input,select{font:inherit;max-width:100%;min-height:44px;padding:.25em .5em}"
+        "label{display:inline-block;max-width:100%;margin:.25rem .75rem .25rem 0}"
+        ".notice{padding:.6rem .8rem;border-radius:6px;background:#ddf4ff;margin:1rem 0}"
+        ".warn{background:#fff8c5}"
+        ".s-failed{color:#cf222e;font-weight:bold}.s-done{color:#1a7f37}"
+        ".s-processing{color:#9a6700}"
+        ".muted{color:#57606a;font-size:.875rem}"
+        ".chart svg{width:100%;height:auto;max-height:14rem}"
+        ".legend span{display:inline-block;margin-right:.75rem}"
+        ".legend i{display:inline-block;width:.8em;height:.8em;margin-right:.3em;"
+        "vertical-align:-.05em}"
+        "</style>"
+    )
 )
 
 

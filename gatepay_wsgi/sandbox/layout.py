@@ -20,43 +20,30 @@ from werkzeug.wrappers import Request, Response
 
 from .. import languages
 from ..client import PAY_TYPES
-from ..pages import html_document
+from ..pages import PHONE_STYLE, html_document
 from .texts import COOKIE, HTML_LANG, TEXTS
 
-# Readable on a 390 px phone: the body keeps a margin and a measure, a table scrolls
-# sideways inside its own box instead of widening the page, inputs never outgrow it,
-# buttons and links are 44 px targets, and Chinese gets its own fonts.
-_STYLE = Markup(
-    "<style>"
-    "*,::before,::after{box-sizing:border-box}"
-    "html{-webkit-text-size-adjust:100%;text-size-adjust:100%}"
-    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'PingFang SC',"
-    "'Hiragino Sans GB','Microsoft YaHei','Noto Sans CJK SC','Noto Sans SC',"
-    "'Source Han Sans SC',sans-serif;font-size:16px;line-height:1.6;color:#1f2328;"
-    "max-width:48rem;margin:0 auto;padding:.75rem 1rem 2rem}"
-    "h1{font-size:1.5rem;line-height:1.3;margin:.5rem 0 1rem}"
-    "h2{font-size:1.25rem;line-height:1.3;margin:1.75rem 0 .75rem}"
-    "p,label{overflow-wrap:anywhere}"
-    "code{font-size:.9em;overflow-wrap:anywhere}"
-    ".top{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:center;"
-    "gap:0 1rem;color:#57606a;font-size:.875rem}"
-    ".lang a{display:inline-block;min-height:44px;line-height:44px;padding:0 .35rem}"
-    ".lang a[aria-current]{font-weight:bold;color:inherit;text-decoration:none}"
-    ".scroll{max-width:100%;overflow-x:auto;-webkit-overflow-scrolling:touch;margin:.5rem 0}"
-    "table{border-collapse:collapse}"
-    "td,th{padding:.4em .6em;text-align:left;vertical-align:top;white-space:nowrap}"
-    "th{border-bottom:1px solid #d0d7de}"
-    "td{border-bottom:1px solid #eaeef2}"
-    "td.notifies{white-space:normal;min-width:16rem}"
-    "button{min-height:44px;padding:.4em 1em;font:inherit}"
-    "input,select{font:inherit;max-width:100%}"
-    "input:not([type=checkbox]),select{min-height:44px;padding:.25em .5em}"
-    "input[type=checkbox]{width:1.25rem;height:1.25rem;margin:0 .35rem 0 0;"
-    "vertical-align:middle}"
-    "label{display:inline-block;max-width:100%;margin:.25rem 0}"
-    "form p{margin:.5rem 0}"
-    "#pay,#quick-pay{min-width:12rem;font-size:1.125rem}"
-    "</style>"
+# Readable on a 390 px phone (``pages.PHONE_STYLE``, shared with the other pages), and
+# what only these pages have.
+_STYLE = (
+    Markup("<style>")
+    + PHONE_STYLE
+    + Markup(
+        "body{max-width:48rem}"
+        "p,label{overflow-wrap:anywhere}"
+        ".top{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:center;"
+        "gap:0 1rem;color:#57606a;font-size:.875rem}"
+        ".lang a{display:inline-block;min-height:44px;line-height:44px;padding:0 .35rem}"
+        ".lang a[aria-current]{font-weight:bold;color:inherit;text-decoration:none}"
+        "td.notifies{white-space:normal;min-width:16rem}"
+        "input,select{font:inherit;max-width:100%}"
+        "input:not([type=checkbox]),select{min-height:44px;padding:.25em .5em}"
+        "input[type=checkbox]{width:1.25rem;height:1.25rem;margin:0 .35rem 0 0;"
+        "vertical-align:middle}"
+        "label{display:inline-block;max-width:100%;margin:.25rem 0}"
+        "#pay,#quick-pay{min-width:12rem;font-size:1.125rem}"
+        "</style>"
+    )
 )
 _CHOICE = Markup("<option value={}>{}</option>")
 
