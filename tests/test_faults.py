@@ -130,7 +130,10 @@ def test_disk_full_answers_fail_and_the_retry_is_handled_once(tiny_disk):
     calls = [n.order_id for n in handler.calls]
     assert sorted(calls) == sorted(set(calls))  # nothing handled twice
     assert set(refused) <= set(calls)
-    inbox.close()
+    inbox.close()  # writes the outcomes the full disk refused (space is back)
+    reopened = SQLiteInbox(tiny_disk / "inbox.sqlite3")
+    assert {reopened.status(APPKEY, order_id) for order_id in range(1, 40)} == {DONE}
+    reopened.close()
 
 
 def outcome_refused_under_gunicorn(inbox_url: str, tmp_path: Path) -> None:

@@ -66,6 +66,19 @@ class LeaseKeeper:
         with self.changed:
             self.held.pop((id(inbox), claim.token or ""), None)
 
+    @classmethod
+    def forget(cls, inbox: Leasing, claim: Claim | None = None) -> None:
+        """``inbox.close()``: renew none of that inbox's claims (or only ``claim``) any
+        more. Starts no thread: ``close()`` may run from ``__del__`` as the interpreter
+        ends, where starting one hangs."""
+        keeper = cls._process
+        if keeper is None or keeper.pid != os.getpid():
+            return
+        with keeper.changed:
+            for key in [key for key in keeper.held if key[0] == id(inbox)]:
+                if claim is None or key[1] == (claim.token or ""):
+                    del keeper.held[key]
+
     def _due(self) -> dict[int, tuple[Leasing, list[Claim]]]:
         """Wait for the soonest renewal; the claims due by then, by inbox."""
         with self.changed:

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Protocol
@@ -32,7 +33,8 @@ logger = logging.getLogger("gatepay_wsgi")
 #: the inbox is back the outcome must land before another delivery could find the lease
 #: run out (an outage longer than the lease) and take the claim over.
 FIRST_BACKOFF, MAX_BACKOFF = 0.05, 2.0
-#: Seconds a process that is ending still tries to write what it holds.
+#: Seconds a process that is ending, or an inbox being closed, still tries to write
+#: what it holds.
 AT_EXIT = 5.0
 
 Key = tuple[int, str, int]  # (id of the inbox, appkey, order_id)
@@ -205,20 +207,46 @@ class OutcomeWriter:
             self.changed.notify_all()
         return True
 
+    @classmethod
+    def settle(cls, inbox: Finishing) -> None:
+        """``inbox.close()``: write what this process keeps for ``inbox`` at once, trying
+        for up to ``AT_EXIT`` seconds, then say what is left and forget it; nothing of
+        the process touches that inbox afterwards."""
+        writer = cls._process
+        if writer is not None and writer.pid == os.getpid():
+            writer._settle(lambda entry: entry.inbox is inbox, "the inbox was closed")
+
     def at_exit(self) -> None:
         """At interpreter exit: a last few seconds of tries, then say what is left."""
-        if self.pid != os.getpid():
-            return
+        if self.pid == os.getpid():
+            self._settle(lambda entry: True, "the process ended")
+
+    def _settle(self, chosen: Callable[[Pending], bool], why: str) -> None:
+        def left() -> list[Pending]:
+            with self.changed:
+                return [entry for entry in self.pending.values() if chosen(entry)]
+
         deadline = time.monotonic() + AT_EXIT
-        while self.pending and time.monotonic() < deadline:
-            for entry in list(self.pending.values()):
+        while left() and time.monotonic() < deadline:
+            for entry in left():
                 if not self._try(entry):
                     time.sleep(max(0.0, min(entry.due - time.monotonic(), 0.5)))
-        for entry in list(self.pending.values()):
+        for entry in left():
             logger.error(
-                "notify outcome NEVER recorded order_id=%s (handler %s): the process ended with "
-                "the inbox unavailable; the record stays processing and its lease will run "
-                "out: check the order before it is handled again",
+                "notify outcome NEVER recorded order_id=%s (handler %s): %s with the inbox "
+                "unavailable; the record stays processing and its lease will run out: check "
+                "the order before it is handled again",
                 entry.claim.order_id,
                 "succeeded" if entry.ok else "failed",
+                why,
             )
+            self._forget(entry)
+
+    def _forget(self, entry: Pending) -> None:
+        with self.writing:  # not while the thread is trying it
+            LeaseKeeper.forget(entry.inbox, entry.claim)
+            with self.changed:
+                key = (id(entry.inbox), entry.claim.appkey, entry.claim.order_id)
+                if self.pending.get(key) is entry:
+                    del self.pending[key]
+                self.changed.notify_all()

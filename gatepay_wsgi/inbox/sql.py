@@ -311,6 +311,8 @@ class SQLInbox(SQLReads):
         return answer
 
     def close(self) -> None:
-        """Write buffered refusals; the backend then closes its connections."""
+        """Write buffered refusals and settle what the process keeps for this inbox; the
+        backend then closes its connections."""
+        super().close()
         with suppress(InboxUnavailable):
             self._refusals.flush()

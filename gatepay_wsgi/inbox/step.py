@@ -21,7 +21,7 @@ from ..errors import GatePayError, InboxUnavailable
 from ..messages import parse_notification
 from .base import InboxStore
 from .handlers import notification_ids, run_handler
-from .leases import Holding
+from .leases import Holding, LeaseKeeper
 from .outcomes import OutcomeWriter
 from .records import Claim, InboxRecord, ReplayResult
 from .states import (
@@ -170,6 +170,13 @@ class Inbox(InboxStore):
                 self, claim, ok=ok, error=error, failure=failure, handled_at=returned
             )
             return PENDING
+
+    def close(self) -> None:
+        """``inbox.close()``: write the outcomes this process still keeps for this inbox
+        (for a few seconds at most), stop renewing its claims; backends then close their
+        connections. Nothing of the process touches the inbox afterwards."""
+        OutcomeWriter.settle(self)
+        LeaseKeeper.forget(self)
 
     def holding(self, claim: Claim) -> AbstractContextManager[None]:
         """``with inbox.holding(claim): handler(n)``: keep the lease alive meanwhile."""

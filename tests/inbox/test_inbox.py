@@ -262,6 +262,70 @@ def test_a_delivery_answered_from_an_outcome_still_to_be_written(make_inbox, ok)
     assert inbox.status(APPKEY, 100001) == (DONE if ok else FAILED)
 
 
+def refusing_outcomes(inbox):
+    """Make ``inbox`` refuse every outcome write while the returned event is set; the
+    list counts the tries."""
+    refuse, tries = threading.Event(), []
+    refuse.set()
+    really_finish = inbox.finish
+
+    def finish(claim, **outcome):
+        tries.append(claim.order_id)
+        if refuse.is_set():
+            raise InboxUnavailable("database or disk is full")
+        return really_finish(claim, **outcome)
+
+    inbox.finish = finish
+    return refuse, tries
+
+
+def test_close_writes_an_outcome_kept_in_the_background_at_once(make_inbox):
+    """The inbox refused the outcome, then came back: ``close()`` writes it before it
+    returns, rather than leaving it to a background try due up to seconds later."""
+    if make_inbox.kind == "memory":
+        pytest.skip("a memory inbox never refuses a write")
+    from gatepay_wsgi.inbox.outcomes import OutcomeWriter
+
+    inbox, reader = make_inbox(), make_inbox()
+    refuse, tries = refusing_outcomes(inbox)
+    assert deliver(client_for(Recorder(), inbox), notify_fields()) == (200, b"success")
+    deadline = time.monotonic() + 10
+    while len(tries) < 6 and time.monotonic() < deadline:  # the backoff grows to ~1 s
+        time.sleep(0.05)
+    refuse.clear()
+    inbox.close()
+    assert OutcomeWriter.outcome(inbox, APPKEY, 100001) is None
+    assert reader.status(APPKEY, 100001) == DONE
+
+
+def test_close_gives_up_an_outcome_it_cannot_write_and_leaves_the_inbox_alone(
+    make_inbox, monkeypatch, caplog
+):
+    """The inbox still refuses at ``close()``: after a few seconds of tries it says what
+    was never written and stops; no thread of the process touches the inbox again (a
+    closed SQLite inbox whose file is gone must not be created anew)."""
+    if make_inbox.kind == "memory":
+        pytest.skip("a memory inbox never refuses a write")
+    from gatepay_wsgi.inbox import outcomes
+    from gatepay_wsgi.inbox.leases import LeaseKeeper
+
+    monkeypatch.setattr(outcomes, "AT_EXIT", 0.5)
+    inbox = make_inbox(lease=0.3)
+    renewals = []
+    really_renew = inbox.renew
+    inbox.renew = lambda claims: renewals.append(claims) or really_renew(claims)
+    _, tries = refusing_outcomes(inbox)  # for good
+    assert deliver(client_for(Recorder(), inbox), notify_fields()) == (200, b"success")
+    with caplog.at_level(logging.ERROR, logger="gatepay_wsgi"):
+        inbox.close()
+    assert "NEVER recorded order_id=100001" in caplog.text
+    assert outcomes.OutcomeWriter.outcome(inbox, APPKEY, 100001) is None
+    assert not [key for key in LeaseKeeper.for_this_process().held if key[0] == id(inbox)]
+    tried, renewed = len(tries), len(renewals)
+    time.sleep(0.5)  # longer than a retry's backoff here and than a third of the lease
+    assert (len(tries), len(renewals)) == (tried, renewed)
+
+
 def test_concurrent_delivery_gives_up_after_busy_wait(make_inbox):
     inbox = make_inbox(busy_wait=0.2)
     started, release = threading.Event(), threading.Event()

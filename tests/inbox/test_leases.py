@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -81,3 +83,13 @@ def test_a_sqlite_claim_stays_busy_while_held_and_goes_stale_after(tmp_path):
         assert (taken.outcome, taken.took_over) == ("run", True)
     finally:
         inbox.close()
+
+
+def test_a_process_that_never_closed_its_inbox_ends(tmp_path):
+    """The inbox's ``__del__`` closes it as the interpreter ends, when no lease keeper
+    ran yet: closing must start no thread then (starting one at that moment hangs)."""
+    script = "import sys; from gatepay_wsgi.inbox import SQLiteInbox; x = SQLiteInbox(sys.argv[1])"
+    ended = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "inbox.sqlite3")], timeout=60, check=False
+    )
+    assert ended.returncode == 0
