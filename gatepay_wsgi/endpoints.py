@@ -80,7 +80,7 @@ def log_refused(
 def check_credential(name: str, value: str | None) -> None:
     """Refuse an appkey/appsecret that is given but empty: fail closed at start-up."""
     if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise ValueError(f"{name} must be a non-empty string")
+        raise ConfigError(f"{name} must be a non-empty string")
 
 
 class Endpoint:

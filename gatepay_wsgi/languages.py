@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, urlencode
 from markupsafe import Markup
 from werkzeug.http import parse_cookie
 
+from .errors import ConfigError
+
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response
 
@@ -55,9 +57,9 @@ def buyer_language(environ: Mapping[str, Any], forced: str | None = None) -> str
 
 
 def check_language(language: str | None) -> str | None:
-    """``None`` (follow the browser) or one of ``LANGUAGES``; else ``ValueError``."""
+    """``None`` (follow the browser) or one of ``LANGUAGES``; else ``ConfigError``."""
     if language is not None and language not in LANGUAGES:
-        raise ValueError(
+        raise ConfigError(
             f"language must be one of {', '.join(LANGUAGES)} or None, got {language!r}"
         )
     return language

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from .endpoints import Endpoint, HandlerContext, check_credential
+from .errors import ConfigError
 from .inbox import Inbox, MemoryInbox, open_inbox
 from .notify import NOT_DURABLE, Notify
 
@@ -56,7 +57,7 @@ class RoutingTable:
         check_credential("appkey", appkey)
         check_credential("appsecret", appsecret)
         if not isinstance(paths, Mapping) or not (paths or paths_added_later):
-            raise ValueError("paths must be a non-empty dict of path -> Notify/Return/Timeout")
+            raise ConfigError("paths must be a non-empty dict of path -> Notify/Return/Timeout")
         self.appkey, self.appsecret, self.handler_context = appkey, appsecret, handler_context
         #: The inbox given to every ``Notify`` that has none (``None``: none was needed yet).
         self.inbox: Inbox | None = open_inbox(inbox) if inbox is not None else None
@@ -76,10 +77,10 @@ class RoutingTable:
     def mount(self, prefix: str, app: WSGIApplication) -> None:
         """``table.mount("/gatepay/console", console)``: ``app`` answers under ``prefix``."""
         if not prefix.startswith("/") or prefix.endswith("/") or not callable(app):
-            raise ValueError(f"mount {prefix!r}: a path like '/gatepay/console' and a WSGI app")
+            raise ConfigError(f"mount {prefix!r}: a path like '/gatepay/console' and a WSGI app")
         key = prefix.encode("utf-8").decode("latin-1")
         if key in self.mounts:
-            raise ValueError(f"an app is already mounted at {prefix!r}")
+            raise ConfigError(f"an app is already mounted at {prefix!r}")
         # The longest prefix first, as werkzeug's DispatcherMiddleware finds it: an app
         # at /gatepay/console answers under /gatepay whatever the order they came in.
         self.mounts = dict(sorted({**self.mounts, key: app}.items(), key=lambda m: -len(m[0])))
@@ -106,7 +107,7 @@ class RoutingTable:
         seen from the next request on (a framework extension whose handlers are
         registered after it was set up does this)."""
         if not isinstance(path, str) or not path.startswith("/"):
-            raise ValueError(f"path {path!r} must be a string starting with '/'")
+            raise ConfigError(f"path {path!r} must be a string starting with '/'")
         if not isinstance(endpoint, Endpoint):
             raise TypeError(
                 f"paths[{path!r}] must be Notify(...), Return(...) or Timeout(...), "
@@ -114,7 +115,7 @@ class RoutingTable:
             )
         key = path.encode("utf-8").decode("latin-1")  # PEP 3333's PATH_INFO
         if key in self.routes:
-            raise ValueError(f"a GatePay endpoint is already registered for {path!r}")
+            raise ConfigError(f"a GatePay endpoint is already registered for {path!r}")
         bound = endpoint.with_defaults(
             appkey=self.appkey, appsecret=self.appsecret, context=self.handler_context
         )
@@ -127,7 +128,7 @@ class RoutingTable:
             check_credential("appkey", bound.appkey)
             check_credential("appsecret", bound.appsecret)
             if not bound.appkey or not bound.appsecret:
-                raise ValueError(
+                raise ConfigError(
                     f"paths[{path!r}] needs an appkey and an appsecret: pass them to "
                     "GatePayMiddleware(...) or to the endpoint"
                 )

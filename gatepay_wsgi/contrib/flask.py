@@ -101,7 +101,7 @@ class GatePay:
     ) -> Callable[[F], F]:
         def register(handler: F) -> F:
             if path in self._handlers:
-                raise ValueError(f"a GatePay handler is already registered for {path!r}")
+                raise ConfigError(f"a GatePay handler is already registered for {path!r}")
             self._handlers[path] = (kind, handler, options)
             for app in self._apps:  # registered after init_app: the app gets it too
                 _add(app, path, self._endpoint(app, kind, handler, options))

@@ -280,7 +280,7 @@ def test_flask_extension_with_decorators_and_app_context():
     assert post_form(client).get_data() == b"success"
     assert seen == [(100001, "test shop", "/")]
     assert client.get("/").get_data() == b"home"
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ConfigError, match="already registered"):
         gatepay.notify("/gatepay/notify")(mark_paid)
 
 

@@ -7,6 +7,7 @@ from werkzeug.test import Client
 
 from gatepay_wsgi import GatePayMiddleware, Notify, Return, Timeout
 from gatepay_wsgi.buyer_pages import KINDS, buyer_language, buyer_page
+from gatepay_wsgi.errors import ConfigError
 
 from ..gateway import APPKEY, APPSECRET, Recorder, return_fields, shop
 
@@ -32,7 +33,7 @@ def test_the_language_follows_accept_language(header, language):
 
 def test_a_forced_language_wins():
     assert buyer_language({"HTTP_ACCEPT_LANGUAGE": "en"}, "zh") == "zh"
-    with pytest.raises(ValueError, match="zh, en"):
+    with pytest.raises(ConfigError, match="zh, en"):
         Return(lambda v: "", language="fr")
 
 

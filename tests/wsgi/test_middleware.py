@@ -12,6 +12,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client, EnvironBuilder
 
 from gatepay_wsgi import GatePayMiddleware, Notify, Return, Timeout
+from gatepay_wsgi.errors import ConfigError
 from gatepay_wsgi.middleware import RoutingTable
 
 from ..gateway import APPKEY, APPSECRET, Recorder, notify_fields, shop
@@ -190,15 +191,15 @@ def test_the_same_endpoint_object_can_serve_two_middlewares():
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"appkey": ""}, ValueError, "appkey"),
-        ({"appsecret": ""}, ValueError, "appsecret"),
-        ({"appsecret": "   "}, ValueError, "appsecret"),
-        ({"appkey": None}, ValueError, "needs an appkey"),
-        ({"appsecret": None}, ValueError, "needs an appkey and an appsecret"),
-        ({"paths": {}}, ValueError, "non-empty"),
-        ({"paths": {"gatepay/notify": Notify(print)}}, ValueError, "start"),
+        ({"appkey": ""}, ConfigError, "appkey"),
+        ({"appsecret": ""}, ConfigError, "appsecret"),
+        ({"appsecret": "   "}, ConfigError, "appsecret"),
+        ({"appkey": None}, ConfigError, "needs an appkey"),
+        ({"appsecret": None}, ConfigError, "needs an appkey and an appsecret"),
+        ({"paths": {}}, ConfigError, "non-empty"),
+        ({"paths": {"gatepay/notify": Notify(print)}}, ConfigError, "start"),
         ({"paths": {PATH: print}}, TypeError, "Notify"),
-        ({"paths": [(PATH, Notify(print))]}, ValueError, "dict"),
+        ({"paths": [(PATH, Notify(print))]}, ConfigError, "dict"),
     ],
 )
 def test_configuration_errors_are_clear(kwargs, error, message):
@@ -224,13 +225,13 @@ def test_handlers_must_be_callable(endpoint):
 
 
 def test_empty_endpoint_secret_is_refused_not_replaced():
-    with pytest.raises(ValueError, match="appsecret"):
+    with pytest.raises(ConfigError, match="appsecret"):
         Notify(print, appsecret="")
 
 
 @pytest.mark.parametrize("kwargs", [{"max_body_size": 0}, {"clock_skew": -1}])
 def test_notify_options_are_checked(kwargs):
-    with pytest.raises(ValueError, match="max_body_size must be positive"):
+    with pytest.raises(ConfigError, match="max_body_size must be positive"):
         Notify(print, **kwargs)
 
 
@@ -268,7 +269,7 @@ def test_the_middleware_is_a_class_that_says_how_it_was_set_up():
     assert middleware.inbox is middleware.routes["/gatepay/notify"].inbox
     middleware.add("/gatepay/return", Return(lambda visit: "thanks"))
     assert Client(middleware).get("/gatepay/return").status_code == 400  # routed: unsigned
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ConfigError, match="already registered"):
         middleware.add("/gatepay/return", Return(lambda visit: "again"))
 
 
@@ -344,7 +345,7 @@ def test_mounted_apps_answer_under_their_prefix_and_nothing_else_changes():
     mounted = Client(app).get("/gatepay/console/x", environ_overrides={"SCRIPT_NAME": "/site"})
     assert mounted.get_data() == b"console"
     assert seen[-1] == ("/site/gatepay/console", "/x")
-    with pytest.raises(ValueError, match="a path like"):
+    with pytest.raises(ConfigError, match="a path like"):
         GatePayMiddleware(
             shop,
             appkey=APPKEY,
@@ -425,7 +426,7 @@ def test_a_prefix_mounted_twice_is_refused():
         paths={"/n": Notify(Recorder())},
         mounts={"/gatepay/console": _shop},
     )
-    with pytest.raises(ValueError, match="already mounted"):
+    with pytest.raises(ConfigError, match="already mounted"):
         app.table.mount("/gatepay/console", _shop)
 
 
