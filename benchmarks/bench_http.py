@@ -367,7 +367,7 @@ def main() -> None:
             f"p99 {durable['p99_ms']:.1f} ms against {hand['p99_ms']:.1f} ms (no worse)"
         )
     rss: dict[str, list[int]] = {}
-    for app in ("notify", "notify_durable"):  # the memory inbox, and the durable default
+    for app in ("notify", "notify_durable") if args.rss_notifies else ():  # memory, durable
         samples = rss[app] = rss_run(workdir, args.rss_notifies, app)
         steady = samples[1:] or samples  # past the first 10k: start-up, caches filling
         spread = (max(steady) - min(steady)) / min(steady)
