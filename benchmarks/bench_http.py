@@ -296,7 +296,7 @@ def chart(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     servers = list(results)
-    apps = list(APPS)
+    apps = list(next(iter(results.values())))
     figure, axes = plt.subplots(figsize=(7, 3.2))
     width = 0.8 / len(apps)
     for i, app in enumerate(apps):
@@ -318,6 +318,7 @@ def main() -> None:
     parser.add_argument("--rss-notifies", type=int, default=200_000)
     parser.add_argument("--rss-only", action="store_true", help="only the RSS runs")
     parser.add_argument("--servers", nargs="*", default=list(SERVERS), choices=list(SERVERS))
+    parser.add_argument("--apps", nargs="*", default=list(APPS), choices=list(APPS))
     parser.add_argument("--chart", help="write a bar chart (PNG) here")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
@@ -334,12 +335,12 @@ def main() -> None:
         script.write_text(LUA % {"bodies": bodies, "span": count // 2})
     results: dict[str, dict[str, dict[str, float]]] = {}
     for server in [] if args.rss_only else args.servers:
-        runs: dict[str, list[dict[str, float]]] = {app: [] for app in APPS}
+        runs: dict[str, list[dict[str, float]]] = {app: [] for app in args.apps}
         for _ in range(args.rounds):  # interleaved: a noisy neighbour hits every app alike
-            for app in APPS:
+            for app in args.apps:
                 runs[app].append(measure(server, app, workdir, lua, warm_lua, args.seconds))
         results[server] = {}
-        for app in APPS:  # the round with the median req/s stands for the app
+        for app in args.apps:  # the round with the median req/s stands for the app
             ordered = sorted(runs[app], key=lambda run: run["rps"])
             row = results[server][app] = ordered[len(ordered) // 2]
             all_rps = ", ".join(f"{run['rps']:.0f}" for run in runs[app])
@@ -349,7 +350,7 @@ def main() -> None:
                 flush=True,
             )
     print()
-    for server, rows in results.items():
+    for server, rows in results.items() if set(args.apps) == set(APPS) else ():
         bare_ratio = rows["notify"]["rps"] / rows["bare"]["rps"]
         flask_ratio = rows["notify"]["rps"] / rows["flask"]["rps"]
         # What a notify costing nothing would read against Flask under this server: the
@@ -360,7 +361,9 @@ def main() -> None:
             f"{server:<17} notify/bare {bare_ratio:.2f} (>= 0.8)   "
             f"notify/flask {flask_ratio:.2f} (>= 1.5; bare/flask {ceiling:.2f})"
         )
-    for server, rows in results.items():
+    for server, rows in (
+        results.items() if {"notify_durable", "flask_sqlite"} <= set(args.apps) else ()
+    ):
         durable, hand = rows["notify_durable"], rows["flask_sqlite"]
         print(
             f"{server:<17} durable/flask_sqlite {durable['rps'] / hand['rps']:.2f} (>= 1.5)   "
