@@ -14,6 +14,7 @@ Which one to pick:
 
 from __future__ import annotations
 
+import math
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -69,6 +70,7 @@ __all__ = [
 ]
 
 _SECONDS = ("busy_timeout", "lease", "busy_wait", "timeout")
+_MORE_THAN_ZERO = ("lease", "timeout")
 _SQLITE_OPTIONS = ("synchronous", "busy_timeout", "lease", "busy_wait")  # no "timeout"
 # ``scheme://``: urlsplit reads "sqlite:/x" like "sqlite:///x" and "postgres//x" as a path.
 _URL_FORM = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
@@ -79,10 +81,20 @@ def _options(query: str, allowed: tuple[str, ...], url: str) -> dict[str, object
     for name, value in parse_qsl(query, keep_blank_values=True):
         if name not in allowed:
             raise ConfigError(f"inbox URL {url!r}: unknown option {name!r} (known: {allowed})")
+        if name not in _SECONDS:
+            options[name] = value
+            continue
         try:
-            options[name] = float(value) if name in _SECONDS else value
+            seconds = float(value)
         except ValueError:
             raise ConfigError(f"inbox URL {url!r}: {name} must be a number of seconds") from None
+        # A lease or a pool timeout of 0 would let every claim or connection lapse at
+        # once; NaN and infinity compare as no duration does.
+        if name in _MORE_THAN_ZERO and not 0 < seconds < math.inf:
+            raise ConfigError(f"inbox URL {url!r}: {name} must be more than 0 seconds")
+        if not 0 <= seconds < math.inf:
+            raise ConfigError(f"inbox URL {url!r}: {name} must be 0 seconds or more")
+        options[name] = seconds
     return options
 
 

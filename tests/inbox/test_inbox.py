@@ -13,6 +13,7 @@ import pytest
 from werkzeug.test import Client
 
 from gatepay_wsgi import GatePayMiddleware, Notify
+from gatepay_wsgi.errors import ConfigError
 from gatepay_wsgi.inbox import (
     DONE,
     FAILED,
@@ -526,6 +527,12 @@ def test_sqlite_urls_as_sqlalchemy_writes_them(url, path, tmp_path, monkeypatch)
         ("redis://x", "unsupported scheme"),
         ("memory://?nope=1", "unknown option"),
         ("sqlite:///x.sqlite3?lease=soon", "seconds"),
+        ("sqlite:///x.sqlite3?busy_wait=-1", "busy_wait must be 0 seconds or more"),
+        ("sqlite:///x.sqlite3?busy_timeout=-0.5", "busy_timeout must be 0 seconds or more"),
+        ("sqlite:///x.sqlite3?lease=0", "lease must be more than 0 seconds"),
+        ("memory://?lease=nan", "lease must be more than 0 seconds"),
+        ("memory://?busy_wait=inf", "busy_wait must be 0 seconds or more"),
+        ("postgresql://u@127.0.0.1:1/db?timeout=0", "timeout must be more than 0 seconds"),
         ("sqlite:///x.sqlite3?synchronous=off", "synchronous"),
         # urlsplit reads these like sqlite:///x.sqlite3; the framework settings refused
         # them while a Python argument made ./x.sqlite3 (a spec-only suite found it).
@@ -536,7 +543,7 @@ def test_sqlite_urls_as_sqlalchemy_writes_them(url, path, tmp_path, monkeypatch)
 )
 def test_bad_inbox_urls(url, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         open_inbox(url)
     assert list(tmp_path.iterdir()) == []  # nothing created
 
