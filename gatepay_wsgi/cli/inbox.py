@@ -123,9 +123,16 @@ def _replay(inbox: Inbox, args: argparse.Namespace) -> int:
     for result in results:
         if result.outcome == ReplayOutcome.MISSING:
             print(f"no notify for order_id {result.order_id} in the inbox", file=sys.stderr)
+        elif result.outcome not in (*_SETTLED, ReplayOutcome.FAILED):  # the table says why
+            print(f"order_id {result.order_id} was not replayed: {result.outcome}", file=sys.stderr)
     if any(r.outcome == ReplayOutcome.MISSING for r in results):
         return 2  # as `inbox show` of an unknown order: nothing ran for it
-    return 1 if any(r.outcome == ReplayOutcome.FAILED for r in results) else 0
+    # A script (cron, CI) must not read "busy", "unavailable" or "lost" as done.
+    return 0 if all(r.outcome in _SETTLED for r in results) else 1
+
+
+#: What a replay may end in for the command to exit 0: handled now, or before.
+_SETTLED = (ReplayOutcome.DONE, ReplayOutcome.SKIPPED)
 
 
 def _stats(inbox: Inbox, args: argparse.Namespace) -> int:

@@ -334,3 +334,22 @@ def test_list_and_show_never_print_a_stored_control_or_bidi_character(tmp_path, 
         assert record["out_order_id"] == "GP\u202e00.01"
         assert record["raw"]["extend"] == "\x9b31m\u2066x\u2069"
         assert record["remote_addr"] == "198.51.100.7\x1b[2J"
+
+
+def test_replay_that_could_not_run_an_order_exits_non_zero(inbox_url, capsys):
+    """Another worker holds order 2's claim: its replay is ``busy``, nothing ran, and a
+    script (cron, CI) must not read the replay as done."""
+    from gatepay_wsgi.inbox import open_inbox
+
+    url, module = inbox_url
+    other_worker = open_inbox(url)
+    held = other_worker.reclaim(APPKEY, 2)
+    assert held is not None and held[0].outcome == "run"
+    try:
+        code, out, err = run(capsys, "inbox", "replay", "--handler", f"{module}:mark_paid", "2")
+    finally:
+        other_worker.finish(held[0], ok=False, error="released by the test")
+        other_worker.close()
+    assert code == 1
+    assert "busy" in out
+    assert "order_id 2 was not replayed: busy" in err
