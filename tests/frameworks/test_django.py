@@ -324,3 +324,20 @@ def test_manage_py_gatepay_reads_and_replays_like_the_cli(tmp_path):
     assert replayed.returncode == 1  # the order still does not exist: the handler says no
     assert "failed" in replayed.stdout
     assert manage(tmp_path, "gatepay", "bogus").returncode != 0
+
+
+def test_manage_py_gatepay_takes_djangos_own_options_after_the_action(tmp_path):
+    """``manage.py gatepay stats --settings=...``: Django's options (``--settings``,
+    ``-v``, ``--traceback``) go anywhere on a Django command line, after the action too."""
+    assert manage(tmp_path, "migrate", "-v0").returncode == 0
+    for options in (["--settings=django_shop.settings"], ["-v", "2", "--traceback"]):
+        ran = subprocess.run(
+            [sys.executable, str(EXAMPLE / "manage.py"), "gatepay", "stats", *options],
+            env=example_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout == cli(tmp_path, "stats").stdout

@@ -1,13 +1,15 @@
 """``python manage.py gatepay list|show|stats|replay``: the inbox of ``settings.GATEPAY``.
 
 The same commands, options, output and exit codes as ``gatepay-wsgi inbox`` (built from
-its one description, ``INBOX_COMMANDS``): 0 done, 1 a replayed handler failed, 2 bad
+its one description, ``INBOX_COMMANDS``): 0 done, 1 a replay that did not end done, 2 bad
 usage or an unreachable inbox. ``replay`` runs the project's own notify handler
 (``GATEPAY["NOTIFY"]``) as a request would run it.
 """
 
 from __future__ import annotations
 
+import argparse
+import copy
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -25,9 +27,21 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type inform
     help = "List, show, count and replay the notifies in the GatePay inbox."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        # Django's own options (--settings, -v, --traceback, ...) are on ``parser`` by
+        # now; a Django user writes them anywhere, after the action too, where the
+        # action's parser reads them: each gets a copy that sets nothing unless given.
+        django_options = [
+            action
+            for action in parser._actions
+            if action.option_strings and action.dest not in ("help", "version")
+        ]
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
         for command in FRAMEWORK_COMMANDS:
-            add_argparse_command(actions, command)
+            action_parser = add_argparse_command(actions, command)
+            for option in django_options:
+                given_here = copy.copy(option)
+                given_here.default = argparse.SUPPRESS
+                action_parser._add_action(given_here)
 
     def handle(self, *args: Any, **options: Any) -> None:
         command = inbox_command(options["action"])
