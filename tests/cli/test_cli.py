@@ -344,7 +344,8 @@ def test_replay_that_could_not_run_an_order_exits_non_zero(inbox_url, capsys):
     url, module = inbox_url
     other_worker = open_inbox(url)
     held = other_worker.reclaim(APPKEY, 2)
-    assert held is not None and held[0].outcome == "run"
+    assert held is not None
+    assert held[0].outcome == "run"
     try:
         code, out, err = run(capsys, "inbox", "replay", "--handler", f"{module}:mark_paid", "2")
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -469,6 +470,64 @@ def test_locked_inbox_answers_fail_without_the_handler(tmp_path, caplog):
     assert "reason=inbox_unavailable" in caplog.text
     assert deliver(client, notify_fields()) == (200, b"success")
     assert len(handler.calls) == 1
+
+
+def test_locked_inbox_answers_every_waiting_thread_fail_within_busy_timeout(tmp_path):
+    """Eight threads of one process deliver while another process holds the write lock:
+    one waits in SQLite's own handler, the others queue in the process for their turn;
+    each is answered ``fail`` (503) after about ``busy_timeout``, not after eight of
+    them, and none runs the handler. Then each gets its turn."""
+    path = tmp_path / "locked.sqlite3"
+    inbox = SQLiteInbox(path, busy_timeout=0.3)
+    handler = Recorder()
+    client = client_for(handler, inbox)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    answers, waited = [], []
+
+    def one(order_id):
+        began = time.monotonic()
+        answers.append(deliver(client, notify_fields(order_id=str(order_id))))
+        waited.append(time.monotonic() - began)
+
+    threads = [threading.Thread(target=one, args=(100001 + n,)) for n in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert answers == [(503, b"fail")] * 8
+    assert handler.calls == []
+    assert max(waited) < 0.3 * 8  # each waited once, not for every thread before it
+    threads = [threading.Thread(target=one, args=(100001 + n,)) for n in range(8)]
+    answers.clear()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == [(200, b"success")] * 8
+    assert len(handler.calls) == 8
+
+
+def test_a_writer_that_never_gets_its_turn_in_the_process_answers_fail(tmp_path, caplog):
+    """The process's queue for the write lock is held past ``busy_timeout`` (a writer
+    stuck ahead of it): ``fail`` (503), the handler not run, the log says why."""
+    from gatepay_wsgi.inbox import sqlite as sqlite_module
+
+    path = tmp_path / "queued.sqlite3"
+    inbox = SQLiteInbox(path, busy_timeout=0.2)
+    handler = Recorder()
+    client = client_for(handler, inbox)
+    assert deliver(client, notify_fields(order_id="1")) == (200, b"success")  # makes the gate
+    gate = sqlite_module._write_gates[(os.getpid(), inbox.path)]
+    with gate, caplog.at_level(logging.ERROR, logger="gatepay_wsgi"):
+        assert deliver(client, notify_fields(order_id="2")) == (503, b"fail")
+    assert "other writers waited longer than busy_timeout" in caplog.text
+    assert [n.order_id for n in handler.calls] == [1]
+    assert deliver(client, notify_fields(order_id="2")) == (200, b"success")
 
 
 def test_unwritable_directory_at_start_up_is_a_clear_error(tmp_path):
