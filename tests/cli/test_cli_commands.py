@@ -60,10 +60,14 @@ def test_manage_py_gatepay_offers_the_same_commands_and_options():
     pytest.importorskip("django")
     from gatepay_wsgi.contrib.django.management.commands.gatepay import Command as Gatepay
 
-    actions = subcommands(Gatepay().create_parser("manage.py", "gatepay"))
+    parser = Gatepay().create_parser("manage.py", "gatepay")
+    actions = subcommands(parser)
+    # Django's own (--settings, -v, ...) are taken after the action as well
+    django_options = options_of(parser) - {"--version", "action"}
+    assert {"--settings", "--verbosity", "--traceback"} <= django_options
     assert list(actions) == [command.name for command in FRAMEWORK_COMMANDS]
     for command in FRAMEWORK_COMMANDS:
-        assert options_of(actions[command.name]) == described(command)
+        assert options_of(actions[command.name]) == described(command) | django_options
 
 
 def test_an_argparse_command_takes_flags_lists_choices_and_a_percent_in_its_help():
