@@ -146,15 +146,16 @@ def open_inbox(target: str | Inbox, *, create: bool = True, writable: bool = Tru
 
 def _postgres(url: str, writable: bool = True) -> Inbox:
     """A ``PostgresInbox``; its own options leave the query, libpq's stay in the URL."""
+    parts = urlsplit(url)
+    ours = ("lease", "busy_wait", "timeout")
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    options = _options(urlencode([p for p in pairs if p[0] in ours]), ours, url)
+    conninfo = parts._replace(query=urlencode([p for p in pairs if p[0] not in ours])).geturl()
+    # The URL is checked first: a wrong one is wrong with or without the driver.
     try:
         from .postgres import PostgresInbox
     except ImportError:
         raise ConfigError(
             f"inbox URL {url!r} needs psycopg: pip install 'gatepay_wsgi[postgres]'"
         ) from None
-    parts = urlsplit(url)
-    ours = ("lease", "busy_wait", "timeout")
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    options = _options(urlencode([p for p in pairs if p[0] in ours]), ours, url)
-    conninfo = parts._replace(query=urlencode([p for p in pairs if p[0] not in ours])).geturl()
     return PostgresInbox(conninfo, writable=writable, **options)  # type: ignore[arg-type]
