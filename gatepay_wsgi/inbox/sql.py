@@ -51,7 +51,6 @@ from .states import (
     FAILED,
     MAX_DELIVERIES,
     PROCESSING,
-    RECEIVED,
     RUN,
 )
 
@@ -152,14 +151,30 @@ class SQLInbox(SQLReads):
             held = self._sign_held(db, key, run, now)
             if held is not None:
                 return held
+            # A new notify is kept already claimed: one statement, not an insert and then
+            # the claim's update (the write lock is held while Python runs in between).
+            token = uuid.uuid4().hex
             inserted = db.execute(
                 "INSERT INTO gatepay_notifies (appkey, order_id, out_order_id, status, raw, "
-                "sign, received_at, remote_addr, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (*key, notification.out_order_id, RECEIVED.value, raw, sign, now, remote_addr, now),
+                "sign, received_at, remote_addr, updated_at, claim_token, lease_until, "
+                "attempts, run_sign, run_fields) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    *key,
+                    notification.out_order_id,
+                    PROCESSING.value,
+                    raw,
+                    sign,
+                    now,
+                    remote_addr,
+                    now,
+                    token,
+                    now + self.lease,
+                    *run,
+                ),
             )
             if inserted.rowcount == 1:
-                return self._take(db, key, now, False, run)
+                return Claim.run(key[0], key[1], token, False)
             # Another worker's: wait for its row lock (PostgreSQL), then decide.
             row = db.execute(
                 f"SELECT status, lease_until, raw FROM gatepay_notifies WHERE {KEY}"
