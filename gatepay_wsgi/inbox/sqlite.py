@@ -263,13 +263,13 @@ class SQLiteInbox(SQLInbox):
         with self._statements(action) as connection:
             if relaxed:
                 connection.execute("PRAGMA synchronous = NORMAL")
-            self._begin_immediate(connection, action)
+            self._begin_immediate(connection)
             yield connection
             connection.execute("COMMIT")
             if relaxed:
                 connection.execute(f"PRAGMA synchronous = {self.synchronous}")
 
-    def _begin_immediate(self, connection: Database, action: str) -> None:
+    def _begin_immediate(self, connection: Database) -> None:
         """``BEGIN IMMEDIATE``, one thread of this process at a time asking for the lock.
 
         Threads that all wait in SQLite's busy handler sleep in growing steps (up to
