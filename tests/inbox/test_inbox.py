@@ -231,39 +231,6 @@ def test_a_delivery_waiting_for_another_worker_answers_fail_when_the_inbox_goes(
     assert first_worker.status(APPKEY, 100001) == DONE
 
 
-@pytest.mark.parametrize("ok", [True, False])
-def test_a_delivery_answered_from_an_outcome_still_to_be_written(make_inbox, ok):
-    """The handler returned, the inbox refused its outcome (kept in the process, written
-    later): a delivery meanwhile gets ``success`` only if that outcome is a success, and
-    never runs the handler beside it."""
-    if make_inbox.kind == "memory":
-        pytest.skip("a memory inbox never refuses a write")
-    from gatepay_wsgi.inbox.outcomes import OutcomeWriter
-
-    inbox = make_inbox(busy_wait=0.3)
-    refuse = threading.Event()
-    refuse.set()
-    really_finish = inbox.finish
-
-    def finish(claim, **outcome):
-        if refuse.is_set():
-            raise InboxUnavailable("database is locked")
-        return really_finish(claim, **outcome)
-
-    inbox.finish = finish
-    handler = Recorder(answer=None if ok else False)
-    client = client_for(handler, inbox)
-    answer = (200, b"success") if ok else (500, b"fail")
-    assert deliver(client, notify_fields()) == answer
-    assert OutcomeWriter.outcome(inbox, APPKEY, 100001) is ok  # kept, not written yet
-    again = deliver(client, notify_fields())
-    assert again == ((200, b"success") if ok else (503, b"fail"))
-    assert len(handler.calls) == 1
-    refuse.clear()
-    assert OutcomeWriter.for_this_process().wait(inbox, APPKEY, 100001, 10)
-    assert inbox.status(APPKEY, 100001) == (DONE if ok else FAILED)
-
-
 def refusing_outcomes(inbox):
     """Make ``inbox`` refuse every outcome write while the returned event is set; the
     list counts the tries."""
@@ -279,6 +246,30 @@ def refusing_outcomes(inbox):
 
     inbox.finish = finish
     return refuse, tries
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_a_delivery_answered_from_an_outcome_still_to_be_written(make_inbox, ok):
+    """The handler returned, the inbox refused its outcome (kept in the process, written
+    later): a delivery meanwhile gets ``success`` only if that outcome is a success, and
+    never runs the handler beside it."""
+    if make_inbox.kind == "memory":
+        pytest.skip("a memory inbox never refuses a write")
+    from gatepay_wsgi.inbox.outcomes import OutcomeWriter
+
+    inbox = make_inbox(busy_wait=0.3)
+    refuse, _ = refusing_outcomes(inbox)
+    handler = Recorder(answer=None if ok else False)
+    client = client_for(handler, inbox)
+    answer = (200, b"success") if ok else (500, b"fail")
+    assert deliver(client, notify_fields()) == answer
+    assert OutcomeWriter.outcome(inbox, APPKEY, 100001) is ok  # kept, not written yet
+    again = deliver(client, notify_fields())
+    assert again == ((200, b"success") if ok else (503, b"fail"))
+    assert len(handler.calls) == 1
+    refuse.clear()
+    assert OutcomeWriter.for_this_process().wait(inbox, APPKEY, 100001, 10)
+    assert inbox.status(APPKEY, 100001) == (DONE if ok else FAILED)
 
 
 def test_close_writes_an_outcome_kept_in_the_background_at_once(make_inbox):
