@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,29 @@ def demo(tmp_path) -> Iterator:
 
     with Demo(tmp_path, port=0, retry_interval=0.2) as running:
         yield running
+
+
+@pytest.fixture
+def tmpfs() -> Iterator[Path]:
+    """A fresh 4 MiB tmpfs mounted on a temporary folder (a disk that fills, or that
+    can be remounted read-only); skipped where mounting is not allowed."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    folder = Path(tempfile.mkdtemp(prefix="gatepay-tmpfs-"))
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        folder.rmdir()
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+        folder.rmdir()  # not empty: something wrote under the mount after it was gone
 
 
 @pytest.fixture(scope="session")
