@@ -103,6 +103,10 @@ def _times(count: int) -> str:
     return "once" if count == 1 else f"{count} times"
 
 
+#: What a replay may end in for the command to exit 0: handled now, or before.
+_SETTLED = (ReplayOutcome.DONE, ReplayOutcome.SKIPPED)
+
+
 def _replay(inbox: Inbox, args: argparse.Namespace) -> int:
     if bool(args.order_ids) == bool(args.failed):
         raise CommandError("inbox replay: give ORDER_ID ... or --failed (not both)")
@@ -129,10 +133,6 @@ def _replay(inbox: Inbox, args: argparse.Namespace) -> int:
         return 2  # as `inbox show` of an unknown order: nothing ran for it
     # A script (cron, CI) must not read "busy", "unavailable" or "lost" as done.
     return 0 if all(r.outcome in _SETTLED for r in results) else 1
-
-
-#: What a replay may end in for the command to exit 0: handled now, or before.
-_SETTLED = (ReplayOutcome.DONE, ReplayOutcome.SKIPPED)
 
 
 def _stats(inbox: Inbox, args: argparse.Namespace) -> int:

@@ -279,7 +279,9 @@ class SQLiteInbox(SQLInbox):
         handler, its steps starting short. The gate is let go as soon as the write lock
         is held: the transaction itself runs beside the next thread's wait.
         """
-        key = (os.getpid(), self.path)  # a forked child queues on a gate of its own
+        # The connection was checked out first: a forked child's ``_pid`` is its own by
+        # now, so it queues on a gate of its own (one held at the fork stays held).
+        key = (self._pid, self.path)
         gate = _write_gates.get(key)
         if gate is None:
             gate = _write_gates.setdefault(key, threading.Lock())
