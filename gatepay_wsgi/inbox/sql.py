@@ -148,32 +148,17 @@ class SQLInbox(SQLReads):
         self._refusals.flush_stale()
         with self._transaction("record the notify") as db:
             now = self._lock_sign(db, sign)
+            # The usual case, a new order under a sign no record holds, costs one statement
+            # under the write lock (Python runs between statements while it is held).
+            token = uuid.uuid4().hex
+            values = (*key, notification.out_order_id, PROCESSING.value, raw, sign, now,
+                      remote_addr, now, token, now + self.lease, *run)  # fmt: skip
+            if self._insert_claimed(db, values, unless_sign_held=True):
+                return Claim.run(key[0], key[1], token, False)
             held = self._sign_held(db, key, run, now)
             if held is not None:
                 return held
-            # A new notify is kept already claimed: one statement, not an insert and then
-            # the claim's update (the write lock is held while Python runs in between).
-            token = uuid.uuid4().hex
-            inserted = db.execute(
-                "INSERT INTO gatepay_notifies (appkey, order_id, out_order_id, status, raw, "
-                "sign, received_at, remote_addr, updated_at, claim_token, lease_until, "
-                "attempts, run_sign, run_fields) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING",
-                (
-                    *key,
-                    notification.out_order_id,
-                    PROCESSING.value,
-                    raw,
-                    sign,
-                    now,
-                    remote_addr,
-                    now,
-                    token,
-                    now + self.lease,
-                    *run,
-                ),
-            )
-            if inserted.rowcount == 1:
+            if self._insert_claimed(db, values, unless_sign_held=False):
                 return Claim.run(key[0], key[1], token, False)
             # Another worker's: wait for its row lock (PostgreSQL), then decide.
             row = db.execute(
@@ -189,6 +174,23 @@ class SQLInbox(SQLReads):
                 self._keep_delivery(db, key, raw, sign, now, remote_addr)
             claim = self._decide(db, key, row[:2], now, run)
         return replace(claim, new_delivery=new_delivery)
+
+    @staticmethod
+    def _insert_claimed(db: Database, values: tuple[Any, ...], *, unless_sign_held: bool) -> bool:
+        """Keep a new notify already claimed (not an insert and then the claim's update);
+        ``unless_sign_held``: only if no record has claimed under its sign either."""
+        # (SQLite needs a WHERE on an upsert's SELECT to parse it.)
+        guard = "NOT EXISTS (SELECT 1 FROM gatepay_notifies WHERE run_sign = ?)"
+        inserted = db.execute(
+            "INSERT INTO gatepay_notifies (appkey, order_id, out_order_id, status, raw, "
+            "sign, received_at, remote_addr, updated_at, claim_token, lease_until, "
+            "attempts, run_sign, run_fields) "
+            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ? WHERE "
+            + (guard if unless_sign_held else "1 = 1")
+            + " ON CONFLICT DO NOTHING",
+            (*values, values[-2]) if unless_sign_held else values,
+        )
+        return bool(inserted.rowcount == 1)
 
     def _count_delivery(self, key: tuple[str, int]) -> None:
         """One more delivery of a handled notify: a count for ``inbox show``, worth no
