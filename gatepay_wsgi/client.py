@@ -30,29 +30,44 @@ notify's ``extend``. Without an ``out_order_id`` one is made with ``new_out_orde
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 from urllib.parse import urlencode
 
 from . import outbound
-from .errors import ConfigError, GatePayException
-from .gateway_codes import SUCCESS, explain
-from .outbound import Unreachable, check_http_url
-from .signing import create_sign
+from .errors import ConfigError
+from .gateway_answers import (
+    GatewayError,
+    OrderCheck,
+    Payment,
+    read_check,
+    read_payment,
+    unreachable,
+)
+from .outbound import ServerAnswer, Unreachable, check_http_url
+from .signing import check_sign, create_sign
+
+__all__ = [
+    "GatePayClient",
+    "GatewayError",
+    "OrderCheck",
+    "Payment",
+    "money",
+    "new_out_order_id",
+]
 
 #: create API name -> its path at the gateway.
 CREATE_PATHS = {
     "anypay": "/api/anypay/create",
     "grouppay": "/api/grouppay/create",
     "stablepay": "/api/stablepay/create",
+    "cloudpay": "/api/cloudpay/create",  # at the cloud host (cloud_url)
 }
 CREATE_PATH = CREATE_PATHS["anypay"]
+CHECK_PATH = "/api/order/check"
 QUICK_PAY_PATH = "/pay/any"
 PAY_TYPES = ("alipay", "wechat")
 
@@ -64,30 +79,6 @@ _ID_END = string.ascii_uppercase
 OUT_ORDER_ID_LENGTH = len(_ID_PREFIX) + _ID_BODY_LENGTH + 1
 _GROUP_FIELDS = re.compile(r"[0-9]+:[1-9][0-9]*(?:,[0-9]+:[1-9][0-9]*)*")  # "8:1,7:1"
 _MAX_PRICE = Decimal(10) ** 12  # what the callbacks' money format holds (12 integer digits)
-
-
-class GatewayError(GatePayException):
-    """The gateway refused the payment (its ``code`` and ``message``), or could not be
-    reached or understood (``code`` 0); ``explanation`` says it in plain English."""
-
-    def __init__(self, code: int, message: str, explanation: str = "") -> None:
-        super().__init__(f"{message} (code {code}: {explanation})" if explanation else message)
-        self.code = code
-        self.message = message
-        self.explanation = explanation
-
-
-@dataclass(frozen=True)
-class Payment:
-    """A created payment: send the buyer to ``pay_url``, or show ``qrcode_body``."""
-
-    pay_url: str
-    api_url: str  # the pay link with format=json: the order's details for your own page
-    qrcode_url: str
-    qrcode_body: str  # "data:image/png;base64,...": <img src=...> shows the QR code
-    params: dict[str, str]  # the fields sent, as the gateway echoes them
-    out_order_id: str  # the shop's id for this payment: the one given, or the generated one
-    answer: dict[str, Any] = field(repr=False)  # the gateway's whole answer
 
 
 def money(price: Decimal | str | int) -> str:
@@ -130,50 +121,32 @@ def new_out_order_id() -> str:
     return _ID_PREFIX + body + secrets.choice(_ID_END)
 
 
-def _unreachable(error: Unreachable, timeout: float) -> GatewayError:
-    """A ``GatewayError`` (code 0) saying in plain words why the gateway was not reached."""
-    if error.kind == "timeout":
-        text = f"no answer from the gateway within {timeout:g} s"
-    elif error.kind == "tls":
-        text = f"TLS with the gateway failed: {error.detail}"
-    elif error.kind == "refused":
-        text = "the gateway refused the connection"
-    else:
-        text = f"the gateway cannot be reached: {error.detail}"
-    return GatewayError(0, text, "the request did not reach the gateway, or no answer came")
-
-
-def read_answer(api: str, status: int, content_type: str, body: bytes) -> dict[str, Any]:
-    """The gateway's JSON answer if it is a created payment, else ``GatewayError``."""
-    try:
-        answer = json.loads(body)
-        code, message = int(answer["code"]), str(answer.get("msg", ""))
-    except (ValueError, KeyError, TypeError):
-        kind = "an HTML page" if b"<" in body[:200] else f"{len(body)} bytes"
-        raise GatewayError(
-            0,
-            f"the gateway answered HTTP {status} with {kind} ({content_type or 'no type'}),"
-            " not its JSON",
-            "a proxy or server error page stood in for the gateway's answer",
-        ) from None
-    if code != SUCCESS:
-        raise GatewayError(code, message, explain(api, code))
-    data = answer.get("data")
-    if not isinstance(data, dict) or not isinstance(data.get("pay_url"), str):
-        raise GatewayError(
-            0, "the gateway's success answer has no data.pay_url", "not the documented answer"
-        )
-    result: dict[str, Any] = answer
-    return result
-
-
 class GatePayClient:
-    """A small, dependency-free client for the gateway's order-creation API."""
+    """A small, dependency-free client for the gateway's API.
 
-    def __init__(self, base_url: str, appkey: str, appsecret: str, *, timeout: float = 10) -> None:
+    :param base_url: the gateway (``https://gatepay.io``, or the sandbox's URL).
+    :param appkey: the merchant's appkey.
+    :param appsecret: the merchant's appsecret.
+    :param cloud_url: the cloud host ``create_cloud`` posts to (``https://cloud.gatepay.io``,
+        or an agent's own domain); ``None``: ``create_cloud`` is not available.
+    :param timeout: seconds to wait for each answer.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        appkey: str,
+        appsecret: str,
+        *,
+        cloud_url: str | None = None,
+        timeout: float = 10,
+    ) -> None:
         if not appkey or not appsecret:
             raise ConfigError("GatePayClient needs a non-empty appkey and appsecret")
         self.base_url = check_http_url(base_url, "the gateway URL").rstrip("/")
+        self.cloud_url = (
+            None if cloud_url is None else check_http_url(cloud_url, "cloud_url").rstrip("/")
+        )
         self.appkey = appkey
         self.appsecret = appsecret
         self.timeout = timeout
@@ -230,6 +203,44 @@ class GatePayClient:
             "stablepay", {"product_id": str(product_id)}, type, out_order_id, custom
         )
 
+    def create_cloud(
+        self,
+        *,
+        price: Decimal | str | int,
+        type: str,
+        out_order_id: str | None = None,
+        custom: str = "",
+    ) -> Payment:
+        """``create_cloud(price="10.00", type="alipay")``: a payment of any amount at the
+        cloud host (云端支付, ``POST <cloud_url>/api/cloudpay/create``), signed as ``create``.
+
+        Its answer has no ``qrcode_body`` (``Payment.qrcode_body`` is ``""``); code 209
+        (非代理用户) says the account is not an agent's.
+        """
+        if self.cloud_url is None:
+            raise ConfigError(
+                "create_cloud needs the cloud host: GatePayClient(..., "
+                'cloud_url="https://cloud.gatepay.io") or your agent domain'
+            )
+        return self._create("cloudpay", {"price": money(price)}, type, out_order_id, custom)
+
+    def check(self, out_order_id: str) -> OrderCheck:
+        """``check("GPK7QW2MZ4TR5NB")`` -> the gateway's order for it (付款结果查询,
+        ``GET /api/order/check``): ``order_id``, ``order_name``, ``order_price``,
+        ``order_type``, ``order_status``.
+
+        The answer is not signed: use it to decide what to wait for or ask about, never
+        to fulfil an order (only a verified notify does). 201 (订单不存在: no such order)
+        and every other code is a ``GatewayError``.
+        """
+        if not isinstance(out_order_id, str) or not out_order_id:
+            raise ValueError(
+                f"out_order_id must be the text you created with, got {out_order_id!r}"
+            )
+        fields = {"appkey": self.appkey, "out_order_id": out_order_id}
+        fields["sign"] = check_sign(fields, self.appkey, self.appsecret)
+        return read_check(self._send("GET", self.base_url + CHECK_PATH, fields))
+
     def quick_pay_url(
         self,
         *,
@@ -275,20 +286,12 @@ class GatePayClient:
             "custom": custom,
         }
         fields["sign"] = create_sign(fields, self.appkey, self.appsecret, api=api)
-        try:  # base_url: http(s) only, checked in __init__; a 4xx/5xx may carry the JSON
-            sent = outbound.request(
-                "POST", self.base_url + CREATE_PATHS[api], fields, timeout=self.timeout
-            )
+        host = self.cloud_url if api == "cloudpay" else self.base_url
+        sent = self._send("POST", f"{host}{CREATE_PATHS[api]}", fields)
+        return read_payment(api, sent, out_order_id)
+
+    def _send(self, method: str, url: str, fields: dict[str, str]) -> ServerAnswer:
+        try:  # the URLs: http(s) only, checked in __init__; a 4xx/5xx may carry the JSON
+            return outbound.request(method, url, fields, timeout=self.timeout)
         except Unreachable as error:
-            raise _unreachable(error, self.timeout) from None
-        answer = read_answer(api, sent.status, sent.content_type, sent.body)
-        data = answer["data"]
-        return Payment(
-            pay_url=data["pay_url"],
-            api_url=str(data.get("api_url", "")),
-            qrcode_url=str(data.get("qrcode_url", "")),
-            qrcode_body=str(data.get("qrcode_body", "")),
-            params={str(k): str(v) for k, v in (data.get("params") or {}).items()},
-            out_order_id=out_order_id,
-            answer=answer,
-        )
+            raise unreachable(error, self.timeout) from None

@@ -1,11 +1,10 @@
-"""The gateway's order-creation answers: ``explain("anypay", 204)`` -> what it means in English.
+"""The gateway's API answers: ``explain("anypay", 204)`` -> what a code means in English.
 
-Copied from the gateway's public API page (its docs repository, ``api.md``), which the
-client and the sandbox both follow: success is code ``100`` (``请求成功``), and each create
-API lists its refusals. Codes 101-110 and 199 are shared; from 201 on each API has its own.
-The page gives ``grouppay``'s codes 201-204 in words only: the sandbox answers them with the
-Chinese text anypay uses for the same condition (the pay type ones), and with the English
-for "no stock in the group", whose Chinese the page does not show. Pure standard library.
+Copied from the gateway's public API page (its docs repository at its newest commit,
+``api.md``, and ``cloud.md`` for the cloud API), which the client and the sandbox both
+follow: success is code ``100`` (``请求成功``); codes 101-110 and 199 are shared, and from
+201 on each API lists its own, in the page's Chinese (the ``msg`` the gateway sends). The
+English explanations are this package's. Pure standard library.
 """
 
 from __future__ import annotations
@@ -30,29 +29,58 @@ COMMON: dict[int, tuple[str, str]] = {
     199: ("未知错误", "an unknown error at the gateway"),
 }
 
+#: What the gateway's own creation steps answer when they fail (anypay, grouppay, cloudpay).
+_CREATION_FAULTS: dict[int, tuple[str, str]] = {
+    205: ("分类创建错误", "the gateway failed to create the order's category (its own fault)"),
+    206: ("产品创建错误", "the gateway failed to create the order's product (its own fault)"),
+    207: ("库存创建错误", "the gateway failed to create the order's stock (its own fault)"),
+    208: ("队列创建错误", "the gateway failed to queue the order (its own fault)"),
+}
+_INVALID_TYPE = ("无效的支付方式", "the pay type is not valid")
+_TYPE_OFF = ("当前支付方式已关闭", "this pay type is switched off in the console")
+_NO_ACCOUNT = ("无可用支付方式", "no account of this pay type is online")
+
 #: ``POST /api/anypay/create`` (任意金额: any amount).
 ANYPAY: dict[int, tuple[str, str]] = {
     **COMMON,
     201: ("价格无效", "the price is not valid"),
-    202: ("无效的支付方式", "the pay type is not valid"),
-    203: ("当前支付方式已关闭", "this pay type is switched off in the console"),
-    204: ("无可用支付方式", "no account of this pay type is online"),
+    202: _INVALID_TYPE,
+    203: _TYPE_OFF,
+    204: _NO_ACCOUNT,
+    **_CREATION_FAULTS,
+}
+
+#: ``POST /api/cloudpay/create`` at the cloud host (云端支付): anypay's, and 209.
+CLOUDPAY: dict[int, tuple[str, str]] = {
+    **ANYPAY,
+    209: ("非代理用户", "the account is not an agent's (the cloud API is for agents)"),
 }
 
 #: ``POST /api/grouppay/create`` (组合商品: a group of products).
 GROUPPAY: dict[int, tuple[str, str]] = {
     **COMMON,
-    201: ("无效的支付方式", "the pay type is not valid"),
-    202: ("当前支付方式已关闭", "this pay type is switched off in the console"),
-    203: ("无可用支付方式", "no account of this pay type is online"),
-    204: ("no stock in the group", "a product of the group is out of stock"),
+    201: _INVALID_TYPE,
+    202: _TYPE_OFF,
+    203: _NO_ACCOUNT,
+    204: ("组合内无有效库存商品", "no product of the group is on sale with stock enough"),
+    **_CREATION_FAULTS,
 }
 
 #: ``POST /api/stablepay/create`` (固定商品: one product of the console's catalogue).
 STABLEPAY: dict[int, tuple[str, str]] = {
     **COMMON,
+    201: _INVALID_TYPE,
+    202: _TYPE_OFF,
+    203: _NO_ACCOUNT,
+    204: ("队列创建错误", "the gateway failed to queue the order (its own fault)"),
     205: ("产品不可获得", "the product is not available"),
     206: ("当前产品无库存", "the product is out of stock"),
+}
+
+#: ``GET /api/order/check`` (付款结果查询: the payment result of an out_order_id).
+CHECK: dict[int, tuple[str, str]] = {
+    **COMMON,
+    201: ("订单不存在", "the gateway has no order with this out_order_id"),
 }
 
 #: API name -> its codes.
@@ -60,6 +88,8 @@ CODES: dict[str, dict[int, tuple[str, str]]] = {
     "anypay": ANYPAY,
     "grouppay": GROUPPAY,
     "stablepay": STABLEPAY,
+    "cloudpay": CLOUDPAY,
+    "check": CHECK,
 }
 
 

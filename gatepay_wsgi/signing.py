@@ -39,7 +39,10 @@ CREATE_SIGNS = {
     "anypay": CREATE_SIGNED_FIELDS,
     "grouppay": GROUP_CREATE_SIGNED_FIELDS,
     "stablepay": PRODUCT_CREATE_SIGNED_FIELDS,
+    "cloudpay": CREATE_SIGNED_FIELDS,  # the cloud host's create: signed as anypay
 }
+#: Field order of the payment-result query's sign input (``GET /api/order/check``).
+CHECK_SIGNED_FIELDS = ("out_order_id",)
 
 
 def _fastest_md5() -> Callable[[bytes], Any]:
@@ -135,6 +138,12 @@ def create_sign(
     ``api="grouppay"`` or ``"stablepay"`` signs those APIs' fields (``CREATE_SIGNS``).
     """
     return sign_fields(fields, CREATE_SIGNS[api], appkey, appsecret, encoding=encoding)
+
+
+def check_sign(fields: Mapping[str, str], appkey: str, appsecret: str) -> str:
+    """``check_sign({"out_order_id": "GP..."}, appkey, appsecret)``: the payment-result
+    query's sign, ``md5(md5(appkey + out_order_id) + appsecret)``."""
+    return sign_fields(fields, CHECK_SIGNED_FIELDS, appkey, appsecret)
 
 
 def verify(

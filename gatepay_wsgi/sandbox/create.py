@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..client import PAY_TYPES, GatewayError
+from ..client import PAY_TYPES
+from ..gateway_answers import GatewayError
 from ..gateway_codes import CODES, message
 from ..signing import CREATE_SIGNS, create_sign
 

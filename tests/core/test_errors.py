@@ -24,7 +24,7 @@ def test_every_error_has_the_one_root():
 #: protocol's, the settings' and the inbox's, which the core and the glue raise).
 TOOL_ERRORS = [
     ("gatepay_wsgi.outbound", "Unreachable"),
-    ("gatepay_wsgi.client", "GatewayError"),
+    ("gatepay_wsgi.gateway_answers", "GatewayError"),  # the client re-exports it
     ("gatepay_wsgi.sandbox.create", "CreateRefused"),
     ("gatepay_wsgi.sandbox.cloud_sessions", "ScanRefused"),
     ("gatepay_wsgi.cli.common", "CommandError"),
