@@ -27,10 +27,11 @@ _ROUTES = Map(
     [
         Rule("/", endpoint=console_routes.console),
         Rule(
-            "/api/<any(anypay, grouppay, stablepay):api>/create",
+            "/api/<any(anypay, grouppay, stablepay, cloudpay):api>/create",
             endpoint=gateway_api.create,
             methods=["POST"],
         ),
+        Rule("/api/order/check", endpoint=gateway_api.check, methods=["GET"]),
         Rule("/pay/any", endpoint=buyer_routes.quick_pay, methods=["GET", "POST"]),
         Rule("/pay/<int:order_id>", endpoint=buyer_routes.show_pay_page, methods=["GET"]),
         Rule("/qrcode/<int:order_id>.png", endpoint=gateway_api.qrcode, methods=["GET"]),

@@ -68,6 +68,7 @@ def quick_pay(sandbox: SandboxState, request: Request) -> Response:
                 "type": pay_type,
                 "custom": fields.get("custom", ""),
             },
+            kind="quickpay",
         )
         return redirect(f"/pay/{order.order_id}", 303)
     title = layout.title(lang, "title_quick_pay")

@@ -15,6 +15,7 @@ from ..client import PAY_TYPES
 from ..outbound import check_http_url
 from . import layout, merchant_console
 from .cloud_sessions import ScanRefused
+from .create import FAULTS
 from .orders import PAID, AttemptKind
 from .state import SandboxState
 from .texts import notice
@@ -48,6 +49,8 @@ def settings(sandbox: SandboxState, request: Request) -> Response:
         rules.closed_types = {t for t in PAY_TYPES if form.get(f"type_{t}") != "on"}
         quota = form.get("quota", "").strip()
         rules.quota = int(quota) if quota.isdigit() else None
+        rules.agent = form.get("agent") == "on"
+        rules.fault = form.get("fault", "") if form.get("fault") in FAULTS else ""
         for product in rules.products.values():
             stock = form.get(f"stock_{product.product_id}", "").strip()
             product.stock = int(stock) if stock.isdigit() else None

@@ -1,12 +1,13 @@
-"""The sandbox's three create APIs: which of the gateway's codes a request earns, and why.
+"""The sandbox's create APIs: which of the gateway's codes a request earns, and why.
 
 ``check_create(api, form, rules)`` -> ``(price, product_id)`` of the order to open, or
 ``CreateRefused`` with the gateway's own code (``gateway_codes``), each for the condition
 its page names: a missing or unknown appkey (101, 102), no sign (103), a bad sign (104), a
 missing or forbidden field (105, 106), the API switched off (107), no return or notify URL
-set (108, 109), the plan's quota used up (110), and per API the price, pay type, product
-and stock. ``CreateRules`` is what the sandbox's console switches
-(``merchant_console.settings_form``).
+set (108, 109), the plan's quota used up (110), and per API the price, pay type, product,
+stock, the gateway's own creation faults (205-208, stablepay's 204) and, for the cloud
+API, an account that is not an agent's (209). ``CreateRules`` is what the sandbox's
+console switches (``merchant_console.settings_form``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from decimal import Decimal
 
 from ..client import PAY_TYPES
 from ..gateway_answers import GatewayError
-from ..gateway_codes import CODES, message
-from ..signing import CREATE_SIGNS, create_sign
+from ..gateway_codes import message
+from ..signing import CHECK_SIGNED_FIELDS, CREATE_SIGNS, sign_fields
 
 # What the create API takes from a shop: canonical, up to two decimals. Looser than the
 # callbacks' money (exactly two decimals): the sandbox re-formats what it sends back.
@@ -81,13 +82,33 @@ class CreateRules:
     api_open: bool = True
     closed_types: set[str] = field(default_factory=set)
     quota: int | None = None  # orders the plan still allows; None: no limit
+    agent: bool = True  # an agent's account (代理): the cloud API's 209 when not
+    fault: str = ""  # a creation step of the gateway's that fails: one of FAULTS, or ""
     products: dict[int, Product] = field(default_factory=default_products)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
-def _common(api: str, form: Mapping[str, str], rules: CreateRules) -> None:
-    """The codes every create API shares (101-110), in the order a request meets them."""
-    signed = CREATE_SIGNS[api]
+#: The gateway's own creation steps that can fail (the console's "gateway fault").
+FAULTS = ("category", "product", "stock", "queue")
+#: API -> fault -> its code on the page; stablepay creates no category, product or stock
+#: (its product exists): its page lists only the queue's code, 204.
+_FAULT_CODES = {
+    "anypay": dict(zip(FAULTS, (205, 206, 207, 208), strict=True)),
+    "cloudpay": dict(zip(FAULTS, (205, 206, 207, 208), strict=True)),
+    "grouppay": dict(zip(FAULTS, (205, 206, 207, 208), strict=True)),
+    "stablepay": {"queue": 204},
+}
+#: API -> its codes for a pay type that is not valid, switched off, with no account online.
+_PAY_TYPE_CODES = {
+    "anypay": (202, 203, 204),
+    "cloudpay": (202, 203, 204),
+    "grouppay": (201, 202, 203),
+    "stablepay": (201, 202, 203),
+}
+
+
+def _credentials(api: str, form: Mapping[str, str], rules: CreateRules) -> None:
+    """101-103 and 107: the appkey, a sign at all, and the API's switch."""
     if not form.get("appkey"):
         raise refused(api, 101, "no appkey field")
     if form["appkey"] != rules.appkey:
@@ -96,12 +117,11 @@ def _common(api: str, form: Mapping[str, str], rules: CreateRules) -> None:
         raise refused(api, 103, "no sign field")
     if not rules.api_open:
         raise refused(api, 107, "the API is switched off in the console")
-    if not rules.return_url_set:
-        raise refused(api, 108, "the sandbox has no return URL")
-    if not rules.notify_url_set:
-        raise refused(api, 109, "the sandbox has no notify URL")
-    if rules.quota is not None and rules.quota <= 0:
-        raise refused(api, 110, "the plan's quota is used up")
+
+
+def _signed(api: str, form: Mapping[str, str], rules: CreateRules, signed: tuple[str, ...]) -> None:
+    """105, 106, 104: every signed field there (``custom`` may be empty), no other, and
+    the sign right."""
     missing = [name for name in signed if name != "custom" and not form.get(name)]
     if missing:
         raise refused(api, 105, f"missing {', '.join(missing)}")
@@ -109,16 +129,32 @@ def _common(api: str, form: Mapping[str, str], rules: CreateRules) -> None:
     if extra:
         raise refused(api, 106, f"not a field of this API: {', '.join(extra)}")
     fields = {name: form.get(name, "") for name in signed}
-    if form["sign"].lower() != create_sign(fields, rules.appkey, rules.appsecret, api=api):
+    if form["sign"].lower() != sign_fields(fields, signed, rules.appkey, rules.appsecret):
         raise refused(api, 104, "the sign does not match")
 
 
+def check_query(form: Mapping[str, str], rules: CreateRules) -> None:
+    """The payment-result query's codes, as a create's: 101-107. A query creates nothing:
+    108-110 (the URLs, the quota) are never its answer here."""
+    _credentials("check", form, rules)
+    _signed("check", form, rules, CHECK_SIGNED_FIELDS)
+
+
+def _common(api: str, form: Mapping[str, str], rules: CreateRules) -> None:
+    """The codes every create API shares (101-110), in the order a request meets them."""
+    _credentials(api, form, rules)
+    if not rules.return_url_set:
+        raise refused(api, 108, "the sandbox has no return URL")
+    if not rules.notify_url_set:
+        raise refused(api, 109, "the sandbox has no notify URL")
+    if rules.quota is not None and rules.quota <= 0:
+        raise refused(api, 110, "the plan's quota is used up")
+    _signed(api, form, rules, CREATE_SIGNS[api])
+
+
 def _pay_type(api: str, pay_type: str, rules: CreateRules, online: bool) -> None:
-    """The pay type codes: 202-204 for anypay, 201-203 for grouppay. Stablepay's page lists
-    none, so the sandbox answers 199 (unknown error) for them, naming the cause in its log."""
-    invalid, closed, unwatched = {"anypay": (202, 203, 204), "grouppay": (201, 202, 203)}.get(
-        api, (199, 199, 199)
-    )
+    """The pay type codes: 202-204 for anypay and cloudpay, 201-203 for the others."""
+    invalid, closed, unwatched = _PAY_TYPE_CODES[api]
     if pay_type not in PAY_TYPES:
         raise refused(api, invalid, f"pay type {pay_type!r} is not one of {PAY_TYPES}")
     if pay_type in rules.closed_types:
@@ -135,17 +171,20 @@ def check_create(
     ``online``: whether a session watches accounts of the requested pay type. Stock is
     taken here (under the rules' lock), and one order of the quota.
     """
-    if api not in CODES:
+    if api not in _PAY_TYPE_CODES:
         raise ValueError(f"no create API {api!r}")
     _common(api, form, rules)
+    if api == "cloudpay" and not rules.agent:
+        raise refused(api, 209, "the account is not an agent's (the console's switch)")
     price: Decimal | None = None
-    if api == "anypay":
+    if api in ("anypay", "cloudpay"):
         price = read_create_price(form["price"])
         if price is None or price <= 0:
             raise refused(api, 201, f"price {form['price']!r} is not an amount")
     _pay_type(api, form["type"], rules, online)
     product_id = ""
     with rules.lock:
+        taken: list[tuple[Product, int]] = []
         if api == "stablepay":
             product = _product(form["product_id"], rules)
             if product is None:
@@ -153,15 +192,18 @@ def check_create(
             if product.stock is not None and product.stock < 1:
                 raise refused(api, 206, f"{product.name} is out of stock")
             price, product_id = product.price, str(product.product_id)
-            _take(product, 1)
+            taken = [(product, 1)]
         elif api == "grouppay":
-            wanted = _group(api, form["fields"], rules)
-            for product, count in wanted:
+            taken = _group(api, form["fields"], rules)
+            for product, count in taken:
                 if product.stock is not None and product.stock < count:
                     raise refused(api, 204, f"{product.name}: {product.stock} left, {count} wanted")
-            price = sum((product.price * count for product, count in wanted), Decimal(0))
-            for product, count in wanted:
-                _take(product, count)
+            price = sum((product.price * count for product, count in taken), Decimal(0))
+        fault = _FAULT_CODES[api].get(rules.fault)
+        if fault is not None:  # the gateway's own step fails: nothing is taken
+            raise refused(api, fault, f"the console's gateway fault: {rules.fault}")
+        for product, count in taken:
+            _take(product, count)
         if rules.quota is not None:
             rules.quota -= 1
     assert price is not None

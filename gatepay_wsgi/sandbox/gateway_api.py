@@ -1,5 +1,6 @@
 """The sandbox's JSON API and pictures, as the gateway answers them: ``create`` (the
-create APIs), ``order_for_shop`` (an order's ``api_url``), ``qrcode`` and ``order_json``.
+create APIs, the cloud one included), ``check`` (the payment-result query),
+``order_for_shop`` (an order's ``api_url``), ``qrcode`` and ``order_json``.
 
 Each route is ``route(sandbox, request, **url_args)`` and answers in the gateway's
 envelope (``gateway_json``): code, msg, time and data.
@@ -16,9 +17,10 @@ from typing import Any
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Request, Response
 
-from ..gateway_codes import SUCCESS, SUCCESS_MESSAGE
-from .create import CreateRefused, check_create
-from .orders import SandboxOrder
+from ..gateway_answers import ORDER_EXPIRED
+from ..gateway_codes import SUCCESS, SUCCESS_MESSAGE, message
+from .create import CreateRefused, check_create, check_query
+from .orders import CLOSED, OPEN, PAID, SandboxOrder
 from .state import SandboxState
 
 logger = logging.getLogger("gatepay_wsgi.sandbox")
@@ -48,8 +50,9 @@ def gateway_json(code: int, msg: str, data: dict[str, Any] | None = None) -> Res
 
 
 def create(sandbox: SandboxState, request: Request, api: str) -> Response:
-    """``POST /api/{anypay,grouppay,stablepay}/create``: code 100 and the pay links, or
-    the gateway's refusal code for the condition its page names."""
+    """``POST /api/{anypay,grouppay,stablepay,cloudpay}/create``: code 100 and the pay
+    links, or the gateway's refusal code for the condition its page names. The cloud
+    API's answer has no ``api_url`` or ``qrcode_body``, as its page shows."""
     form = {name: request.form.get(name, "") for name in request.form}
     sandbox.rules.return_url_set, sandbox.rules.notify_url_set = (
         bool(sandbox.return_url),
@@ -59,7 +62,7 @@ def create(sandbox: SandboxState, request: Request, api: str) -> Response:
         price, product_id = check_create(
             api, form, sandbox.rules, sandbox.sessions.online_for(form.get("type", ""))
         )
-        order = sandbox.book.open(price, form, product_id)
+        order = sandbox.book.open(price, form, product_id, kind=api)
     except CreateRefused as refused:
         logger.info("create (%s) refused: %s", api, refused)
         return gateway_json(refused.code, refused.message)
@@ -73,6 +76,35 @@ def create(sandbox: SandboxState, request: Request, api: str) -> Response:
         "qrcode_url": f"{request.host_url}qrcode/{order.order_id}.png",
         "qrcode_body": qr_data_uri(pay_url),
         "params": form,
+    }
+    if api == "cloudpay":
+        del data["api_url"], data["qrcode_body"]
+    return gateway_json(SUCCESS, SUCCESS_MESSAGE, data)
+
+
+#: The payment-result query's ``order_status`` by the sandbox order's state. The page
+#: documents only "expired"; "paid" and "unpaid" are the sandbox's own words.
+CHECK_STATUSES = {OPEN: "unpaid", PAID: "paid", CLOSED: ORDER_EXPIRED}
+
+
+def check(sandbox: SandboxState, request: Request) -> Response:
+    """``GET /api/order/check?appkey&out_order_id&sign``: the latest order the shop opened
+    with that out_order_id, or the page's code for what is wrong (201: no such order)."""
+    fields = {name: request.args.get(name, "") for name in request.args}
+    try:
+        check_query(fields, sandbox.rules)
+    except CreateRefused as refused:
+        logger.info("check refused: %s", refused)
+        return gateway_json(refused.code, refused.message)
+    order = sandbox.book.newest_for(fields["out_order_id"])
+    if order is None:
+        return gateway_json(201, message("check", 201))
+    data = {
+        "order_id": order.order_id,
+        "order_name": order.name,
+        "order_price": order.price,
+        "order_type": order.type,
+        "order_status": CHECK_STATUSES[order.status],
     }
     return gateway_json(SUCCESS, SUCCESS_MESSAGE, data)
 

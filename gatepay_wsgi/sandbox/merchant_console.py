@@ -15,7 +15,7 @@ from markupsafe import Markup
 from ..callbacks import printable
 from ..client import PAY_TYPES
 from .cloud_sessions import CloudSessions
-from .create import CreateRules
+from .create import FAULTS, CreateRules
 from .layout import message_body, say, type_choice, type_name
 from .orders import PAID, Attempt, SandboxOrder
 
@@ -154,7 +154,8 @@ def settings_form(
     lang: str, rules: CreateRules, notify_url: str, return_url: str, quick_url: str
 ) -> Markup:
     """The console's settings: an empty URL is code 108/109, the API switch 107, a pay
-    type off 203 (anypay), the quota 110, the stock 206 and 204 (grouppay)."""
+    type off 203 (anypay), the quota 110, the stock 206 and 204 (grouppay), an account
+    that is no agent's 209 (cloudpay), a gateway fault 205-208 (stablepay: 204)."""
     types = Markup(" ").join(
         _box(f"type_{t}", t not in rules.closed_types, type_name(lang, t)) for t in PAY_TYPES
     )
@@ -171,10 +172,20 @@ def settings_form(
     )
     head = [say(lang, key) for key in ("col_product_id", "col_product", "col_price", "col_stock")]
     link = Markup("<a href='{}'>{}</a>").format(quick_url, quick_url)
+    faults = Markup("").join(
+        Markup("<option value='{}'{}>{}</option>").format(
+            fault, Markup(" selected") if rules.fault == fault else "", say(lang, f"fault_{fault}")
+        )
+        for fault in ("", *FAULTS)
+    )
+    fault = Markup("<label>{} <select name=fault>{}</select></label>").format(
+        say(lang, "fault"), faults
+    )
     return Markup(
         "<h2>{}</h2><form method=post action='/console/settings'>"
         "<p>{}</p><p>{}</p>"
         "<p>{} &middot; {} &middot; {} {}</p>"
+        "<p>{} &middot; {}</p>"
         "{}"
         "<p><button id=save-settings>{}</button></p></form>"
         "<p>{}</p>"
@@ -186,6 +197,8 @@ def settings_form(
         say(lang, "types_on", types=types),
         _field(say(lang, "quota"), "quota", rules.quota, 5),
         say(lang, "no_limit"),
+        _box("agent", rules.agent, say(lang, "agent")),
+        fault,
         _table(head, rows),
         say(lang, "save"),
         say(lang, "quick_pay_link", link=link),

@@ -40,6 +40,17 @@ class AttemptKind(str, Enum):
 
 OPEN, PAID, CLOSED = OrderStatus.OPEN, OrderStatus.PAID, OrderStatus.CLOSED
 
+#: An order's name by the API that opened it: anypay's as the page's example shows it
+#: ("任意金额支付:1.88元"); the others in the same shape, from their APIs' names (the
+#: page shows no example of theirs).
+ORDER_NAMES = {
+    "anypay": "任意金额支付:{price}元",
+    "cloudpay": "任意金额支付:{price}元",
+    "grouppay": "组合商品支付:{price}元",
+    "stablepay": "固定商品支付:{price}元",
+    "quickpay": "快捷收款:{price}元",
+}
+
 
 @dataclass
 class Attempt:
@@ -70,6 +81,7 @@ class SandboxOrder:
     custom: str
     created_at: float
     product_id: str = ""  # stablepay's product: the return visit carries it
+    name: str = ""  # the payment-result query's order_name
     status: OrderStatus = OPEN
     paytime: int | None = None
     attempts: list[Attempt] = field(default_factory=list)
@@ -95,13 +107,22 @@ class OrderBook:
         with self.lock:
             return sorted(self.orders.values(), key=lambda o: o.order_id, reverse=True)
 
+    def newest_for(self, out_order_id: str) -> SandboxOrder | None:
+        """The latest order the shop opened with ``out_order_id`` (the payment-result query)."""
+        with self.lock:
+            found = [o for o in self.orders.values() if o.out_order_id == out_order_id]
+            return max(found, key=lambda o: o.order_id, default=None)
+
     def quick_id(self) -> str:
         """A quick-pay order's out_order_id: the gateway makes it, there being no shop order."""
         return f"QUICK{next(self._ids)}"
 
-    def open(self, price: Decimal, fields: dict[str, str], product_id: str = "") -> SandboxOrder:
+    def open(
+        self, price: Decimal, fields: dict[str, str], product_id: str = "", kind: str = "anypay"
+    ) -> SandboxOrder:
         """The open order for ``fields`` (``out_order_id``, ``type``, ``custom``): a shop's
-        retry of the same create gets the same order back."""
+        retry of the same create gets the same order back. ``kind``: the create API, or
+        ``"quickpay"``, which names the order (``ORDER_NAMES``)."""
         with self.lock:
             for order in self.orders.values():
                 if (
@@ -126,6 +147,7 @@ class OrderBook:
                 custom=fields.get("custom", ""),
                 created_at=time.time(),
                 product_id=product_id,
+                name=ORDER_NAMES[kind].format(price=f"{price:.2f}"),
             )
             self.orders[order.order_id] = order
             return order
