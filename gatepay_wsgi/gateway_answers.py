@@ -89,9 +89,11 @@ def _without_trailing_commas(text: str) -> str:
     kept: list[str] = []
     in_string = escaped = False
     for index, char in enumerate(text):
-        if in_string:
-            escaped = not escaped and char == "\\"
-            in_string = escaped or char != '"'
+        if escaped:
+            escaped = False
+        elif in_string:
+            escaped = char == "\\"
+            in_string = char != '"'
         elif char == '"':
             in_string = True
         elif char == "," and text[index + 1 :].lstrip()[:1] in ("}", "]"):

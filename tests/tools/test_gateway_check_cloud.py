@@ -115,6 +115,16 @@ def test_the_cloud_api_posts_to_the_cloud_host_signed_as_anypay():
     }
 
 
+def test_a_trailing_comma_is_dropped_only_outside_the_strings():
+    body = (
+        b'{"code": 100, "msg": "ok", "data": {"pay_url": "https://g/p", '
+        b'"params": {"custom": "say \\"a,}\\" ,]", "out_order_id": "X1",},}}'
+    )
+    with serving(Stub(body)) as url:
+        payment = GatePayClient(url, KEY, SECRET).create(price="1", type="alipay")
+    assert payment.params == {"custom": 'say "a,}" ,]', "out_order_id": "X1"}
+
+
 def test_the_cloud_api_needs_its_host():
     client = GatePayClient("https://gatepay.io", KEY, SECRET)
     with pytest.raises(ConfigError, match="cloud_url"):
