@@ -229,7 +229,9 @@ def check_client(ns: dict[str, Any], reader: Reader) -> None:
     url, sandbox = reader.gateway.url, reader.gateway.sandbox
     assert ns["payment"].pay_url.startswith(url + "/pay/")
     opened = sandbox.book.newest_first()
-    assert len(opened) == 3  # anypay, grouppay, stablepay
+    assert len(opened) == 4  # anypay, grouppay, stablepay, cloudpay
+    assert ns["cloud"].pay_url.startswith(url + "/pay/")
+    assert (ns["found"].order_status, ns["found"].order_price) == ("unpaid", Decimal("10.00"))
     assert "buyer 7" in [order.custom for order in opened]
     assert ns["link"].startswith(url + "/pay/any?")
     with urlopen(ns["link"], timeout=10) as page:  # the local sandbox
@@ -511,7 +513,10 @@ PRELUDES: dict[str, Prelude] = {
             "TOKEN": reader.gateway.sandbox.quick_pay_token,
         },
         check_client,
-        rewrites={'"https://gateway.example"': '"{gateway}"'},
+        rewrites={
+            '"https://gateway.example"': '"{gateway}"',
+            '"https://cloud.gateway.example"': '"{gateway}"',
+        },
         needs=("waitress",),
     ),
     "from gatepay_wsgi.testing import BAD_SIGN, send_notify, signed_notify, return_url": Prelude(
