@@ -29,6 +29,9 @@ class Notification:
     extend: str
     appkey: str
     raw: Mapping[str, str] = field(repr=False, compare=False)
+    #: Which configured appsecret verified it: 0, the first (the current one); 1 or more,
+    #: an older one still accepted while the gateway's secret is being rotated.
+    secret_index: int = field(default=0, compare=False)
 
 
 class _Typed:
@@ -67,6 +70,7 @@ def checked_notification(
     extend: str,
     appkey: str,
     raw: Mapping[str, str],
+    secret_index: int = 0,
 ) -> Notification:
     """``Notification(...)`` of fields ``messages.py`` has checked, set at once, its money
     and ``paid_at`` typed when first read (``_Typed``): a frozen dataclass's ``__init__``
@@ -82,6 +86,7 @@ def checked_notification(
         extend=extend,
         appkey=appkey,
         raw=raw,
+        secret_index=secret_index,
     )
     return notification
 

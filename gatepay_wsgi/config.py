@@ -18,10 +18,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .dotted_names import load_object
-from .endpoints import Endpoint, Return, Timeout
+from .endpoints import Endpoint, Return, Timeout, check_appsecret
 from .errors import ConfigError as ConfigError  # its older home: still importable here
 from .inbox import Inbox, open_inbox
 from .notify import Notify
+from .signing import Appsecret
 
 #: Setting name -> endpoint class, in the order the gateway's console lists them.
 ENDPOINT_SETTINGS: dict[str, type[Endpoint]] = {
@@ -88,9 +89,9 @@ def middleware_options(
     def text(name: str) -> str:
         return str(settings.get(key(name)) or "").strip()
 
-    for name in ("appkey", "appsecret"):
-        if not text(name):
-            raise ConfigError(f"{key(name)} is missing or empty")
+    if not text("appkey"):
+        raise ConfigError(f"{key('appkey')} is missing or empty")
+    appsecret = read_appsecret(settings.get(key("appsecret")), key("appsecret"))
     notify_options = read_notify_options(settings, key)
     endpoints: dict[str, Endpoint] = {}
     for kind in ENDPOINT_SETTINGS:
@@ -106,7 +107,7 @@ def middleware_options(
         raise ConfigError(f"{key('notify')} is missing: name the notify path and its handler")
     options: dict[str, Any] = {
         "appkey": text("appkey"),
-        "appsecret": text("appsecret"),
+        "appsecret": appsecret,
         "paths": endpoints,
     }
     build_mounts = read_mounts(settings, key, endpoints)
@@ -116,6 +117,24 @@ def middleware_options(
     if mounts:
         options["mounts"] = mounts
     return options
+
+
+def read_appsecret(value: Any, setting: str) -> Appsecret:
+    """``read_appsecret("new old", "gatepay.appsecret")`` -> ``("new", "old")``: a setting's
+    appsecret, or several separated by whitespace (or a list) while the gateway's secret
+    is rotated, the current one first (it signs what goes out)."""
+    if isinstance(value, (list, tuple)):
+        given = [str(secret).strip() for secret in value]
+    else:
+        given = str(value or "").split()
+    if not given:
+        raise ConfigError(f"{setting} is missing or empty")
+    try:
+        checked = check_appsecret(given)
+    except ConfigError as error:
+        raise ConfigError(f"{setting}: {error}") from None
+    assert checked is not None  # given is a non-empty list
+    return checked
 
 
 def read_mounts(

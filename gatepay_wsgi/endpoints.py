@@ -29,6 +29,7 @@ from .errors import (
 from .messages import read_return, read_timeout
 from .pages import HTML, Page, is_page, render, respond
 from .request_fields import query_fields
+from .signing import Appsecret
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -83,6 +84,28 @@ def check_credential(name: str, value: str | None) -> None:
         raise ConfigError(f"{name} must be a non-empty string")
 
 
+def check_appsecret(value: Appsecret | None) -> Appsecret | None:
+    """The appsecret as given (``None``: not given), or several as a tuple: during a
+    rotation, ``["new", "old"]`` (the first signs what goes out). Empty ones are refused:
+    fail closed at start-up."""
+    if value is None or isinstance(value, str):
+        check_credential("appsecret", value)
+        return value
+    if not isinstance(value, (list, tuple)):  # a set has no first one to sign with
+        raise ConfigError(
+            f"appsecret must be a string or a list of strings, got {type(value).__name__}"
+        )
+    secrets = tuple(value)
+    if not secrets:
+        raise ConfigError("appsecret is an empty list: give at least one")
+    for secret in secrets:
+        if not isinstance(secret, str) or not secret.strip():
+            raise ConfigError("appsecret: every secret in the list must be a non-empty string")
+    if len(set(secrets)) != len(secrets):
+        raise ConfigError("appsecret: a secret is listed twice")
+    return secrets[0] if len(secrets) == 1 else secrets
+
+
 class Endpoint:
     """Base of the three endpoints: a WSGI app with optional own credentials."""
 
@@ -90,12 +113,12 @@ class Endpoint:
     signed = True
 
     def __init__(
-        self, handler: Callable[..., Any], *, appkey: str | None, appsecret: str | None
+        self, handler: Callable[..., Any], *, appkey: str | None, appsecret: Appsecret | None
     ) -> None:
         if not callable(handler):
             raise TypeError(f"{type(self).__name__} needs a callable handler, got {handler!r}")
         check_credential("appkey", appkey)
-        check_credential("appsecret", appsecret)
+        appsecret = check_appsecret(appsecret)
         if (appkey is None) != (appsecret is None):
             # One merchant's key with the middleware's secret (another merchant's) would
             # answer every notify 403 at run time: say so now.
@@ -109,7 +132,11 @@ class Endpoint:
         self.context: HandlerContext | None = None
 
     def with_defaults(
-        self, *, appkey: str | None, appsecret: str | None, context: HandlerContext | None = None
+        self,
+        *,
+        appkey: str | None,
+        appsecret: Appsecret | None,
+        context: HandlerContext | None = None,
     ) -> Endpoint:
         """A copy that uses these settings where the endpoint has none of its own."""
         bound = copy.copy(self)
@@ -136,7 +163,7 @@ class _PageEndpoint(Endpoint):
         handler: Callable[..., Page],
         *,
         appkey: str | None = None,
-        appsecret: str | None = None,
+        appsecret: Appsecret | None = None,
         error_page: Callable[[GatePayError], Page] | None = None,
         language: str | None = None,
         shop_url: str | None = None,

@@ -30,7 +30,13 @@ from .callbacks import (
     checked_notification,
 )
 from .errors import InvalidField, MissingField
-from .signing import NOTIFY_SIGNED_FIELDS, RETURN_SIGNED_FIELDS, sign_matches, verify
+from .signing import (
+    NOTIFY_SIGNED_FIELDS,
+    RETURN_SIGNED_FIELDS,
+    Appsecret,
+    matching_secret,
+    verify,
+)
 
 __all__ = [
     "DEFAULT_CLOCK_SKEW",
@@ -179,7 +185,7 @@ def read_gateway_notify(
     text: str,
     *,
     appkey: str,
-    appsecret: str,
+    appsecret: Appsecret,
     clock_skew: int = DEFAULT_CLOCK_SKEW,
     now: float | None = None,
 ) -> Notification | None:
@@ -200,13 +206,15 @@ def read_gateway_notify(
         number > MAX_ORDER_ID
         or seconds > _MAX_PAYTIME
         or seconds > (time.time() if now is None else now) + clock_skew
-        or not sign_matches(
-            sign,
-            order_id + out_order_id + price + realprice + pay_type + paytime + extend,
-            appkey,
-            appsecret,
-        )
     ):
+        return None
+    secret_index = matching_secret(
+        sign,
+        order_id + out_order_id + price + realprice + pay_type + paytime + extend,
+        appkey,
+        appsecret,
+    )
+    if secret_index is None:
         return None
     raw = GatewayForm(
         order_id=order_id,
@@ -218,14 +226,16 @@ def read_gateway_notify(
         extend=extend,
         sign=sign,
     )
-    return checked_notification(number, out_order_id, pay_type, seconds, extend, appkey, raw)
+    return checked_notification(
+        number, out_order_id, pay_type, seconds, extend, appkey, raw, secret_index
+    )
 
 
 def read_notification(
     fields: Mapping[str, str],
     *,
     appkey: str,
-    appsecret: str,
+    appsecret: Appsecret,
     encoding: str = "utf-8",
     clock_skew: int = DEFAULT_CLOCK_SKEW,
     now: float | None = None,
@@ -246,12 +256,14 @@ def read_notification(
         _match(fields, "sign", _SIGN, "32 hex digits")
     if notification.paytime > (time.time() if now is None else now) + clock_skew:
         raise InvalidField("field 'paytime' lies in the future", field="paytime")
-    verify(fields, NOTIFY_SIGNED_FIELDS, appkey, appsecret, encoding=encoding)
+    secret_index = verify(fields, NOTIFY_SIGNED_FIELDS, appkey, appsecret, encoding=encoding)
+    if secret_index:
+        notification.__dict__["secret_index"] = secret_index  # frozen: set as __init__ does
     return notification
 
 
 def read_return(
-    fields: Mapping[str, str], *, appkey: str, appsecret: str, encoding: str = "utf-8"
+    fields: Mapping[str, str], *, appkey: str, appsecret: Appsecret, encoding: str = "utf-8"
 ) -> ReturnVisit:
     """``read_return(query, appkey=..., appsecret=...)``: verify and type a sync return."""
     _require(fields, (*RETURN_SIGNED_FIELDS, "sign"))

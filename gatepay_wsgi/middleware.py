@@ -13,10 +13,11 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from .endpoints import Endpoint, HandlerContext, check_credential
+from .endpoints import Endpoint, HandlerContext, check_appsecret, check_credential
 from .errors import ConfigError
 from .inbox import Inbox, MemoryInbox, open_inbox
 from .notify import NOT_DURABLE, Notify
+from .signing import Appsecret
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -48,14 +49,14 @@ class RoutingTable:
         *,
         paths: Mapping[str, Endpoint],
         appkey: str | None = None,
-        appsecret: str | None = None,
+        appsecret: Appsecret | None = None,
         inbox: str | Inbox | None = None,
         handler_context: HandlerContext | None = None,
         paths_added_later: bool = False,
         mounts: Mapping[str, WSGIApplication] | None = None,
     ) -> None:
         check_credential("appkey", appkey)
-        check_credential("appsecret", appsecret)
+        appsecret = check_appsecret(appsecret)
         if not isinstance(paths, Mapping) or not (paths or paths_added_later):
             raise ConfigError("paths must be a non-empty dict of path -> Notify/Return/Timeout")
         self.appkey, self.appsecret, self.handler_context = appkey, appsecret, handler_context
@@ -126,7 +127,7 @@ class RoutingTable:
             bound.inbox = self.inbox
         if bound.signed:
             check_credential("appkey", bound.appkey)
-            check_credential("appsecret", bound.appsecret)
+            bound.appsecret = check_appsecret(bound.appsecret)
             if not bound.appkey or not bound.appsecret:
                 raise ConfigError(
                     f"paths[{path!r}] needs an appkey and an appsecret: pass them to "
@@ -174,7 +175,7 @@ class GatePayMiddleware:
         app: WSGIApplication,
         *,
         appkey: str | None = None,
-        appsecret: str | None = None,
+        appsecret: Appsecret | None = None,
         paths: Mapping[str, Endpoint],
         inbox: str | Inbox | None = None,
         handler_context: HandlerContext | None = None,

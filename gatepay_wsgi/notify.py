@@ -20,10 +20,12 @@ from .callbacks import Notification
 from .endpoints import Endpoint, log_refused, status_for
 from .errors import ConfigError, GatePayError, MethodNotAllowed
 from .inbox import Inbox, MemoryInbox, open_inbox
+from .inbox.handlers import notification_ids
 from .inbox.states import Delivered
 from .messages import DEFAULT_CLOCK_SKEW, read_gateway_notify, read_notification
 from .pages import respond, status_line
 from .request_fields import body_fields, gateway_body, parse_urlencoded, query_fields
+from .signing import Appsecret, appsecrets
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -82,7 +84,7 @@ class Notify(Endpoint):
         handler: Callable[[Notification], object],
         *,
         appkey: str | None = None,
-        appsecret: str | None = None,
+        appsecret: Appsecret | None = None,
         inbox: str | Inbox | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         clock_skew: int = DEFAULT_CLOCK_SKEW,
@@ -181,6 +183,16 @@ class Notify(Endpoint):
     ) -> HTTPStatus:
         """Hand a verified notify to the inbox's step; the status line to answer with."""
         remote_addr = environ.get("REMOTE_ADDR")
+        if notification.secret_index:
+            logger.warning(
+                "notify verified with an older appsecret (#%d of %d; the first is the "
+                "current one): the gateway still signs with it, so keep it configured: %s "
+                "remote=%s",
+                notification.secret_index + 1,
+                len(appsecrets(self.appsecret or "")),
+                notification_ids(notification),
+                remote_addr or "-",
+            )
         signals.send(
             signals.notify_received, self, notification=notification, remote_addr=remote_addr
         )

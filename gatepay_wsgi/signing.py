@@ -12,8 +12,8 @@ import hashlib
 import hmac
 import importlib
 import operator
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Union
 
 from .errors import AppkeyMismatch, BadSignature, InvalidField, MissingField
 
@@ -96,19 +96,48 @@ def joined_sign(joined: str, appkey: str, appsecret: str, encoding: str = "utf-8
     return signed
 
 
-def sign_matches(given: str, joined: str, appkey: str, appsecret: str) -> bool:
-    """``sign_matches(sign, order_id + out_order_id + ..., appkey, appsecret)``: whether
-    ``sign`` (hex, either case) signs these UTF-8 values, compared in constant time.
+#: What every verifier takes as the appsecret: one, or several during a rotation (the
+#: first is the current one; outgoing requests are signed with it).
+Appsecret = Union[str, Sequence[str]]
 
-    ``False`` for empty credentials: they never verify anything.
+
+def appsecrets(appsecret: Appsecret) -> tuple[str, ...]:
+    """``appsecrets("s")`` -> ``("s",)``; ``appsecrets(["new", "old"])`` -> both, in order."""
+    return (appsecret,) if isinstance(appsecret, str) else tuple(appsecret)
+
+
+def matching_secret(
+    given: str, joined: str, appkey: str, appsecret: Appsecret, encoding: str = "utf-8"
+) -> int | None:
+    """``matching_secret(sign, order_id + out_order_id + ..., appkey, ["new", "old"])``:
+    the position of the appsecret whose sign ``given`` is (hex, either case), or ``None``.
+
+    Each is compared in constant time; an empty appkey or appsecret never verifies.
     """
-    if not appkey or not appsecret:
-        return False
-    try:
-        expected = joined_sign(joined, appkey, appsecret)
+    if not appkey:
+        return None
+    try:  # the inner hash does not depend on the secret: once for all of them
+        first = _md5((appkey + joined).encode(encoding)).hexdigest()
     except UnicodeEncodeError:
-        return False
-    return hmac.compare_digest(given.lower().encode("ascii", "replace"), expected.encode())
+        return None
+    sign = given.lower().encode("ascii", "replace")  # a non-ASCII sign cannot match
+    for index, secret in enumerate(appsecrets(appsecret)):
+        if not secret:
+            continue
+        try:
+            expected = _md5((first + secret).encode(encoding)).hexdigest()
+        except UnicodeEncodeError:
+            continue
+        if hmac.compare_digest(sign, expected.encode("ascii")):
+            return index
+    return None
+
+
+def sign_matches(given: str, joined: str, appkey: str, appsecret: Appsecret) -> bool:
+    """``sign_matches(sign, order_id + out_order_id + ..., appkey, appsecret)``: whether
+    ``sign`` (hex, either case) signs these UTF-8 values with (one of) the appsecret(s),
+    compared in constant time. ``False`` for empty credentials: they verify nothing."""
+    return matching_secret(given, joined, appkey, appsecret) is not None
 
 
 def notify_sign(
@@ -150,17 +179,19 @@ def verify(
     fields: Mapping[str, str],
     order: tuple[str, ...],
     appkey: str,
-    appsecret: str,
+    appsecret: Appsecret,
     *,
     encoding: str = "utf-8",
-) -> None:
-    """``verify(fields, NOTIFY_SIGNED_FIELDS, appkey, appsecret)`` or raise ``BadSignature``.
+) -> int:
+    """``verify(fields, NOTIFY_SIGNED_FIELDS, appkey, appsecret)`` or raise ``BadSignature``;
+    the position of the appsecret that verified it (0: the first, the current one).
 
     Fails closed: empty credentials never verify anything. Where the request carries
     its own ``appkey`` field it must equal the configured one. The hex sign is compared
-    case-insensitively and in constant time.
+    case-insensitively and in constant time, with each appsecret given.
     """
-    if not appkey or not appsecret:
+    secrets = appsecrets(appsecret)
+    if not appkey or not secrets or not all(secrets):
         raise BadSignature("no appkey/appsecret configured: refusing to verify")
     if "appkey" in fields and not hmac.compare_digest(
         fields["appkey"].encode("utf-8", "replace"), appkey.encode("utf-8", "replace")
@@ -169,21 +200,31 @@ def verify(
     received = fields.get("sign")
     if received is None:
         raise MissingField("missing field 'sign'", field="sign")
-    expected = sign_fields(fields, order, appkey, appsecret, encoding=encoding)
-    given = received.lower().encode("ascii", "replace")  # a non-ASCII sign cannot match
-    if not hmac.compare_digest(given, expected.encode("ascii")):
+    getter = _VALUES.get(order)
+    try:
+        values = [fields[name] for name in order] if getter is None else getter(fields)
+    except KeyError:
+        missing = next(name for name in order if name not in fields)
+        raise MissingField(f"missing field {missing!r}", field=missing) from None
+    try:
+        "".join(values).encode(encoding)
+    except UnicodeEncodeError:
+        raise InvalidField(f"a signed field cannot be encoded as {encoding}") from None
+    index = matching_secret(received, "".join(values), appkey, secrets, encoding)
+    if index is None:
         raise BadSignature("sign does not match", field="sign")
+    return index
 
 
 def verify_notify(
-    fields: Mapping[str, str], appkey: str, appsecret: str, *, encoding: str = "utf-8"
-) -> None:
+    fields: Mapping[str, str], appkey: str, appsecret: Appsecret, *, encoding: str = "utf-8"
+) -> int:
     """``verify_notify(fields, appkey, appsecret)``: raise unless the notify's sign is right."""
-    verify(fields, NOTIFY_SIGNED_FIELDS, appkey, appsecret, encoding=encoding)
+    return verify(fields, NOTIFY_SIGNED_FIELDS, appkey, appsecret, encoding=encoding)
 
 
 def verify_return(
-    fields: Mapping[str, str], appkey: str, appsecret: str, *, encoding: str = "utf-8"
-) -> None:
+    fields: Mapping[str, str], appkey: str, appsecret: Appsecret, *, encoding: str = "utf-8"
+) -> int:
     """``verify_return(fields, appkey, appsecret)``: raise unless the return's sign is right."""
-    verify(fields, RETURN_SIGNED_FIELDS, appkey, appsecret, encoding=encoding)
+    return verify(fields, RETURN_SIGNED_FIELDS, appkey, appsecret, encoding=encoding)

@@ -37,12 +37,15 @@ _SIGNERS = {"notify": notify_sign, "return": return_sign}
 
 
 def _credentials(args: argparse.Namespace) -> tuple[str, str]:
-    if not args.appkey or not args.appsecret:
+    """The appkey and the appsecret to sign with: the first of several (a rotation lists
+    the current one first, as the shop's settings do)."""
+    secrets = (args.appsecret or "").split()
+    if not args.appkey or not secrets:
         raise CommandError(
             "no credentials: pass --appkey and --appsecret, or set GATEPAY_APPKEY and "
             "GATEPAY_APPSECRET"
         )
-    return args.appkey, args.appsecret
+    return args.appkey, secrets[0]
 
 
 def _pairs(items: list[str]) -> dict[str, str]:

@@ -80,6 +80,11 @@ def _show(inbox: Inbox, args: argparse.Namespace) -> int:
         print(f"handler runs:   {record.attempts} (status {record.status})")
         if record.note:
             print(f"note:           {printable(record.note)}")
+        if record.secret_index:
+            print(
+                f"verified with:  an older appsecret (#{record.secret_index + 1} in the "
+                "settings; the first is the current one)"
+            )
         for name, value in sorted(record.raw.items()):
             text = value[:6] + "..." if name == "sign" else value
             print(f"  {printable(name)} = {printable(text)}")

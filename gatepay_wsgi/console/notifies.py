@@ -235,6 +235,9 @@ def notify_body(
             )
         if record.note:
             details.append(("f_note", printable(record.note)))
+        if record.secret_index:
+            older = say(lang, "older_secret", number=record.secret_index + 1)
+            details.append(("f_secret", Markup("<span id=older-secret>{}</span>").format(older)))
         listing = Markup("").join(
             Markup("<dt>{}</dt><dd>{}</dd>").format(say(lang, key), value) for key, value in details
         )

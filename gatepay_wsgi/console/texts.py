@@ -137,6 +137,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "f_lease": "Claim held until",
         "f_last_error": "Last error",
         "f_note": "Note",
+        "f_secret": "Verified with",
+        "older_secret": "an older appsecret (#{number} in the settings; the first is the "
+        "current one): the gateway still signs with it",
         "deliveries": "{count} verified, {others} of them with other signed fields",
         "deliveries_same": "{count} verified, all with the same signed fields",
         "outcome_done": "accepted: the gateway was answered success",
@@ -278,6 +281,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "f_lease": "占用到期",
         "f_last_error": "最近错误",
         "f_note": "备注",
+        "f_secret": "验证所用",
+        "older_secret": "旧的 appsecret（设置中的第 {number} 个；第一个是当前的）："
+        "网关仍在用它签名",
         "deliveries": "已验证 {count} 次，其中 {others} 次签名字段不同",
         "deliveries_same": "已验证 {count} 次，签名字段均相同",
         "outcome_done": "已接受：已向网关应答 success",

@@ -227,6 +227,7 @@ class MemoryInbox(Inbox):
             entry = self._entry(appkey, order_id)
             if entry is None:
                 entry = self._add(notification, raw, now, remote_addr)
+                entry.secret_index = notification.secret_index
                 return Claim.run(appkey, order_id, entry.token or "")
             entry.received += 1
             new_delivery = entry.raw != raw
@@ -236,7 +237,10 @@ class MemoryInbox(Inbox):
                     kept = entry.other_deliveries = []
                 if len(kept) < MAX_DELIVERIES and all(d["raw"] != raw for d in kept):
                     kept.append({"raw": raw, "received_at": now, "remote_addr": remote_addr})
-            return replace(self._decide(entry, now, sign, raw), new_delivery=new_delivery)
+            claim = self._decide(entry, now, sign, raw)
+            if claim.outcome is RUN:  # the appsecret that verified the delivery it runs for
+                entry.secret_index = notification.secret_index
+            return replace(claim, new_delivery=new_delivery)
 
     def reclaim(self, appkey: str, order_id: int) -> tuple[Claim, InboxRecord] | None:
         with self._lock:

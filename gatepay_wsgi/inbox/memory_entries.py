@@ -40,6 +40,7 @@ class MemoryEntry:
     run_sign: str | None = None  # the sign and stored fields of the latest claim
     run_raw: dict[str, str] | None = None
     received: int = 1
+    secret_index: int = 0
 
     def record(self, lease_until: float | None) -> InboxRecord:
         others = self.other_deliveries or ()
@@ -59,6 +60,7 @@ class MemoryEntry:
             other_deliveries=tuple(others),
             note=self.note,
             received=self.received,
+            secret_index=self.secret_index,
         )
 
 

@@ -107,6 +107,8 @@ SCHEMA = [
         failures integer NOT NULL,
         blocked_until double precision NOT NULL,
         forget_at double precision NOT NULL)""",
+    # Schema 5: which configured appsecret verified a record's delivery (a rotation).
+    "ALTER TABLE gatepay_notifies ADD COLUMN IF NOT EXISTS secret_index integer NOT NULL DEFAULT 0",
 ]
 #: Seconds opening an inbox waits for another session's lock (at least).
 STARTUP_LOCK_WAIT = 10.0

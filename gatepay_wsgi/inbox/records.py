@@ -69,6 +69,9 @@ class InboxRecord:
     note: str | None = None
     #: Verified deliveries of this order, repeats included (``attempts``: handler runs).
     received: int = 1
+    #: Which configured appsecret verified the delivery its handler last ran for: 0, the
+    #: first (the current one); 1 or more, an older one (the secret is being rotated).
+    secret_index: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``--json``)."""

@@ -152,7 +152,8 @@ class SQLInbox(SQLReads):
             # under the write lock (Python runs between statements while it is held).
             token = uuid.uuid4().hex
             values = (*key, notification.out_order_id, PROCESSING.value, raw, sign, now,
-                      remote_addr, now, token, now + self.lease, *run)  # fmt: skip
+                      remote_addr, now, token, now + self.lease, notification.secret_index,
+                      *run)  # fmt: skip
             if self._insert_claimed(db, values, unless_sign_held=True):
                 return Claim.run(key[0], key[1], token, False)
             held = self._sign_held(db, key, run, now)
@@ -173,6 +174,11 @@ class SQLInbox(SQLReads):
             if new_delivery:
                 self._keep_delivery(db, key, raw, sign, now, remote_addr)
             claim = self._decide(db, key, row[:2], now, run)
+            if claim.outcome is RUN:  # the appsecret that verified the delivery it runs for
+                db.execute(
+                    f"UPDATE gatepay_notifies SET secret_index = ? WHERE {KEY}",
+                    (notification.secret_index, *key),
+                )
         return replace(claim, new_delivery=new_delivery)
 
     @staticmethod
@@ -184,8 +190,8 @@ class SQLInbox(SQLReads):
         inserted = db.execute(
             "INSERT INTO gatepay_notifies (appkey, order_id, out_order_id, status, raw, "
             "sign, received_at, remote_addr, updated_at, claim_token, lease_until, "
-            "attempts, run_sign, run_fields) "
-            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ? WHERE "
+            "secret_index, attempts, run_sign, run_fields) "
+            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ? WHERE "
             + (guard if unless_sign_held else "1 = 1")
             + " ON CONFLICT DO NOTHING",
             (*values, values[-2]) if unless_sign_held else values,

@@ -11,11 +11,11 @@ from .records import InboxRecord, dump_signed
 from .states import DONE, Status
 
 #: The version of the tables every backend creates; ``user_version`` or ``gatepay_schema``.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: The columns a record is read from, in ``record_from_row``'s order.
 RECORD_COLUMNS = (
     "appkey, order_id, out_order_id, status, raw, received_at, remote_addr, attempts, "
-    "last_error, updated_at, lease_until, note, received"
+    "last_error, updated_at, lease_until, note, received, secret_index"
 )
 KEY = "appkey = ? AND order_id = ?"
 
@@ -41,7 +41,7 @@ def record_from_row(row: Sequence[Any], deliveries: Iterable[Sequence[Any]] = ()
     """An ``InboxRecord`` from a row of ``RECORD_COLUMNS`` and its later deliveries'
     ``(raw, received_at, remote_addr)`` rows."""
     appkey, order_id, out_order_id, status, raw, received_at, remote_addr = row[:7]
-    attempts, last_error, updated_at, lease_until, note, received = row[7:]
+    attempts, last_error, updated_at, lease_until, note, received, secret_index = row[7:]
     others = tuple(
         {"raw": json.loads(text), "received_at": at, "remote_addr": addr}
         for text, at, addr in deliveries
@@ -62,6 +62,7 @@ def record_from_row(row: Sequence[Any], deliveries: Iterable[Sequence[Any]] = ()
         other_deliveries=others,
         note=note,
         received=received,
+        secret_index=secret_index,
     )
 
 
@@ -72,6 +73,10 @@ BACKFILL_RECEIVED = (
     "UPDATE gatepay_notifies SET received = 1 + (SELECT COUNT(*) FROM gatepay_deliveries d "
     "WHERE d.appkey = gatepay_notifies.appkey AND d.order_id = gatepay_notifies.order_id)"
 )
+
+
+#: Schema 5: which configured appsecret verified a record's delivery (a rotation).
+ADD_SECRET_INDEX = "ALTER TABLE gatepay_notifies ADD COLUMN secret_index INTEGER NOT NULL DEFAULT 0"  # noqa: S105
 
 
 def backfill_handled(db: Database) -> None:

@@ -23,6 +23,7 @@ from .refusals import RefusalBuffer
 from .sql import SQLInbox
 from .sql_rows import (
     ADD_RECEIVED,
+    ADD_SECRET_INDEX,
     BACKFILL_RECEIVED,
     SCHEMA_VERSION,
     Database,
@@ -313,6 +314,7 @@ class SQLiteInbox(SQLInbox):
             steps += [UPGRADE_TO_2] if version < 2 else []
             steps += [ADD_RECEIVED, BACKFILL_RECEIVED] if version < 3 else []
             steps += [ADD_SIGN_INS] if version < 4 else []
+            steps += [ADD_SECRET_INDEX] if version < 5 else []
             for script in steps:
                 for statement in script.split(";"):
                     if statement.strip():

@@ -971,8 +971,9 @@ def test_an_inbox_of_schema_2_is_upgraded_and_counts_what_it_kept(tmp_path):
     inbox = SQLiteInbox(path)
     (record,) = inbox.get(100001)
     assert (record.received, record.deliveries, record.status) == (3, 3, "done")
+    assert record.secret_index == 0  # schema 5: kept before a rotation, by the one secret
     with inbox._statements("inspect") as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (4,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (5,)
     # Schema 4: the console's sign-in failures, kept for every worker.
     assert inbox.update_sign_ins(["user:alice"], lambda kept: (len(kept), {}), 0.0) == 0
     inbox.close()

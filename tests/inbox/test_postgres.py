@@ -176,7 +176,7 @@ def test_a_schema_1_database_is_upgraded_and_knows_what_was_handled(postgres_url
         assert response.status_code == answer
     assert handler.calls == []
     with psycopg.connect(postgres_url) as connection:
-        assert connection.execute("SELECT version FROM gatepay_schema").fetchall() == [(4,)]
+        assert connection.execute("SELECT version FROM gatepay_schema").fetchall() == [(5,)]
         assert connection.execute("SELECT * FROM gatepay_sign_in_failures").fetchall() == []
 
 
