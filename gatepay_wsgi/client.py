@@ -48,7 +48,7 @@ from .gateway_answers import (
     unreachable,
 )
 from .outbound import ServerAnswer, Unreachable, check_http_url
-from .signing import check_sign, create_sign
+from .signing import Appsecret, appsecrets, check_sign, create_sign
 
 __all__ = [
     "GatePayClient",
@@ -126,7 +126,7 @@ class GatePayClient:
 
     :param base_url: the gateway (``https://gatepay.io``, or the sandbox's URL).
     :param appkey: the merchant's appkey.
-    :param appsecret: the merchant's appsecret.
+    :param appsecret: the merchant's appsecret; several (a rotation): the first signs.
     :param cloud_url: the cloud host ``create_cloud`` posts to (``https://cloud.gatepay.io``,
         or an agent's own domain); ``None``: ``create_cloud`` is not available.
     :param timeout: seconds to wait for each answer.
@@ -136,19 +136,20 @@ class GatePayClient:
         self,
         base_url: str,
         appkey: str,
-        appsecret: str,
+        appsecret: Appsecret,
         *,
         cloud_url: str | None = None,
         timeout: float = 10,
     ) -> None:
-        if not appkey or not appsecret:
+        secrets = appsecrets(appsecret) if isinstance(appsecret, (str, list, tuple)) else ()
+        if not appkey or not secrets or not all(secrets):
             raise ConfigError("GatePayClient needs a non-empty appkey and appsecret")
         self.base_url = check_http_url(base_url, "the gateway URL").rstrip("/")
         self.cloud_url = (
             None if cloud_url is None else check_http_url(cloud_url, "cloud_url").rstrip("/")
         )
         self.appkey = appkey
-        self.appsecret = appsecret
+        self.appsecret = secrets[0]  # during a rotation, the current one: listed first
         self.timeout = timeout
 
     def create(
