@@ -685,6 +685,19 @@ def test_the_notify_page_shows_its_fields_with_the_sign_shortened(signed_in, inb
     assert "id=replay-100002" in text
 
 
+def test_the_notify_page_says_when_an_older_appsecret_verified_it(signed_in, inbox):
+    assert "id=older-secret" not in signed_in.get("/notifies/100001").get_data(as_text=True)
+    app = GatePayMiddleware(
+        shop, appkey=APPKEY, appsecret=["new", APPSECRET], paths={"/n": Notify(print)}, inbox=inbox
+    )
+    body = urlencode(notify_fields(order_id="100004"))  # signed with APPSECRET: the older one
+    Client(app).post("/n", data=body, content_type="application/x-www-form-urlencoded")
+    text = signed_in.get("/notifies/100004").get_data(as_text=True)
+    assert "<span id=older-secret>an older appsecret (#2 in the settings" in text
+    zh = signed_in.get("/notifies/100004", headers=ZH).get_data(as_text=True)
+    assert "旧的 appsecret（设置中的第 2 个" in zh
+
+
 def test_no_page_shows_the_appsecret_or_a_full_sign(signed_in, inbox):
     signs = [r.raw["sign"] for r in inbox.search()]
     for path in ("/", "/notifies", "/notifies/100001", "/notifies/100002", "/notifies/100003"):
