@@ -93,10 +93,13 @@ def check(sandbox: SandboxState, request: Request) -> Response:
     fields = {name: request.args.get(name, "") for name in request.args}
     try:
         check_query(fields, sandbox.rules)
+        order = sandbox.book.newest_for(fields["out_order_id"])
     except CreateRefused as refused:
         logger.info("check refused: %s", refused)
         return gateway_json(refused.code, refused.message)
-    order = sandbox.book.newest_for(fields["out_order_id"])
+    except Exception:  # the gateway's "unknown error", never a traceback to the shop
+        logger.exception("check failed")
+        return gateway_json(199, message("check", 199))
     if order is None:
         return gateway_json(201, message("check", 201))
     data = {

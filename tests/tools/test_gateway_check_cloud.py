@@ -392,3 +392,66 @@ def test_the_gateways_own_faults_answer_each_apis_code_and_take_nothing(fault, c
     assert f"<option value='{fault}' selected>" in page
     client.post("/console/settings", data={"fault": "not-a-fault"})
     assert (gateway.rules.fault, gateway.rules.agent) == ("", False)
+
+
+def _break(gateway, method):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the sandbox's own bug")
+
+    setattr(gateway.book, method, broken)
+
+
+CALLS = {
+    "anypay": ("create", {"price": "10.00"}),
+    "grouppay": ("create_group", {"products": {1: 1}}),
+    "stablepay": ("create_for_product", {"product_id": 1}),
+    "cloudpay": ("create_cloud", {"price": "10.00"}),
+}
+
+
+@pytest.mark.parametrize("api", list(CALLS))
+@pytest.mark.parametrize(
+    ("code", "arrange", "credentials"),
+    [
+        (102, None, ("someone-else", SECRET)),
+        (104, None, (KEY, "not-the-secret")),
+        (107, lambda g: set_rules(g, api_open=False), None),
+        (108, lambda g: setattr(g, "return_url", ""), None),
+        (109, lambda g: setattr(g, "notify_url", ""), None),
+        (110, lambda g: set_rules(g, quota=0), None),
+        (199, lambda g: _break(g, "open"), None),
+        ("type_off", lambda g: set_rules(g, closed_types={"alipay"}), None),
+        ("no_account", lambda g: g.sessions.take_offline(1), None),
+        ("queue", lambda g: set_rules(g, fault="queue"), None),
+    ],
+)
+def test_the_client_meets_each_code_the_sandbox_answers_through_a_real_server(
+    api, code, arrange, credentials
+):
+    """What a shop written against the real gateway sees: the sandbox's code, in the
+    page's words, as a ``GatewayError`` from the same client."""
+    expected = {
+        "type_off": {"anypay": 203, "cloudpay": 203}.get(api, 202),
+        "no_account": {"anypay": 204, "cloudpay": 204}.get(api, 203),
+        "queue": {"stablepay": 204}.get(api, 208),
+    }.get(code, code)
+    gateway = real_sandbox()
+    if arrange is not None:
+        arrange(gateway)
+    key, secret = credentials or (KEY, SECRET)
+    method, arguments = CALLS[api]
+    with serving(gateway) as url:
+        client = GatePayClient(url, key, secret, cloud_url=url)
+        with pytest.raises(GatewayError) as refused:
+            getattr(client, method)(type="alipay", **arguments)
+    assert (refused.value.code, refused.value.message) == (expected, message(api, expected))
+    assert refused.value.explanation == explain(api, expected)
+    gateway.close()
+
+
+def test_the_query_answers_199_for_the_sandboxs_own_failure():
+    gateway = real_sandbox()
+    _break(gateway, "newest_for")
+    with serving(gateway) as url, pytest.raises(GatewayError) as refused:
+        GatePayClient(url, KEY, SECRET).check("GP1")
+    assert (refused.value.code, refused.value.message) == (199, "未知错误")
