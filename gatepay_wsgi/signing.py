@@ -76,16 +76,28 @@ def sign_fields(
 
     ``encoding`` is the one the strings arrived in: the gateway hashes bytes.
     """
+    joined = _joined(fields, order, encoding)
+    try:
+        return joined_sign(joined, appkey, appsecret, encoding)
+    except UnicodeEncodeError:  # the credentials, in an encoding other than UTF-8
+        raise InvalidField(f"the credentials cannot be encoded as {encoding}") from None
+
+
+def _joined(fields: Mapping[str, str], order: tuple[str, ...], encoding: str) -> str:
+    """The sign's input after the appkey: the values of ``order``, joined; ``MissingField``
+    or ``InvalidField`` (not encodable as the request was) otherwise."""
     getter = _VALUES.get(order)
     try:
         values = [fields[name] for name in order] if getter is None else getter(fields)
     except KeyError:
         missing = next(name for name in order if name not in fields)
         raise MissingField(f"missing field {missing!r}", field=missing) from None
+    joined = "".join(values)
     try:
-        return joined_sign("".join(values), appkey, appsecret, encoding)
+        joined.encode(encoding)
     except UnicodeEncodeError:
         raise InvalidField(f"a signed field cannot be encoded as {encoding}") from None
+    return joined
 
 
 def joined_sign(joined: str, appkey: str, appsecret: str, encoding: str = "utf-8") -> str:
@@ -200,17 +212,8 @@ def verify(
     received = fields.get("sign")
     if received is None:
         raise MissingField("missing field 'sign'", field="sign")
-    getter = _VALUES.get(order)
-    try:
-        values = [fields[name] for name in order] if getter is None else getter(fields)
-    except KeyError:
-        missing = next(name for name in order if name not in fields)
-        raise MissingField(f"missing field {missing!r}", field=missing) from None
-    try:
-        "".join(values).encode(encoding)
-    except UnicodeEncodeError:
-        raise InvalidField(f"a signed field cannot be encoded as {encoding}") from None
-    index = matching_secret(received, "".join(values), appkey, secrets, encoding)
+    joined = _joined(fields, order, encoding)
+    index = matching_secret(received, joined, appkey, secrets, encoding)
     if index is None:
         raise BadSignature("sign does not match", field="sign")
     return index
