@@ -133,16 +133,23 @@ def matching_secret(
     except UnicodeEncodeError:
         return None
     sign = given.lower().encode("ascii", "replace")  # a non-ASCII sign cannot match
-    for index, secret in enumerate(appsecrets(appsecret)):
-        if not secret:
-            continue
-        try:
-            expected = _md5((first + secret).encode(encoding)).hexdigest()
-        except UnicodeEncodeError:
-            continue
-        if hmac.compare_digest(sign, expected.encode("ascii")):
+    if isinstance(appsecret, str):  # one secret, the usual case: no loop (the hot path)
+        return 0 if _signs(sign, first, appsecret, encoding) else None
+    for index, secret in enumerate(appsecret):
+        if _signs(sign, first, secret, encoding):
             return index
     return None
+
+
+def _signs(sign: bytes, first: str, appsecret: str, encoding: str) -> bool:
+    """Whether ``sign`` is ``md5(first + appsecret)``, compared in constant time."""
+    if not appsecret:
+        return False
+    try:
+        expected = _md5((first + appsecret).encode(encoding)).hexdigest()
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(sign, expected.encode("ascii"))
 
 
 def sign_matches(given: str, joined: str, appkey: str, appsecret: Appsecret) -> bool:
