@@ -48,7 +48,7 @@ from .gateway_answers import (
     unreachable,
 )
 from .outbound import ServerAnswer, Unreachable, check_http_url
-from .signing import Appsecret, appsecrets, check_sign, create_sign
+from .signing import Appsecret, appsecrets, check_sign, configured_appsecret, create_sign
 
 __all__ = [
     "GatePayClient",
@@ -126,7 +126,8 @@ class GatePayClient:
 
     :param base_url: the gateway (``https://gatepay.io``, or the sandbox's URL).
     :param appkey: the merchant's appkey.
-    :param appsecret: the merchant's appsecret; several (a rotation): the first signs.
+    :param appsecret: the merchant's appsecret; several (a rotation, ``"new old"`` or a
+        list): the first signs.
     :param cloud_url: the cloud host ``create_cloud`` posts to (``https://cloud.gatepay.io``,
         or an agent's own domain); ``None``: ``create_cloud`` is not available.
     :param timeout: seconds to wait for each answer.
@@ -141,8 +142,11 @@ class GatePayClient:
         cloud_url: str | None = None,
         timeout: float = 10,
     ) -> None:
-        secrets = appsecrets(appsecret) if isinstance(appsecret, (str, list, tuple)) else ()
-        if not appkey or not secrets or not all(secrets):
+        try:
+            secrets = appsecrets(configured_appsecret(appsecret))
+        except ConfigError:
+            secrets = ()
+        if not appkey or not secrets:
             raise ConfigError("GatePayClient needs a non-empty appkey and appsecret")
         self.base_url = check_http_url(base_url, "the gateway URL").rstrip("/")
         self.cloud_url = (

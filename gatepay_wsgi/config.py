@@ -18,11 +18,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .dotted_names import load_object
-from .endpoints import Endpoint, Return, Timeout, check_appsecret
+from .endpoints import Endpoint, Return, Timeout
 from .errors import ConfigError as ConfigError  # its older home: still importable here
 from .inbox import Inbox, open_inbox
 from .notify import Notify
-from .signing import Appsecret
+from .signing import Appsecret, configured_appsecret
 
 #: Setting name -> endpoint class, in the order the gateway's console lists them.
 ENDPOINT_SETTINGS: dict[str, type[Endpoint]] = {
@@ -123,18 +123,12 @@ def read_appsecret(value: Any, setting: str) -> Appsecret:
     """``read_appsecret("new old", "gatepay.appsecret")`` -> ``("new", "old")``: a setting's
     appsecret, or several separated by whitespace (or a list) while the gateway's secret
     is rotated, the current one first (it signs what goes out)."""
-    if isinstance(value, (list, tuple)):
-        given = [str(secret).strip() for secret in value]
-    else:
-        given = str(value or "").split()
-    if not given:
+    if value is None or (isinstance(value, str) and not value.strip()):
         raise ConfigError(f"{setting} is missing or empty")
     try:
-        checked = check_appsecret(given)
+        return configured_appsecret(value.strip() if isinstance(value, str) else value)
     except ConfigError as error:
         raise ConfigError(f"{setting}: {error}") from None
-    assert checked is not None  # given is a non-empty list
-    return checked
 
 
 def read_mounts(

@@ -29,7 +29,7 @@ from .errors import (
 from .messages import read_return, read_timeout
 from .pages import HTML, Page, is_page, render, respond
 from .request_fields import query_fields
-from .signing import Appsecret
+from .signing import Appsecret, configured_appsecret
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -85,25 +85,10 @@ def check_credential(name: str, value: str | None) -> None:
 
 
 def check_appsecret(value: Appsecret | None) -> Appsecret | None:
-    """The appsecret as given (``None``: not given), or several as a tuple: during a
-    rotation, ``["new", "old"]`` (the first signs what goes out). Empty ones are refused:
-    fail closed at start-up."""
-    if value is None or isinstance(value, str):
-        check_credential("appsecret", value)
-        return value
-    if not isinstance(value, (list, tuple)):  # a set has no first one to sign with
-        raise ConfigError(
-            f"appsecret must be a string or a list of strings, got {type(value).__name__}"
-        )
-    secrets = tuple(value)
-    if not secrets:
-        raise ConfigError("appsecret is an empty list: give at least one")
-    for secret in secrets:
-        if not isinstance(secret, str) or not secret.strip():
-            raise ConfigError("appsecret: every secret in the list must be a non-empty string")
-    if len(set(secrets)) != len(secrets):
-        raise ConfigError("appsecret: a secret is listed twice")
-    return secrets[0] if len(secrets) == 1 else secrets
+    """The appsecret as given (``None``: not given), several as a tuple (``"new old"`` or
+    ``["new", "old"]``: a rotation, the current one first); ``ConfigError`` for an empty
+    one (``signing.configured_appsecret``)."""
+    return None if value is None else configured_appsecret(value)
 
 
 class Endpoint:

@@ -15,7 +15,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Union
 
-from .errors import AppkeyMismatch, BadSignature, InvalidField, MissingField
+from .errors import AppkeyMismatch, BadSignature, ConfigError, InvalidField, MissingField
 
 #: Field order of the async notify's sign input (after the appkey).
 NOTIFY_SIGNED_FIELDS = (
@@ -116,6 +116,32 @@ Appsecret = Union[str, Sequence[str]]
 def appsecrets(appsecret: Appsecret) -> tuple[str, ...]:
     """``appsecrets("s")`` -> ``("s",)``; ``appsecrets(["new", "old"])`` -> both, in order."""
     return (appsecret,) if isinstance(appsecret, str) else tuple(appsecret)
+
+
+def configured_appsecret(value: object) -> Appsecret:
+    """``configured_appsecret("new old")`` -> ``("new", "old")``: an appsecret as it is set
+    up (an argument, a setting, ``GATEPAY_APPSECRET``): one string, several separated by
+    whitespace or a list of them while the gateway's secret is rotated, the current one
+    first. An empty one, an empty list or a repeat is a ``ConfigError``: fail closed."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise ConfigError("appsecret must be a non-empty string")
+        secrets = tuple(value.split())
+        if len(secrets) == 1:
+            return value  # as given: the signing helpers take it as it is
+    elif isinstance(value, (list, tuple)):  # not a set: it has no first one to sign with
+        secrets = tuple(value)
+        if not secrets:
+            raise ConfigError("appsecret is an empty list: give at least one")
+        if not all(isinstance(secret, str) and secret.strip() for secret in secrets):
+            raise ConfigError("appsecret: every secret in the list must be a non-empty string")
+    else:
+        raise ConfigError(
+            f"appsecret must be a string or a list of strings, got {type(value).__name__}"
+        )
+    if len(set(secrets)) != len(secrets):
+        raise ConfigError("appsecret: a secret is listed twice")
+    return secrets[0] if len(secrets) == 1 else secrets
 
 
 def matching_secret(

@@ -39,7 +39,7 @@ _SIGNERS = {"notify": notify_sign, "return": return_sign}
 def _credentials(args: argparse.Namespace) -> tuple[str, str]:
     """The appkey and the appsecret to sign with: the first of several (a rotation lists
     the current one first, as the shop's settings do)."""
-    secrets = (args.appsecret or "").split()
+    secrets = (args.appsecret or "").split()  # configured_appsecret's rule, for the first
     if not args.appkey or not secrets:
         raise CommandError(
             "no credentials: pass --appkey and --appsecret, or set GATEPAY_APPKEY and "

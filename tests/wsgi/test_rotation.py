@@ -98,6 +98,29 @@ def test_a_retry_signed_with_the_new_secret_records_the_new_one(make_inbox):
     assert handler.paid == [(7, 0)]
 
 
+def test_the_quickstarts_environment_variable_may_list_both(monkeypatch):
+    """``appsecret=os.environ["GATEPAY_APPSECRET"]`` as the Quickstart writes it, the
+    variable holding two secrets separated by whitespace."""
+    monkeypatch.setenv("GATEPAY_APPSECRET", f"  {NEW}\t{OLD} ")
+    import os
+
+    handler = Shop()
+    app = GatePayMiddleware(
+        shop,
+        appkey=APPKEY,
+        appsecret=os.environ["GATEPAY_APPSECRET"],
+        paths={"/n": Notify(handler)},
+    )
+    client = Client(app)
+    form = "application/x-www-form-urlencoded"
+    for order_id, secret in (("21", NEW), ("22", OLD), ("23", f"{NEW} {OLD}")):
+        body = urlencode(notify_fields(secret=secret, order_id=order_id))
+        client.post("/n", data=body, content_type=form)
+    assert handler.paid == [(21, 0), (22, 1)]
+    client_with_both = GatePayClient("https://gatepay.io", APPKEY, os.environ["GATEPAY_APPSECRET"])
+    assert client_with_both.appsecret == NEW
+
+
 def test_a_return_signed_with_an_older_secret_is_shown():
     pages = []
     app = GatePayMiddleware(
@@ -122,6 +145,7 @@ def test_a_return_signed_with_an_older_secret_is_shown():
         ({NEW, OLD}, "a string or a list"),
         ([NEW, 7], "non-empty string"),
         ("", "non-empty string"),
+        (f"{NEW} {NEW}", "listed twice"),
     ],
 )
 def test_an_empty_or_odd_secret_list_is_refused_at_start_up(appsecret, words):
