@@ -99,6 +99,13 @@ def money(price: Decimal | str | int) -> str:
     return f"{cents:f}"
 
 
+def _order_urls(notify_url: str | None, return_url: str | None) -> dict[str, str]:
+    """The create APIs' optional ``notify_url`` and ``return_url`` (this order's own, in
+    place of the console's), http(s) only; not signed."""
+    given = {"notify_url": notify_url, "return_url": return_url}
+    return {name: check_http_url(url, name) for name, url in given.items() if url is not None}
+
+
 def new_out_order_id() -> str:
     """``new_out_order_id()`` -> ``"GPK7QW2MZ4TR5NB"``: a fresh order id for ``create``.
 
@@ -163,14 +170,19 @@ class GatePayClient:
         type: str,
         out_order_id: str | None = None,
         custom: str = "",
+        notify_url: str | None = None,
+        return_url: str | None = None,
     ) -> Payment:
         """``create(price="10.00", type="alipay")``: a payment of any amount (anypay).
 
         Without an ``out_order_id`` one is made with ``new_out_order_id()`` and returned
         in ``Payment.out_order_id``; keep it with the order, its price and ``custom``,
-        which are what the notify handler must check.
+        which are what the notify handler must check. ``notify_url`` and ``return_url``
+        (here and in ``create_group``, ``create_for_product``) are this order's own, in
+        place of the console's (the page lists them as optional, outside the sign).
         """
-        return self._create("anypay", {"price": money(price)}, type, out_order_id, custom)
+        urls = _order_urls(notify_url, return_url)
+        return self._create("anypay", {"price": money(price)}, type, out_order_id, custom, urls)
 
     def create_group(
         self,
@@ -179,6 +191,8 @@ class GatePayClient:
         type: str,
         out_order_id: str | None = None,
         custom: str = "",
+        notify_url: str | None = None,
+        return_url: str | None = None,
     ) -> Payment:
         """``create_group(products={8: 1, 7: 2}, type="wechat")``: a group of the console's
         products (grouppay; sent as ``fields = "8:1,7:2"``, product id:count)."""
@@ -190,7 +204,8 @@ class GatePayClient:
             text = ",".join(f"{product}:{int(count)}" for product, count in products.items())
         if not _GROUP_FIELDS.fullmatch(text):
             raise ValueError(f"products must read like '8:1,7:1', got {text!r}")
-        return self._create("grouppay", {"fields": text}, type, out_order_id, custom)
+        urls = _order_urls(notify_url, return_url)
+        return self._create("grouppay", {"fields": text}, type, out_order_id, custom, urls)
 
     def create_for_product(
         self,
@@ -199,14 +214,16 @@ class GatePayClient:
         type: str,
         out_order_id: str | None = None,
         custom: str = "",
+        notify_url: str | None = None,
+        return_url: str | None = None,
     ) -> Payment:
         """``create_for_product(product_id=8, type="alipay")``: one product of the console's
         catalogue at its own price (stablepay); the return visit carries its ``product_id``."""
         if not str(product_id).isdigit():
             raise ValueError(f"product_id must be the console's numeric id, got {product_id!r}")
-        return self._create(
-            "stablepay", {"product_id": str(product_id)}, type, out_order_id, custom
-        )
+        urls = _order_urls(notify_url, return_url)
+        what = {"product_id": str(product_id)}
+        return self._create("stablepay", what, type, out_order_id, custom, urls)
 
     def create_cloud(
         self,
@@ -278,6 +295,7 @@ class GatePayClient:
         type: str,
         out_order_id: str | None,
         custom: str,
+        urls: dict[str, str] | None = None,
     ) -> Payment:
         if type not in PAY_TYPES:
             raise ValueError(f"type must be one of {PAY_TYPES}, got {type!r}")
@@ -291,6 +309,7 @@ class GatePayClient:
             "custom": custom,
         }
         fields["sign"] = create_sign(fields, self.appkey, self.appsecret, api=api)
+        fields.update(urls or {})  # outside the sign, as the page lists them
         host = self.cloud_url if api == "cloudpay" else self.base_url
         sent = self._send("POST", f"{host}{CREATE_PATHS[api]}", fields)
         return read_payment(api, sent, out_order_id)

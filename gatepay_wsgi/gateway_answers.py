@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from http import HTTPStatus
 from typing import Any
 
 from .errors import GatePayException
@@ -21,7 +22,8 @@ from .outbound import ServerAnswer, Unreachable
 
 #: The one order status the gateway's page documents for the payment-result query.
 ORDER_EXPIRED = "expired"
-_PRICE = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,2})?")
+_PRICE = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")  # "1.88", never "01.88"
+_WHOLE = re.compile(r"0|[1-9][0-9]{0,18}")  # a number's digits as text: "100", never " 100"
 
 
 class GatewayError(GatePayException):
@@ -70,6 +72,16 @@ class OrderCheck:
         return self.order_status == ORDER_EXPIRED
 
 
+def _whole_number(value: object) -> int | None:
+    """A JSON integer (``100``), or its digits as text (``"100"``), else ``None``: never a
+    float, a bool, a sign, a space, an underscore or a leading zero."""
+    if type(value) is int:  # not bool
+        return value
+    if isinstance(value, str) and _WHOLE.fullmatch(value):
+        return int(value)
+    return None
+
+
 def unreachable(error: Unreachable, timeout: float) -> GatewayError:
     """A ``GatewayError`` (code 0) saying in plain words why the gateway was not reached."""
     if error.kind == "timeout":
@@ -110,7 +122,9 @@ def read_answer(api: str, sent: ServerAnswer) -> dict[str, Any]:
             answer = json.loads(text)
         except ValueError:
             answer = json.loads(_without_trailing_commas(text))
-        code, message = int(answer["code"]), str(answer.get("msg", ""))
+        code, message = _whole_number(answer["code"]), str(answer.get("msg", ""))
+        if code is None:
+            raise ValueError("no code")
     except (ValueError, KeyError, TypeError):
         kind = "an HTML page" if b"<" in sent.body[:200] else f"{len(sent.body)} bytes"
         raise GatewayError(
@@ -121,6 +135,12 @@ def read_answer(api: str, sent: ServerAnswer) -> dict[str, Any]:
         ) from None
     if code != SUCCESS:
         raise GatewayError(code, message, explain(api, code))
+    if sent.status != HTTPStatus.OK:  # a success under an error status: not one
+        raise GatewayError(
+            0,
+            f"the gateway answered HTTP {sent.status} with code {SUCCESS}",
+            "a success answer must come with HTTP 200",
+        )
     result: dict[str, Any] = answer
     return result
 
@@ -153,11 +173,9 @@ def read_check(sent: ServerAnswer) -> OrderCheck:
     data = answer.get("data")
     if not isinstance(data, dict):
         raise _undocumented("has no data")
-    order_id = data.get("order_id")
-    if isinstance(order_id, str) and order_id.isascii() and order_id.isdigit():
-        order_id = int(order_id)
-    if type(order_id) is not int or order_id < 1:  # bool is an int: not an order id
-        raise _undocumented(f"has no order id: data.order_id = {order_id!r}")
+    order_id = _whole_number(data.get("order_id"))
+    if order_id is None or order_id < 1:
+        raise _undocumented(f"has no order id: data.order_id = {data.get('order_id')!r}")
     price = data.get("order_price")
     try:
         if isinstance(price, bool) or not _PRICE.fullmatch(str(price)):

@@ -94,7 +94,10 @@ CODES: dict[str, dict[int, tuple[str, str]]] = {
 
 
 def message(api: str, code: int) -> str:
-    """``message("anypay", 204)`` -> ``"无可用支付方式"``, the ``msg`` the gateway sends."""
+    """``message("anypay", 204)`` -> ``"无可用支付方式"``, the ``msg`` the gateway sends
+    (``100``: ``"请求成功"``). ``KeyError`` for an API or a code its page does not list."""
+    if code == SUCCESS and api in CODES:
+        return SUCCESS_MESSAGE
     return CODES[api][code][0]
 
 

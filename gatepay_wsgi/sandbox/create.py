@@ -119,13 +119,18 @@ def _credentials(api: str, form: Mapping[str, str], rules: CreateRules) -> None:
         raise refused(api, 107, "the API is switched off in the console")
 
 
+#: The create APIs' optional fields, outside the sign (the cloud API's page lists none).
+ORDER_URLS = ("notify_url", "return_url")
+_OPTIONAL = {"anypay": ORDER_URLS, "grouppay": ORDER_URLS, "stablepay": ORDER_URLS}
+
+
 def _signed(api: str, form: Mapping[str, str], rules: CreateRules, signed: tuple[str, ...]) -> None:
-    """105, 106, 104: every signed field there (``custom`` may be empty), no other, and
-    the sign right."""
-    missing = [name for name in signed if name != "custom" and not form.get(name)]
+    """105, 106, 104: every signed field there (``custom`` may be empty, not absent), no
+    other but the API's optional ones, and the sign right."""
+    missing = [name for name in signed if name not in form or not (form[name] or name == "custom")]
     if missing:
         raise refused(api, 105, f"missing {', '.join(missing)}")
-    extra = sorted(set(form) - {"appkey", "sign", *signed})
+    extra = sorted(set(form) - {"appkey", "sign", *signed, *_OPTIONAL.get(api, ())})
     if extra:
         raise refused(api, 106, f"not a field of this API: {', '.join(extra)}")
     fields = {name: form.get(name, "") for name in signed}
@@ -143,13 +148,16 @@ def check_query(form: Mapping[str, str], rules: CreateRules) -> None:
 def _common(api: str, form: Mapping[str, str], rules: CreateRules) -> None:
     """The codes every create API shares (101-110), in the order a request meets them."""
     _credentials(api, form, rules)
-    if not rules.return_url_set:
-        raise refused(api, 108, "the sandbox has no return URL")
-    if not rules.notify_url_set:
-        raise refused(api, 109, "the sandbox has no notify URL")
+    if not rules.return_url_set and not form.get("return_url"):
+        raise refused(api, 108, "the sandbox has no return URL, nor the request")
+    if not rules.notify_url_set and not form.get("notify_url"):
+        raise refused(api, 109, "the sandbox has no notify URL, nor the request")
     if rules.quota is not None and rules.quota <= 0:
         raise refused(api, 110, "the plan's quota is used up")
     _signed(api, form, rules, CREATE_SIGNS[api])
+    for name in ORDER_URLS:  # the page is silent on a URL it cannot use: "unknown error"
+        if form.get(name) and not form[name].startswith(("http://", "https://")):
+            raise refused(api, 199, f"{name} {form[name]!r:.60} is not an http(s) URL")
 
 
 def _pay_type(api: str, pay_type: str, rules: CreateRules, online: bool) -> None:

@@ -68,7 +68,11 @@ class Notifier:
         fields = self.fields(order)
         try:  # a 4xx/5xx answer is the shop's word all the same
             answer = outbound.request(
-                "POST", self.notify_url, fields, timeout=self.notify_timeout, limit=200
+                "POST",
+                order.notify_url or self.notify_url,  # the create request's own, if it gave one
+                fields,
+                timeout=self.notify_timeout,
+                limit=200,
             )
         except Unreachable as error:
             words = {lang: self.plain_words(error, lang) for lang in LANGUAGES}

@@ -82,6 +82,8 @@ class SandboxOrder:
     created_at: float
     product_id: str = ""  # stablepay's product: the return visit carries it
     name: str = ""  # the payment-result query's order_name
+    notify_url: str = ""  # the create request's own URLs ("": the console's)
+    return_url: str = ""
     status: OrderStatus = OPEN
     paytime: int | None = None
     attempts: list[Attempt] = field(default_factory=list)
@@ -148,6 +150,8 @@ class OrderBook:
                 created_at=time.time(),
                 product_id=product_id,
                 name=ORDER_NAMES[kind].format(price=f"{price:.2f}"),
+                notify_url=fields.get("notify_url", ""),
+                return_url=fields.get("return_url", ""),
             )
             self.orders[order.order_id] = order
             return order

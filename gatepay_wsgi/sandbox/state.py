@@ -90,4 +90,4 @@ class SandboxState:
             "out_order_id": order.out_order_id,
         }
         fields["sign"] = return_sign(fields, self.appkey, self.appsecret)
-        return with_query(self.return_url, fields)
+        return with_query(order.return_url or self.return_url, fields)

@@ -333,7 +333,7 @@ def set_rules(gateway: Sandbox, **changes) -> None:
         ("anypay", 103, lambda g, c: create(c, drop=("sign",))),
         ("anypay", 104, lambda g, c: create(c, sign="0" * 32)),
         ("anypay", 105, lambda g, c: create(c, drop=("price",))),
-        ("anypay", 106, lambda g, c: create(c, notify_url="http://evil")),
+        ("anypay", 106, lambda g, c: create(c, timeout_url="http://evil")),
         ("anypay", 107, lambda g, c: (set_rules(g, api_open=False), create(c))[1]),
         ("anypay", 108, lambda g, c: (setattr(g, "return_url", ""), create(c))[1]),
         ("anypay", 109, lambda g, c: (setattr(g, "notify_url", ""), create(c))[1]),

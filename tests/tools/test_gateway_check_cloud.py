@@ -455,3 +455,108 @@ def test_the_query_answers_199_for_the_sandboxs_own_failure():
     with serving(gateway) as url, pytest.raises(GatewayError) as refused:
         GatePayClient(url, KEY, SECRET).check("GP1")
     assert (refused.value.code, refused.value.message) == (199, "未知错误")
+
+
+# -- what the spec-only suite found -----------------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["anypay", "grouppay", "stablepay", "cloudpay"])
+def test_custom_is_required_though_it_may_be_empty(api):
+    _, client = sandbox()
+    assert create(client, api, drop=("custom",))["code"] == 105  # 必选: absent is missing
+    assert create(client, api, custom="", out_order_id="E1")["code"] == 100
+
+
+def test_an_orders_own_urls_are_taken_where_the_page_lists_them():
+    received = []
+
+    def shop_app(environ, start_response):
+        received.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"success"]
+
+    gateway = real_sandbox()
+    gateway.notify_url, gateway.return_url = "", ""  # the console has none: 108, 109 ...
+    with serving(shop_app) as shop_url, serving(gateway) as url:
+        client = GatePayClient(url, KEY, SECRET, cloud_url=url)
+        with pytest.raises(GatewayError) as no_urls:
+            client.create(price="1", type="alipay")
+        assert no_urls.value.code == 108
+        own = {"notify_url": shop_url + "/own/notify", "return_url": shop_url + "/own/return"}
+        for method, arguments in (
+            ("create", {"price": "1"}),
+            ("create_group", {"products": {1: 1}}),
+            ("create_for_product", {"product_id": 1}),
+        ):
+            payment = getattr(client, method)(type="alipay", **arguments, **own)
+            status, _, location = http("POST", payment.pay_url + "/pay")
+            assert status == 303
+            assert location.startswith(shop_url + "/own/return?")
+        assert received == ["/own/notify"] * 3
+        with pytest.raises(TypeError):  # the cloud API's page lists no URLs: no such options
+            client.create_cloud(price="1", type="alipay", **own)
+
+
+def test_the_cloud_api_refuses_an_orders_urls_and_the_others_a_url_it_cannot_use():
+    _, client = sandbox()
+    assert create(client, "cloudpay", notify_url="http://127.0.0.1:9/n")["code"] == 106
+    answer = create(client, "anypay", notify_url="file:///etc/passwd")
+    assert (answer["code"], answer["msg"]) == (199, "未知错误")
+    with pytest.raises(ValueError, match="notify_url"):
+        GatePayClient("https://gatepay.io", KEY, SECRET).create(
+            price="1", type="alipay", notify_url="file:///etc/passwd"
+        )
+
+
+@pytest.mark.parametrize("code", ["100", 100])
+def test_the_success_code_is_the_number_100_or_its_digits(code):
+    body = json.dumps({"code": code, "msg": "请求成功", "data": {"pay_url": "https://g/p"}})
+    with serving(Stub(body.encode())) as url:
+        payment = GatePayClient(url, KEY, SECRET).create(price="1", type="alipay")
+    assert payment.pay_url == "https://g/p"
+
+
+@pytest.mark.parametrize("code", [100.0, "1_00", " 100", "100 ", "0100", True, "+100"])
+def test_a_code_that_only_looks_like_100_is_not_the_gateways_answer(code):
+    body = json.dumps({"code": code, "msg": "请求成功", "data": {"pay_url": "https://g/p"}})
+    with serving(Stub(body.encode())) as url, pytest.raises(GatewayError) as refused:
+        GatePayClient(url, KEY, SECRET).create(price="1", type="alipay")
+    assert refused.value.code == 0
+
+
+@pytest.mark.parametrize("status", ["500 Internal Server Error", "404 Not Found"])
+def test_a_success_under_an_error_status_is_no_success_and_a_refusal_still_is_one(status):
+    with serving(Stub(page_example("check"), status)) as url, pytest.raises(GatewayError) as bad:
+        GatePayClient(url, KEY, SECRET).check("GP1")
+    assert (bad.value.code, bad.value.message) == (
+        0,
+        f"the gateway answered HTTP {status[:3]} with code 100",
+    )
+    refusal = json.dumps({"code": 201, "msg": "订单不存在"}, ensure_ascii=False).encode()
+    with serving(Stub(refusal, status)) as url, pytest.raises(GatewayError) as refused:
+        GatePayClient(url, KEY, SECRET).check("GP1")
+    assert refused.value.code == 201
+
+
+@pytest.mark.parametrize(("given", "read"), [("522", 522), (522, 522)])
+def test_the_order_id_is_a_number_or_its_digits(given, read):
+    with serving(Stub(check_answer({**GOOD, "order_id": given}))) as url:
+        assert GatePayClient(url, KEY, SECRET).check("GP1").order_id == read
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{**GOOD, "order_id": "0522"}, {**GOOD, "order_price": "01.88"}, {**GOOD, "order_id": " 5"}],
+)
+def test_a_number_with_a_leading_zero_or_a_space_is_not_read(data):
+    with serving(Stub(check_answer(data))) as url, pytest.raises(GatewayError) as refused:
+        GatePayClient(url, KEY, SECRET).check("GP1")
+    assert refused.value.code == 0
+
+
+def test_message_knows_the_success_and_refuses_an_unlisted_code():
+    assert [message(api, 100) for api in CODES] == ["请求成功"] * len(CODES)
+    with pytest.raises(KeyError):
+        message("anypay", 250)
+    with pytest.raises(KeyError):
+        message("paypal", 100)
