@@ -122,7 +122,8 @@ def configured_appsecret(value: object) -> Appsecret:
     """``configured_appsecret("new old")`` -> ``("new", "old")``: an appsecret as it is set
     up (an argument, a setting, ``GATEPAY_APPSECRET``): one string, several separated by
     whitespace or a list of them while the gateway's secret is rotated, the current one
-    first. An empty one, an empty list or a repeat is a ``ConfigError``: fail closed."""
+    first. An empty one, an empty list or a repeat is a ``ConfigError`` (fail closed); a
+    set, ``None`` or bytes a ``TypeError``."""
     if isinstance(value, str):
         if not value.strip():
             raise ConfigError("appsecret must be a non-empty string")
@@ -133,10 +134,12 @@ def configured_appsecret(value: object) -> Appsecret:
         secrets = tuple(value)
         if not secrets:
             raise ConfigError("appsecret is an empty list: give at least one")
-        if not all(isinstance(secret, str) and secret.strip() for secret in secrets):
+        if not all(isinstance(secret, str) for secret in secrets):
+            raise TypeError("appsecret: every secret in the list must be a string")
+        if not all(secret.strip() for secret in secrets):
             raise ConfigError("appsecret: every secret in the list must be a non-empty string")
-    else:
-        raise ConfigError(
+    else:  # a wrong type is Python's TypeError, as for every other argument
+        raise TypeError(
             f"appsecret must be a string or a list of strings, got {type(value).__name__}"
         )
     if len(set(secrets)) != len(secrets):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from .outbound import with_query
-from .signing import notify_sign, return_sign
+from .signing import Appsecret, appsecrets, configured_appsecret, notify_sign, return_sign
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -36,8 +36,14 @@ BAD_SIGN = "0" * 32
 _ORDER_IDS = itertools.count(int(time.time()) % 1_000_000 * 1000)
 
 
-def signed_notify(appkey: str, appsecret: str, **fields: str) -> dict[str, str]:
-    """The fields of a notify, signed; ``sign=...`` replaces the computed sign.
+def _signing(appsecret: Appsecret) -> str:
+    """The appsecret to sign with: the first of several (``"new old"`` or a list)."""
+    return appsecrets(configured_appsecret(appsecret))[0]
+
+
+def signed_notify(appkey: str, appsecret: Appsecret, **fields: str) -> dict[str, str]:
+    """The fields of a notify, signed; ``sign=...`` replaces the computed sign. With
+    several appsecrets (a rotation), signed with the first, as the gateway signs now.
 
     Defaults: a fresh ``order_id``, ``out_order_id="TEST-<order_id>"``, ``price`` and
     ``realprice`` ``"1.00"``, ``type="alipay"``, ``paytime`` now, an empty ``extend``.
@@ -53,11 +59,11 @@ def signed_notify(appkey: str, appsecret: str, **fields: str) -> dict[str, str]:
         "extend": "",
     }
     notify.update(fields)
-    notify.setdefault("sign", notify_sign(notify, appkey, appsecret))
+    notify.setdefault("sign", notify_sign(notify, appkey, _signing(appsecret)))
     return notify
 
 
-def signed_return(appkey: str, appsecret: str, **fields: str) -> dict[str, str]:
+def signed_return(appkey: str, appsecret: Appsecret, **fields: str) -> dict[str, str]:
     """The query fields of a sync return, signed; ``sign=...`` replaces the sign."""
     order_id = fields.get("order_id", str(next(_ORDER_IDS)))
     visit = {
@@ -68,16 +74,16 @@ def signed_return(appkey: str, appsecret: str, **fields: str) -> dict[str, str]:
         "out_order_id": f"TEST-{order_id}",
     }
     visit.update(fields)
-    visit.setdefault("sign", return_sign(visit, appkey, appsecret))
+    visit.setdefault("sign", return_sign(visit, appkey, _signing(appsecret)))
     return visit
 
 
-def notify_body(appkey: str, appsecret: str, **fields: str) -> bytes:
+def notify_body(appkey: str, appsecret: Appsecret, **fields: str) -> bytes:
     """A signed notify as the urlencoded POST body the gateway sends."""
     return urlencode(signed_notify(appkey, appsecret, **fields)).encode()
 
 
-def return_url(url: str, appkey: str, appsecret: str, **fields: str) -> str:
+def return_url(url: str, appkey: str, appsecret: Appsecret, **fields: str) -> str:
     """The return URL the gateway sends the buyer's browser to, signed."""
     return with_query(url, signed_return(appkey, appsecret, **fields))
 

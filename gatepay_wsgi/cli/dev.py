@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import outbound
-from ..errors import GatePayError
+from ..errors import ConfigError, GatePayError
 from ..outbound import Unreachable, check_http_url
-from ..signing import notify_sign, return_sign
+from ..signing import appsecrets, configured_appsecret, notify_sign, return_sign
 from ..testing import signed_notify, signed_return
 from .common import CommandError
 
@@ -39,13 +39,15 @@ _SIGNERS = {"notify": notify_sign, "return": return_sign}
 def _credentials(args: argparse.Namespace) -> tuple[str, str]:
     """The appkey and the appsecret to sign with: the first of several (a rotation lists
     the current one first, as the shop's settings do)."""
-    secrets = (args.appsecret or "").split()  # configured_appsecret's rule, for the first
-    if not args.appkey or not secrets:
+    if not args.appkey or not (args.appsecret or "").strip():
         raise CommandError(
             "no credentials: pass --appkey and --appsecret, or set GATEPAY_APPKEY and "
             "GATEPAY_APPSECRET"
         )
-    return args.appkey, secrets[0]
+    try:  # the rule every setting follows: several separated by whitespace
+        return args.appkey, appsecrets(configured_appsecret(args.appsecret))[0]
+    except ConfigError as error:
+        raise CommandError(f"--appsecret (or GATEPAY_APPSECRET): {error}") from None
 
 
 def _pairs(items: list[str]) -> dict[str, str]:

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from dataclasses import replace
 
 from .. import signals
 from ..callbacks import Notification
@@ -284,6 +285,8 @@ class Inbox(InboxStore):
         error_text: str | None
         try:
             notification = parse_notification(record.raw, appkey=appkey)
+            if record.secret_index:  # the secret that verified it then: it is not verified again
+                notification = replace(notification, secret_index=record.secret_index)
         except GatePayError as error:  # stored by an older, laxer version: never runs
             ok, error_text = False, f"stored fields no longer parse: {error}"
             written = self.record_outcome(claim, ok=ok, error=error_text)
