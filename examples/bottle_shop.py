@@ -74,7 +74,7 @@ def make_app(
 
     @app.get("/orders/<out_order_id>")
     def show_order(out_order_id: str) -> str:
-        return order_page(orders.get(out_order_id), root())
+        return order_page(orders.get(out_order_id), root(), gateway)
 
     return app
 

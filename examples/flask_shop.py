@@ -78,7 +78,7 @@ def create_app(**config: Any) -> Flask:
 
     @app.get("/orders/<out_order_id>")
     def show_order(out_order_id: str) -> str:
-        return order_page(orders.get(out_order_id), request.script_root)
+        return order_page(orders.get(out_order_id), request.script_root, gateway)
 
     return app
 

@@ -69,7 +69,7 @@ def shop_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
             status = "303 See Other"
             headers.append(("Location", location or root + "/"))
     elif path.startswith("/orders/") and method == "GET":
-        body = order_page(orders().get(path.removeprefix("/orders/")), root)
+        body = order_page(orders().get(path.removeprefix("/orders/")), root, _STATE["gateway"])
     else:
         status, body = "404 Not Found", "not found"
     start_response(status, headers)

@@ -74,7 +74,8 @@ def create_order(request: Request) -> Response:
 
 def show_order(request: Request) -> Response:
     order = orders().get(request.matchdict["out_order_id"])
-    return Response(order_page(order, request.script_name))
+    gateway = request.registry["shop.gateway"]
+    return Response(order_page(order, request.script_name, gateway))
 
 
 def main(global_config: dict[str, Any], **settings: Any) -> Any:

@@ -200,8 +200,22 @@ def _order_state(order: dict[str, Any] | None, root: str) -> str:
     )
 
 
-def order_page(order: dict[str, Any] | None, root: str = "") -> str:
-    return page("Your order", _order_state(order, root))
+def order_page(
+    order: dict[str, Any] | None, root: str = "", gateway: GatePayClient | None = None
+) -> str:
+    """The order and its state; while it is pending, also what the gateway's payment-result
+    query says of it. That answer is not signed: it is shown, never acted on (only the
+    verified notify marks an order paid)."""
+    asked = ""
+    if order is not None and order["status"] == "pending" and gateway is not None:
+        try:
+            found = gateway.check(order["out_order_id"])
+        except GatewayError as error:
+            said = html.escape(error.message)
+        else:
+            said = html.escape(found.order_status) + (" (timed out)" if found.expired else "")
+        asked = f"<p id=gateway-says>The gateway says: {said} (not signed: shown only).</p>"
+    return page("Your order", _order_state(order, root) + asked)
 
 
 def thank_you_page(order: dict[str, Any] | None, root: str = "") -> str:

@@ -267,6 +267,11 @@ def test_the_example_shop_pays_end_to_end_against_the_sandbox(prefix, tmp_path):
         try:
             status, pay_url = buy(base)
             assert (status, pay_url.startswith(gateway_url + "/pay/")) == (302, True), pay_url
+            out_order_id = sandbox.orders[int(pay_url.rsplit("/", 1)[1])].out_order_id
+            pending = http("GET", f"{base}/orders/{out_order_id}")[1]
+            assert "<p id=gateway-says>The gateway says: unpaid (not signed: shown only).</p>" in (
+                pending
+            )
             status, _, back = http("POST", pay_url + "/pay")
             assert status == 303
             assert back.startswith(f"{base}/gatepay/return?"), back

@@ -233,11 +233,16 @@ def test_timeout_page(shop):
 # -- end to end against the sandbox gateway --------------------------------------------
 
 
-def pay_through_the_sandbox(base: str, prefix: str, product: str = "tea") -> None:
+def pay_through_the_sandbox(base: str, prefix: str, sandbox, product: str = "tea") -> int:
     """Buy, pay on the sandbox's page, come back: the order is paid, links stay mounted."""
     status, _, pay_url = http("POST", f"{base}{prefix}/orders", {"product": product})
     assert status == 303
     assert "/pay/" in pay_url, pay_url
+    out_order_id = sandbox.orders[int(pay_url.rsplit("/", 1)[1])].out_order_id
+    status, pending, _ = http("GET", f"{base}{prefix}/orders/{out_order_id}")
+    assert status == 200
+    # The payment-result query, shown while the notify has not come: unsigned, shown only.
+    assert "<p id=gateway-says>The gateway says: unpaid (not signed: shown only).</p>" in pending
     status, _, back = http("POST", pay_url + "/pay")  # the sandbox notifies, then redirects
     assert status == 303
     assert back.startswith(f"{base}{prefix}/gatepay/return?"), back
@@ -267,7 +272,7 @@ def run_against_the_sandbox(factory: Callable, mount: str, tmp: Path) -> None:
         with serving(sandbox) as gateway_url:
             app = factory(tmp, gateway_url)
             with serving(wrap(app) if wrap else app, port=port, url_prefix=url_prefix):
-                order_id = pay_through_the_sandbox(base, prefix)
+                order_id = pay_through_the_sandbox(base, prefix, sandbox)
                 attempts = [(a.status, a.body) for a in sandbox.orders[order_id].attempts]
                 assert attempts == [(200, "success")]
     finally:
@@ -319,7 +324,7 @@ def test_the_pyramid_shop_runs_under_pserve_as_its_ini_says(tmp_path):
                 assert server.poll() is None, server.communicate()[1][-2000:]
                 assert time.monotonic() < deadline, "pserve did not start"
                 time.sleep(0.1)
-            pay_through_the_sandbox(base, "")
+            pay_through_the_sandbox(base, "", sandbox)
         finally:
             sandbox.close()
             server.terminate()

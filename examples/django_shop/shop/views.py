@@ -22,8 +22,7 @@ def create_order(request):
     order = Order.objects.create(product=product, price=PRODUCTS[product][1], custom="demo buyer")
     if not settings.SHOP_GATEWAY_URL:  # no gateway configured: the order page
         return redirect("order", out_order_id=order.out_order_id)
-    gatepay = settings.GATEPAY
-    client = GatePayClient(settings.SHOP_GATEWAY_URL, gatepay["APPKEY"], gatepay["APPSECRET"])
+    client = _gateway()
     try:
         payment = client.create(
             price=order.price,
@@ -37,7 +36,21 @@ def create_order(request):
     return redirect(payment.pay_url)
 
 
+def _gateway():
+    gatepay = settings.GATEPAY
+    return GatePayClient(settings.SHOP_GATEWAY_URL, gatepay["APPKEY"], gatepay["APPSECRET"])
+
+
 @require_GET
 def show_order(request, out_order_id):
     order = Order.objects.filter(out_order_id=out_order_id).first()
-    return render(request, "shop/order.html", {"title": "Your order", "order": order})
+    context = {"title": "Your order", "order": order}
+    if order is not None and order.status == "pending" and settings.SHOP_GATEWAY_URL:
+        # The payment-result query: not signed, so shown only; the notify marks it paid.
+        try:
+            found = _gateway().check(order.out_order_id)
+        except GatewayError as error:
+            context["gateway_says"] = error.message
+        else:
+            context["gateway_says"] = found.order_status + (" (timed out)" if found.expired else "")
+    return render(request, "shop/order.html", context)
