@@ -167,6 +167,7 @@ class MemoryInbox(Inbox):
             sign,  # run_sign
             raw,  # run_raw
         )
+        entry.secret_index = notification.secret_index  # the appsecret that verified it
         self._runs[sign] = entry
         self._size += 1
         return entry
@@ -227,7 +228,6 @@ class MemoryInbox(Inbox):
             entry = self._entry(appkey, order_id)
             if entry is None:
                 entry = self._add(notification, raw, now, remote_addr)
-                entry.secret_index = notification.secret_index
                 return Claim.run(appkey, order_id, entry.token or "")
             entry.received += 1
             new_delivery = entry.raw != raw

@@ -90,13 +90,22 @@ class SQLInbox(SQLReads):
     # -- claims -----------------------------------------------------------------------
 
     def _take(
-        self, db: Database, key: tuple[str, int], now: float, took_over: bool, run: tuple[str, str]
+        self,
+        db: Database,
+        key: tuple[str, int],
+        now: float,
+        took_over: bool,
+        run: tuple[str, str],
+        secret_index: int | None,
     ) -> Claim:
+        """Claim the order's row; ``secret_index``: of the delivery it runs for (``None``,
+        a replay: the stored one stays)."""
         token = uuid.uuid4().hex
         db.execute(
             "UPDATE gatepay_notifies SET status = ?, claim_token = ?, lease_until = ?, "
-            f"attempts = attempts + 1, updated_at = ?, run_sign = ?, run_fields = ? WHERE {KEY}",
-            (PROCESSING.value, token, now + self.lease, now, *run, *key),
+            "attempts = attempts + 1, updated_at = ?, run_sign = ?, run_fields = ?, "
+            f"secret_index = coalesce(?, secret_index) WHERE {KEY}",
+            (PROCESSING.value, token, now + self.lease, now, *run, secret_index, *key),
         )
         return Claim.run(key[0], key[1], token, took_over)
 
@@ -107,11 +116,12 @@ class SQLInbox(SQLReads):
         row: tuple[str, float | None],
         now: float,
         run: tuple[str, str],
+        secret_index: int | None = None,
     ) -> Claim:
         """``decide.record_decision`` over the order's row; its claim taken when it says run."""
         decision = record_decision(Stored(*row), now)
         if decision.outcome is RUN:
-            return self._take(db, key, now, decision.took_over, run)
+            return self._take(db, key, now, decision.took_over, run, secret_index)
         return Claim(decision.outcome, *key)
 
     @staticmethod
@@ -154,12 +164,12 @@ class SQLInbox(SQLReads):
             values = (*key, notification.out_order_id, PROCESSING.value, raw, sign, now,
                       remote_addr, now, token, now + self.lease, notification.secret_index,
                       *run)  # fmt: skip
-            if self._insert_claimed(db, values, unless_sign_held=True):
+            if self._insert_claimed(db, values, unless_held=sign):
                 return Claim.run(key[0], key[1], token, False)
             held = self._sign_held(db, key, run, now)
             if held is not None:
                 return held
-            if self._insert_claimed(db, values, unless_sign_held=False):
+            if self._insert_claimed(db, values):
                 return Claim.run(key[0], key[1], token, False)
             # Another worker's: wait for its row lock (PostgreSQL), then decide.
             row = db.execute(
@@ -173,18 +183,15 @@ class SQLInbox(SQLReads):
             new_delivery = row[2] != raw
             if new_delivery:
                 self._keep_delivery(db, key, raw, sign, now, remote_addr)
-            claim = self._decide(db, key, row[:2], now, run)
-            if claim.outcome is RUN:  # the appsecret that verified the delivery it runs for
-                db.execute(
-                    f"UPDATE gatepay_notifies SET secret_index = ? WHERE {KEY}",
-                    (notification.secret_index, *key),
-                )
+            claim = self._decide(db, key, row[:2], now, run, notification.secret_index)
         return replace(claim, new_delivery=new_delivery)
 
     @staticmethod
-    def _insert_claimed(db: Database, values: tuple[Any, ...], *, unless_sign_held: bool) -> bool:
+    def _insert_claimed(
+        db: Database, values: tuple[Any, ...], *, unless_held: str | None = None
+    ) -> bool:
         """Keep a new notify already claimed (not an insert and then the claim's update);
-        ``unless_sign_held``: only if no record has claimed under its sign either."""
+        ``unless_held``: only if no record has claimed under this sign either."""
         # (SQLite needs a WHERE on an upsert's SELECT to parse it.)
         guard = "NOT EXISTS (SELECT 1 FROM gatepay_notifies WHERE run_sign = ?)"
         inserted = db.execute(
@@ -192,9 +199,9 @@ class SQLInbox(SQLReads):
             "sign, received_at, remote_addr, updated_at, claim_token, lease_until, "
             "secret_index, attempts, run_sign, run_fields) "
             "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ? WHERE "
-            + (guard if unless_sign_held else "1 = 1")
+            + ("1 = 1" if unless_held is None else guard)
             + " ON CONFLICT DO NOTHING",
-            (*values, values[-2]) if unless_sign_held else values,
+            values if unless_held is None else (*values, unless_held),
         )
         return bool(inserted.rowcount == 1)
 

@@ -173,6 +173,7 @@ def test_a_replay_hands_the_handler_the_secret_that_verified_the_notify(make_inb
     (result,) = inbox.replay(handler, [31])
     assert result.outcome.value == "done"
     assert handler.paid == [(31, 1)]  # as the live delivery had it: never verified again
+    assert inbox.get(31)[0].secret_index == 1  # the replay's claim keeps the stored one
 
 
 def test_the_testing_kit_signs_with_the_first_of_several():
