@@ -48,7 +48,7 @@ from .gateway_answers import (
     unreachable,
 )
 from .outbound import ServerAnswer, Unreachable, check_http_url
-from .signing import Appsecret, appsecrets, check_sign, configured_appsecret, create_sign
+from .signing import Appsecret, check_sign, create_sign, signing_secret
 
 __all__ = [
     "GatePayClient",
@@ -150,17 +150,17 @@ class GatePayClient:
         timeout: float = 10,
     ) -> None:
         try:
-            secrets = appsecrets(configured_appsecret(appsecret))
+            current = signing_secret(appsecret)
         except ConfigError:
-            secrets = ()
-        if not appkey or not secrets:
+            current = ""
+        if not appkey or not current:
             raise ConfigError("GatePayClient needs a non-empty appkey and appsecret")
         self.base_url = check_http_url(base_url, "the gateway URL").rstrip("/")
         self.cloud_url = (
             None if cloud_url is None else check_http_url(cloud_url, "cloud_url").rstrip("/")
         )
         self.appkey = appkey
-        self.appsecret = secrets[0]  # during a rotation, the current one: listed first
+        self.appsecret = current  # during a rotation, the current one: listed first
         self.timeout = timeout
 
     def create(

@@ -147,6 +147,12 @@ def configured_appsecret(value: object) -> Appsecret:
     return secrets[0] if len(secrets) == 1 else secrets
 
 
+def signing_secret(value: object) -> str:
+    """``signing_secret("new old")`` -> ``"new"``: the appsecret what this package sends is
+    signed with, the first of those ``configured_appsecret`` reads (its errors too)."""
+    return appsecrets(configured_appsecret(value))[0]
+
+
 def matching_secret(
     given: str, joined: str, appkey: str, appsecret: Appsecret, encoding: str = "utf-8"
 ) -> int | None:
@@ -179,13 +185,6 @@ def _signs(sign: bytes, first: str, appsecret: str, encoding: str) -> bool:
     except UnicodeEncodeError:
         return False
     return hmac.compare_digest(sign, expected.encode("ascii"))
-
-
-def sign_matches(given: str, joined: str, appkey: str, appsecret: Appsecret) -> bool:
-    """``sign_matches(sign, order_id + out_order_id + ..., appkey, appsecret)``: whether
-    ``sign`` (hex, either case) signs these UTF-8 values with (one of) the appsecret(s),
-    compared in constant time. ``False`` for empty credentials: they verify nothing."""
-    return matching_secret(given, joined, appkey, appsecret) is not None
 
 
 def notify_sign(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from .outbound import with_query
-from .signing import Appsecret, appsecrets, configured_appsecret, notify_sign, return_sign
+from .signing import Appsecret, notify_sign, return_sign, signing_secret
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -34,11 +34,6 @@ if TYPE_CHECKING:
 #: A sign that never verifies (well-formed: 32 hex digits).
 BAD_SIGN = "0" * 32
 _ORDER_IDS = itertools.count(int(time.time()) % 1_000_000 * 1000)
-
-
-def _signing(appsecret: Appsecret) -> str:
-    """The appsecret to sign with: the first of several (``"new old"`` or a list)."""
-    return appsecrets(configured_appsecret(appsecret))[0]
 
 
 def signed_notify(appkey: str, appsecret: Appsecret, **fields: str) -> dict[str, str]:
@@ -59,7 +54,7 @@ def signed_notify(appkey: str, appsecret: Appsecret, **fields: str) -> dict[str,
         "extend": "",
     }
     notify.update(fields)
-    notify.setdefault("sign", notify_sign(notify, appkey, _signing(appsecret)))
+    notify.setdefault("sign", notify_sign(notify, appkey, signing_secret(appsecret)))
     return notify
 
 
@@ -74,7 +69,7 @@ def signed_return(appkey: str, appsecret: Appsecret, **fields: str) -> dict[str,
         "out_order_id": f"TEST-{order_id}",
     }
     visit.update(fields)
-    visit.setdefault("sign", return_sign(visit, appkey, _signing(appsecret)))
+    visit.setdefault("sign", return_sign(visit, appkey, signing_secret(appsecret)))
     return visit
 
 

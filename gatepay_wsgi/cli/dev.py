@@ -29,7 +29,7 @@ from typing import Any
 from .. import outbound
 from ..errors import ConfigError, GatePayError
 from ..outbound import Unreachable, check_http_url
-from ..signing import appsecrets, configured_appsecret, notify_sign, return_sign
+from ..signing import notify_sign, return_sign, signing_secret
 from ..testing import signed_notify, signed_return
 from .common import CommandError
 
@@ -45,7 +45,7 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str]:
             "GATEPAY_APPSECRET"
         )
     try:  # the rule every setting follows: several separated by whitespace
-        return args.appkey, appsecrets(configured_appsecret(args.appsecret))[0]
+        return args.appkey, signing_secret(args.appsecret)
     except ConfigError as error:
         raise CommandError(f"--appsecret (or GATEPAY_APPSECRET): {error}") from None
 
