@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
@@ -23,6 +23,7 @@ from .outbound import ServerAnswer, Unreachable
 #: The one order status the gateway's page documents for the payment-result query.
 ORDER_EXPIRED = "expired"
 _PRICE = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")  # "1.88", never "01.88"
+_CLOSES_NEXT = re.compile(r"\s*[}\]]")  # after a comma: a trailing one (the page's examples)
 _WHOLE = re.compile(r"0|[1-9][0-9]{0,18}")  # a number's digits as text: "100", never " 100"
 
 
@@ -108,7 +109,7 @@ def _without_trailing_commas(text: str) -> str:
             in_string = char != '"'
         elif char == '"':
             in_string = True
-        elif char == "," and text[index + 1 :].lstrip()[:1] in ("}", "]"):
+        elif char == "," and _CLOSES_NEXT.match(text, index + 1):
             continue
         kept.append(char)
     return "".join(kept)
@@ -177,12 +178,9 @@ def read_check(sent: ServerAnswer) -> OrderCheck:
     if order_id is None or order_id < 1:
         raise _undocumented(f"has no order id: data.order_id = {data.get('order_id')!r}")
     price = data.get("order_price")
-    try:
-        if isinstance(price, bool) or not _PRICE.fullmatch(str(price)):
-            raise InvalidOperation
-        order_price = Decimal(str(price))
-    except InvalidOperation:
-        raise _undocumented(f"has no amount: data.order_price = {price!r}") from None
+    if isinstance(price, bool) or not _PRICE.fullmatch(str(price)):
+        raise _undocumented(f"has no amount: data.order_price = {price!r}")
+    order_price = Decimal(str(price))
     words: dict[str, str] = {}
     for name in ("order_name", "order_type", "order_status"):
         value = data.get(name)
