@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..client import PAY_TYPES
+from ..errors import ConfigError
 from ..gateway_answers import GatewayError
 from ..gateway_codes import message
+from ..outbound import check_http_url
 from ..signing import CHECK_SIGNED_FIELDS, CREATE_SIGNS, sign_fields
 
 # What the create API takes from a shop: canonical, up to two decimals. Looser than the
@@ -92,10 +94,11 @@ class CreateRules:
 FAULTS = ("category", "product", "stock", "queue")
 #: API -> fault -> its code on the page; stablepay creates no category, product or stock
 #: (its product exists): its page lists only the queue's code, 204.
+_CREATION_FAULTS = dict(zip(FAULTS, (205, 206, 207, 208), strict=True))
 _FAULT_CODES = {
-    "anypay": dict(zip(FAULTS, (205, 206, 207, 208), strict=True)),
-    "cloudpay": dict(zip(FAULTS, (205, 206, 207, 208), strict=True)),
-    "grouppay": dict(zip(FAULTS, (205, 206, 207, 208), strict=True)),
+    "anypay": _CREATION_FAULTS,
+    "cloudpay": _CREATION_FAULTS,
+    "grouppay": _CREATION_FAULTS,
     "stablepay": {"queue": 204},
 }
 #: API -> its codes for a pay type that is not valid, switched off, with no account online.
@@ -155,9 +158,12 @@ def _common(api: str, form: Mapping[str, str], rules: CreateRules) -> None:
     if rules.quota is not None and rules.quota <= 0:
         raise refused(api, 110, "the plan's quota is used up")
     _signed(api, form, rules, CREATE_SIGNS[api])
-    for name in ORDER_URLS:  # the page is silent on a URL it cannot use: "unknown error"
-        if form.get(name) and not form[name].startswith(("http://", "https://")):
-            raise refused(api, 199, f"{name} {form[name]!r:.60} is not an http(s) URL")
+    given = [name for name in ORDER_URLS if form.get(name)]
+    try:  # the page is silent on a URL it cannot use: "unknown error"
+        for name in given:
+            check_http_url(form[name], name)
+    except ConfigError as error:
+        raise refused(api, 199, str(error)) from None
 
 
 def _pay_type(api: str, pay_type: str, rules: CreateRules, online: bool) -> None:
