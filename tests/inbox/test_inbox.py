@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -444,19 +445,25 @@ def test_no_inbox_warns_once_at_start_up(caplog):
     assert isinstance(app.inbox, MemoryInbox)
 
 
+@contextmanager
+def write_locked(path):
+    """Another connection holds ``path``'s write lock (an exclusive transaction) inside."""
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
 def test_locked_inbox_answers_fail_without_the_handler(tmp_path, caplog):
     path = tmp_path / "locked.sqlite3"
     inbox = SQLiteInbox(path, busy_timeout=0.2)
     handler = Recorder()
     client = client_for(handler, inbox)
-    blocker = sqlite3.connect(path, isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")
-    try:
-        with caplog.at_level(logging.ERROR, logger="gatepay_wsgi"):
-            assert deliver(client, notify_fields()) == (503, b"fail")
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+    with write_locked(path), caplog.at_level(logging.ERROR, logger="gatepay_wsgi"):
+        assert deliver(client, notify_fields()) == (503, b"fail")
     assert handler.calls == []
     assert "reason=inbox_unavailable" in caplog.text
     assert deliver(client, notify_fields()) == (200, b"success")
@@ -472,8 +479,6 @@ def test_locked_inbox_answers_every_waiting_thread_fail_within_busy_timeout(tmp_
     inbox = SQLiteInbox(path, busy_timeout=0.3)
     handler = Recorder()
     client = client_for(handler, inbox)
-    blocker = sqlite3.connect(path, isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")
     answers, waited = [], []
 
     def one(order_id):
@@ -482,14 +487,11 @@ def test_locked_inbox_answers_every_waiting_thread_fail_within_busy_timeout(tmp_
         waited.append(time.monotonic() - began)
 
     threads = [threading.Thread(target=one, args=(100001 + n,)) for n in range(8)]
-    try:
+    with write_locked(path):
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(30)
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     assert answers == [(503, b"fail")] * 8
     assert handler.calls == []
     assert max(waited) < 0.3 * 8  # each waited once, not for every thread before it
